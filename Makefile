@@ -1,0 +1,120 @@
+# replayproof - build, test and benchmark.
+#
+#   make            bin/refpipe, bin/refpipe-fiu (fault build), bin/replayproof,
+#                   bin/rp-crash.so (crash preload), bin/rp-tests
+#   make test       install missing Debian packages, build, run the Check suites
+#   make test SANITIZE=address,undefined   the same under ASan + UBSan (build/san)
+#   make bench      benchmarks (tables on stdout)
+#   make deps       apt-get the Debian packages this project needs (as root)
+#
+# Variants live in separate object trees so they never mix: build/plain,
+# build/fiu (-DFIU_ENABLE: libfiu fail points compiled in), and the same
+# under build/san when SANITIZE is set.
+
+CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+PKGS     := check libxxhash sqlite3 inih
+DEB_PKGS := build-essential pkg-config libfiu-dev fiu-utils check libxxhash-dev xxhash \
+            libsqlite3-dev sqlite3 libinih-dev gnuplot-nox
+
+ifdef SANITIZE
+  TOP    := build/san
+  BIN    := build/san/bin
+  OPT    ?= -O1
+  SANF   := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+  TOP    := build
+  BIN    := bin
+  OPT    ?= -O2
+  SANF   :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libfiu 2>/dev/null)
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wshadow \
+             -Wno-unused-parameter -Ipipeline -Iharness -Ifaults -Ireports -I$(TOP)/gen \
+             $(PKG_CFLAGS) $(SANF) $(CFLAGS)
+LIBS_XX  = $(shell pkg-config --libs libxxhash)
+LIBS_SQL = $(shell pkg-config --libs sqlite3)
+LIBS_INI = $(shell pkg-config --libs inih)
+LIBS_CK  = $(shell pkg-config --libs check)
+LIBS_FIU = $(shell pkg-config --libs libfiu)
+LDFLAGS_ALL = $(SANF) $(LDFLAGS)
+
+PL_LIB_SRC := $(filter-out pipeline/refpipe.c,$(wildcard pipeline/*.c))
+HN_LIB_SRC := $(filter-out harness/replayproof.c,$(wildcard harness/*.c)) $(wildcard reports/*.c)
+FT_SRC     := $(wildcard faults/*.c)
+TEST_SRC   := $(wildcard tests/*.c)
+HDRS       := $(wildcard pipeline/*.h harness/*.h faults/*.h reports/*.h tests/*.h)
+
+PL_PLAIN := $(PL_LIB_SRC:%.c=$(TOP)/plain/%.o)
+PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
+HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
+
+.PHONY: all deps test check-run bench clean sanitize-test
+all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-tests
+
+$(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DRP_BINDIR='"$(BIN)"' -c $< -o $@
+
+$(TOP)/fiu/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DFIU_ENABLE -c $< -o $@
+
+$(TOP)/gen/suites.h: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | \
+	  sed 's/^Suite \*\([a-z0-9_]*\)_suite(void)/RP_SUITE(\1)/' | sort > $@.tmp && mv $@.tmp $@
+
+$(BIN)/refpipe: $(TOP)/plain/pipeline/refpipe.o $(PL_PLAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_SQL) $(LIBS_XX)
+
+# The fault build links libfiu dynamically, so that libfiu's preload
+# libraries and the harness's crash library drive the same instance.
+$(BIN)/refpipe-fiu: $(TOP)/fiu/pipeline/refpipe.o $(PL_FIU)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_SQL) $(LIBS_XX) $(LIBS_FIU)
+
+$(BIN)/replayproof: $(TOP)/plain/harness/replayproof.o $(HN_OBJ) $(PL_PLAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_INI) $(LIBS_SQL) $(LIBS_XX) -lm
+
+# Crash preload: arms libfiu points with external callbacks in any
+# libfiu-instrumented process.  Built with -DFIU_ENABLE (fiu_enable_* are
+# no-ops otherwise) and never with sanitizers (it is preloaded).
+$(BIN)/rp-crash.so: $(FT_SRC) $(wildcard faults/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -fPIC -shared \
+	  -o $@ $(FT_SRC) $(LIBS_FIU)
+
+$(BIN)/rp-tests: $(TEST_OBJ) $(HN_OBJ) $(PL_PLAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CK) $(LIBS_INI) $(LIBS_SQL) $(LIBS_XX) -lm
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make deps: missing Debian packages:$$missing (run make deps as root)" >&2; exit 2; fi; \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 2; \
+	fi
+
+# make test: set-up first, then a fresh make so pkg-config sees new packages.
+test: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all
+	CK_FORK=yes CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BIN)/rp-tests
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh
+
+clean:
+	rm -rf build bin

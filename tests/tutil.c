@@ -1,0 +1,102 @@
+/*
+ * tutil.c - helpers for the Check suites (see tutil.h).
+ */
+#include "tutil.h"
+
+#include <check.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef RP_BINDIR
+#define RP_BINDIR "bin"
+#endif
+
+char *tu_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/rptest.XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp(%s) failed", tmpl);
+    return strdup(tmpl);
+}
+
+void tu_rmrf(const char *path)
+{
+    if (path && strncmp(path, "/tmp/", 5) == 0)
+        tu_sh("rm -rf '%s'", path);
+}
+
+const char *tu_bin(const char *name)
+{
+    static char buf[8][PATH_MAX];
+    static int slot;
+    char cwd[PATH_MAX];
+    char *b = buf[slot++ & 7];
+    if (RP_BINDIR[0] == '/')
+        snprintf(b, PATH_MAX, "%s/%s", RP_BINDIR, name);
+    else {
+        ck_assert(getcwd(cwd, sizeof cwd) != NULL);
+        snprintf(b, PATH_MAX, "%s/%s/%s", cwd, RP_BINDIR, name);
+    }
+    return b;
+}
+
+int tu_sh(const char *fmt, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    int st;
+    va_start(ap, fmt);
+    ck_assert(vasprintf(&cmd, fmt, ap) >= 0);
+    va_end(ap);
+    fflush(stdout);
+    fflush(stderr);
+    st = system(cmd);
+    free(cmd);
+    ck_assert_msg(st != -1, "system() failed");
+    if (WIFEXITED(st)) {
+        /* the shell reports a signalled child as 128+sig */
+        return WEXITSTATUS(st);
+    }
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return -1;
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0, r;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (cap - n < 65536) {
+            cap = cap ? cap * 2 : 131072;
+            buf = realloc(buf, cap + 1);
+            ck_assert(buf != NULL);
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+void tu_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert(fclose(f) == 0);
+}

@@ -1,0 +1,28 @@
+/*
+ * tutil.h - small helpers shared by the Check suites: temporary directories,
+ * running the project's binaries through the shell, reading files.
+ * Test code only; failures here abort the test with ck_abort_msg.
+ */
+#ifndef TUTIL_H
+#define TUTIL_H
+
+#include <stddef.h>
+
+/* Create a fresh temporary directory; returns a malloc'd absolute path. */
+char *tu_tmpdir(void);
+/* rm -rf path (test scratch only). */
+void tu_rmrf(const char *path);
+/* Absolute path of a project binary ("refpipe", "replayproof", ...); static buffer per call site is NOT kept: copy it. */
+const char *tu_bin(const char *name);
+/*
+ * Run a shell command built from fmt.  Returns the exit status, or 128+signal
+ * when killed by a signal.  stdout/stderr go where the test's go unless the
+ * command redirects them.
+ */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Read a whole file (NUL-terminated, malloc'd); NULL if it cannot be read. */
+char *tu_slurp(const char *path, size_t *len);
+/* Write text to path (created/truncated). */
+void tu_write(const char *path, const char *text);
+
+#endif
