@@ -53,8 +53,9 @@ PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
 HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
-.PHONY: all deps test check-run bench clean sanitize-test
-all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-tests
+.PHONY: all deps test check-run bench clean suite
+all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-fiu-probe \
+     $(BIN)/rp-tests
 
 $(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
 	@mkdir -p $(dir $@)
@@ -91,6 +92,11 @@ $(BIN)/rp-crash.so: $(FT_SRC) $(wildcard faults/*.h)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -fPIC -shared \
 	  -o $@ $(FT_SRC) $(LIBS_FIU)
 
+# A tiny libfiu-instrumented program that the fault-library tests drive.
+$(BIN)/rp-fiu-probe: $(wildcard tests/probe/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -o $@ $^ $(LIBS_FIU)
+
 $(BIN)/rp-tests: $(TEST_OBJ) $(HN_OBJ) $(PL_PLAIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CK) $(LIBS_INI) $(LIBS_SQL) $(LIBS_XX) -lm
@@ -111,6 +117,11 @@ test: deps
 
 check-run: all
 	CK_FORK=yes CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BIN)/rp-tests
+
+# The README's main command.
+suite: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,579 @@
+/*
+ * run.c - the refpipe driver: canonical-order merge of the partitions, the
+ * commit cycle, recovery.
+ *
+ * Layout: state-dir lock; checkpoint body encoding; the canonical merge (a
+ * binary heap of partition heads keyed by (ingest_ns, partition)); the
+ * commit cycle; pl_run(); the fail point table.
+ *
+ * Commit protocol.  Invariants (cited in the code as "keeps (N)"):
+ *
+ *  (1) Results are deterministic: the rows emitted for records [a, b) of
+ *      the canonical order depend only on the log, the configuration and the
+ *      stream state after record a-1.  Nothing else (clock, timing, crash
+ *      history) enters the stream.
+ *  (2) A checkpoint describes a cut of the canonical order: its stream state
+ *      is the state after exactly `position` records, and its per-partition
+ *      next offsets are exactly the records not yet consumed.  State and
+ *      offsets are written together in one file, so they can never disagree.
+ *  (3) Every row emitted before a checkpoint's cut is durable in the sink
+ *      before that checkpoint is written: each cycle commits the sink
+ *      transaction (synchronous=FULL) and only then writes the checkpoint.
+ *  (4) The sink is keyed and idempotent: re-emitting a row with an existing
+ *      key is absorbed when identical and recorded as a conflict otherwise.
+ *  (5) A checkpoint is used only after it verifies (checksum, version,
+ *      configuration and log fingerprints) - see ckpt.c.
+ *  (6) A failed write, fsync or commit ends the run; nothing is retried on
+ *      the same descriptor or connection.  Recovery is a restart.
+ *
+ * Why this gives exactly-once effects: after a crash, recovery resumes from
+ * the newest valid checkpoint C (5).  By (3) every row emitted before C's cut
+ * is in the sink; rows emitted after it may or may not be.  By (1) and (2)
+ * replaying from C re-emits exactly the rows the uninterrupted run emitted
+ * after the cut, so rows already in the sink are identical and absorbed (4),
+ * missing ones are added, and none is lost or doubled.  A conflict can only
+ * come from a broken (1) and is reported, never hidden.
+ *
+ *        pl_run() start
+ *              |
+ *     lock_statedir() ---- held by another process ----> PL_ELOCKED
+ *              |
+ *     pl_ckpt_load() ----- none valid ----> epoch checkpoint at position 0
+ *              |                                  |
+ *       restore state  <---------------------------
+ *              |
+ *     +--> push records (stream emits into the open sink transaction)
+ *     |        | every checkpoint_every records, and once at end of input
+ *     |   commit_cycle(): pl_sink_commit()  -- keeps (3)
+ *     |                   pl_ckpt_write()   -- keeps (2)
+ *     +--------+
+ *              |
+ *        final checkpoint (finished = 1): a rerun is a no-op
+ */
+#include "pl_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fiu-local.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pl_ckpt.h"
+#include "pl_log.h"
+#include "pl_sink.h"
+
+#define RUN_BODY_MAGIC 0x4e555250u /* "PRUN" little-endian */
+#define RUN_BODY_VERSION 1u
+
+/* ---- state-dir lock ----------------------------------------------------- */
+
+/*
+ * Take an exclusive flock on STATEDIR/LOCK.  Two refpipe processes on one
+ * state dir would interleave sink writes and checkpoints and break (2); the
+ * lock is released by the kernel when the process dies, so a crash never
+ * leaves a stale lock behind.
+ */
+static int lock_statedir(const char *dir, int *fd_out, pl_errbuf *eb)
+{
+    char path[4096];
+    int fd;
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return pl_err_os(eb, errno, "open(%s)", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int err = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        if (err == EWOULDBLOCK) {
+            if (n > 0)
+                pid[strcspn(pid, "\n")] = 0;
+            return pl_err(eb, PL_ELOCKED, "%s: state dir in use by another refpipe%s%s", dir,
+                          n > 0 ? " (pid " : "", n > 0 ? pid : "");
+        }
+        return pl_err_os(eb, err, "flock(%s)", path);
+    }
+    {
+        /* Informational only: who holds the lock, for the message above. */
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)len, 0) != len) {
+            /* harmless: the lock itself is what matters */
+        }
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- checkpoint body ---------------------------------------------------- */
+
+typedef struct run_state {
+    uint32_t parts;
+    int finished;
+    uint64_t position;     /* records consumed in canonical order */
+    uint64_t *next_offset; /* per partition */
+} run_state;
+
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* body = magic u32, version u32, parts u32, finished u32, position u64,
+ *        next_offset[parts] u64, stream_len u64, stream bytes */
+static int encode_body(const run_state *rs, const pl_stream *s, uint8_t **out, size_t *len)
+{
+    uint8_t *sb = NULL, *b, *p;
+    size_t slen = 0, n;
+    int rc = pl_stream_save(s, &sb, &slen);
+    uint32_t hdr[4] = { RUN_BODY_MAGIC, RUN_BODY_VERSION, rs->parts, (uint32_t)rs->finished };
+    if (rc < 0)
+        return rc;
+    n = 16 + 8 + 8 * (size_t)rs->parts + 8 + slen;
+    b = malloc(n);
+    if (!b) {
+        free(sb);
+        return -ENOMEM;
+    }
+    p = b;
+    memcpy(p, hdr, 16); p += 16;
+    put64(p, rs->position); p += 8;
+    for (uint32_t i = 0; i < rs->parts; i++, p += 8)
+        put64(p, rs->next_offset[i]);
+    put64(p, slen); p += 8;
+    if (slen)
+        memcpy(p, sb, slen);
+    free(sb);
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+static int decode_body(run_state *rs, pl_stream *s, pl_log *log, const uint8_t *b, size_t n,
+                       pl_errbuf *eb)
+{
+    uint32_t hdr[4];
+    const uint8_t *p = b, *end = b + n;
+    uint64_t slen, sum = 0;
+    if (n < 32)
+        return pl_err(eb, PL_ECORRUPT, "checkpoint body too short");
+    memcpy(hdr, p, 16); p += 16;
+    if (hdr[0] != RUN_BODY_MAGIC || hdr[1] != RUN_BODY_VERSION)
+        return pl_err(eb, PL_ECORRUPT, "checkpoint body: bad magic or version");
+    if (hdr[2] != rs->parts)
+        return pl_err(eb, PL_ECORRUPT, "checkpoint body: %u partitions, log has %u", hdr[2],
+                      rs->parts);
+    if ((size_t)(end - p) < 8 + 8 * (size_t)rs->parts + 8)
+        return pl_err(eb, PL_ECORRUPT, "checkpoint body truncated");
+    rs->finished = hdr[3] != 0;
+    rs->position = get64(p); p += 8;
+    for (uint32_t i = 0; i < rs->parts; i++, p += 8) {
+        rs->next_offset[i] = get64(p);
+        if (rs->next_offset[i] > pl_log_records(log, i))
+            return pl_err(eb, PL_ECORRUPT, "checkpoint offset %llu beyond partition %u",
+                          (unsigned long long)rs->next_offset[i], i);
+        sum += rs->next_offset[i];
+    }
+    if (sum != rs->position)
+        return pl_err(eb, PL_ECORRUPT, "checkpoint offsets do not add up to its position");
+    slen = get64(p); p += 8;
+    if (slen != (uint64_t)(end - p))
+        return pl_err(eb, PL_ECORRUPT, "checkpoint body: stream state length mismatch");
+    return pl_stream_load(s, p, (size_t)slen, eb);
+}
+
+/* ---- canonical merge ---------------------------------------------------- */
+
+/*
+ * A binary min-heap of partitions that still have records, keyed by the
+ * (ingest_ns, partition) of their next record.  Popping the minimum yields the
+ * canonical order (ingest_ns, partition, offset): within a partition offsets
+ * come in order and ingest_ns never decreases.
+ */
+typedef struct merge {
+    pl_cursor *cur;  /* per partition */
+    int64_t *head;   /* per partition: ingest_ns of its next record */
+    uint32_t *heap;  /* partition numbers */
+    uint32_t n;
+} merge;
+
+static inline int mless(const merge *m, uint32_t a, uint32_t b)
+{
+    return m->head[a] < m->head[b] || (m->head[a] == m->head[b] && a < b);
+}
+
+static void msift_down(merge *m, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, s = i;
+        if (l < m->n && mless(m, m->heap[l], m->heap[s]))
+            s = l;
+        if (r < m->n && mless(m, m->heap[r], m->heap[s]))
+            s = r;
+        if (s == i)
+            return;
+        uint32_t t = m->heap[i];
+        m->heap[i] = m->heap[s];
+        m->heap[s] = t;
+        i = s;
+    }
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+typedef struct run {
+    const pl_run_opts *o;
+    pl_log *log;
+    pl_sink *sink;
+    pl_stream *stream;
+    run_state rs;
+    merge m;
+    uint64_t config_fp, log_id, seqno;
+    pl_errbuf *eb;
+} run;
+
+static int emit_bar(void *ctx, const pl_bar *b) { return pl_sink_bar(((run *)ctx)->sink, b); }
+static int emit_late(void *ctx, const pl_late *l) { return pl_sink_late(((run *)ctx)->sink, l); }
+static int emit_dlq(void *ctx, const pl_dlq *d) { return pl_sink_dlq(((run *)ctx)->sink, d); }
+
+static void note(const pl_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const pl_run_opts *o, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    if (!o->note)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->note(o->note_ctx, line);
+}
+
+/* Write the checkpoint for the current cut.  Called only after the sink
+ * transaction holding every row before the cut has committed: keeps (3). */
+static int write_checkpoint(run *r)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    pl_ckpt_meta meta;
+    int rc = encode_body(&r->rs, r->stream, &body, &len);
+    if (rc < 0)
+        return pl_err(r->eb, rc, "encoding checkpoint: %s", pl_strerror(rc));
+    memset(&meta, 0, sizeof meta);
+    meta.seqno = ++r->seqno;
+    meta.config_fp = r->config_fp;
+    meta.log_id = r->log_id;
+    meta.position = r->rs.position;
+    /* keeps (2): state and offsets go into one file, written atomically */
+    rc = pl_ckpt_write(r->o->statedir, &meta, body, len, r->eb);
+    free(body);
+    return rc;
+}
+
+/* One commit cycle: sink first, then checkpoint.  keeps (3) and (6). */
+static int commit_cycle(run *r)
+{
+    int rc;
+    fiu_return_on("sink/commit/before",
+                  pl_err(r->eb, PL_EIO, "sink commit: injected failure (sink/commit/before)"));
+    rc = pl_sink_commit(r->sink, r->eb);
+    if (rc < 0)
+        return rc; /* the sink latches; recovery goes through restart (6) */
+    fiu_return_on("sink/commit/after",
+                  pl_err(r->eb, PL_EIO, "after sink commit: injected failure (sink/commit/after)"));
+    rc = write_checkpoint(r);
+    if (rc < 0)
+        return rc;
+    return pl_sink_begin(r->sink, r->eb);
+}
+
+void pl_run_opts_init(pl_run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    pl_config_init(&o->cfg);
+    o->checkpoint_every = PL_DEFAULT_CHECKPOINT_EVERY;
+}
+
+/* Remove sink.db and its journals durably (for --discard-state). */
+static int discard_sink(const char *dir, pl_errbuf *eb)
+{
+    static const char *names[] = { "sink.db", "sink.db-journal", "sink.db-wal", "sink.db-shm" };
+    char path[4096];
+    int dfd;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (unlink(path) < 0 && errno != ENOENT)
+            return pl_err_os(eb, errno, "unlink(%s)", path);
+    }
+    /* without this fsync a power cut could resurrect the discarded sink */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return pl_err_os(eb, errno, "open(%s)", dir);
+    if (fsync(dfd) < 0) {
+        int err = errno;
+        close(dfd);
+        return pl_err_os(eb, err, "fsync(%s)", dir);
+    }
+    close(dfd);
+    return 0;
+}
+
+static int ensure_dir(const char *dir, pl_errbuf *eb)
+{
+    struct stat st;
+    if (mkdir(dir, 0755) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return pl_err_os(eb, errno, "mkdir(%s)", dir);
+    if (stat(dir, &st) < 0)
+        return pl_err_os(eb, errno, "stat(%s)", dir);
+    if (!S_ISDIR(st.st_mode))
+        return pl_err(eb, PL_EUSAGE, "%s: not a directory", dir);
+    return 0;
+}
+
+int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
+{
+    run r;
+    int rc, lockfd = -1, fiu_events = 0;
+    pl_ckpt_loaded ck;
+    pl_emit emit;
+    uint64_t in_cycle = 0;
+
+    memset(&r, 0, sizeof r);
+    memset(res, 0, sizeof *res);
+    memset(&ck, 0, sizeof ck);
+    r.o = o;
+    r.eb = eb;
+#ifdef FIU_ENABLE
+    {
+        /* One cheap flag keeps fiu_fail() off the per-event path unless a
+         * crash library asked for per-event points. */
+        const char *ev = getenv("REFPIPE_FIU_EVENTS");
+        fiu_events = ev && *ev && strcmp(ev, "0") != 0;
+    }
+#endif
+    if (o->checkpoint_every == 0)
+        return pl_err(eb, PL_EUSAGE, "--checkpoint-every must be at least 1");
+
+    rc = pl_log_open(o->logdir, &r.log, eb);
+    if (rc < 0)
+        goto fail;
+    rc = ensure_dir(o->statedir, eb);
+    if (rc < 0)
+        goto fail;
+    rc = lock_statedir(o->statedir, &lockfd, eb);
+    if (rc < 0)
+        goto fail;
+
+    r.config_fp = pl_config_fingerprint(&o->cfg);
+    r.log_id = pl_log_identity(r.log);
+    r.rs.parts = pl_log_partitions(r.log);
+    res->records_total = pl_log_total(r.log);
+    r.rs.next_offset = calloc(r.rs.parts, sizeof *r.rs.next_offset);
+    r.m.cur = calloc(r.rs.parts, sizeof *r.m.cur);
+    r.m.head = calloc(r.rs.parts, sizeof *r.m.head);
+    r.m.heap = calloc(r.rs.parts, sizeof *r.m.heap);
+    if (!r.rs.next_offset || !r.m.cur || !r.m.head || !r.m.heap) {
+        rc = pl_err(eb, -ENOMEM, "out of memory");
+        goto fail;
+    }
+
+    emit.ctx = &r;
+    emit.bar = emit_bar;
+    emit.late = emit_late;
+    emit.dlq = emit_dlq;
+    rc = pl_stream_new(&o->cfg, r.rs.parts, &emit, &r.stream, eb);
+    if (rc < 0)
+        goto fail;
+
+    /* Recovery: newest valid checkpoint, keeps (5). */
+    rc = pl_ckpt_load(o->statedir, r.config_fp, r.log_id, &ck, eb);
+    if (rc == PL_ECONFIG && o->discard_state) {
+        note(o, "discarding state: %s", eb->msg);
+        rc = pl_ckpt_discard(o->statedir, eb);
+        if (rc < 0)
+            goto fail;
+        rc = discard_sink(o->statedir, eb);
+        if (rc < 0)
+            goto fail;
+        rc = pl_ckpt_load(o->statedir, r.config_fp, r.log_id, &ck, eb);
+    }
+    if (rc < 0)
+        goto fail;
+    if (ck.report[0]) {
+        char *line = ck.report, *nl;
+        while (*line) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = 0;
+            if (*line)
+                note(o, "%s", line);
+            if (!nl)
+                break;
+            line = nl + 1;
+        }
+    }
+    if (rc == 1) {
+        r.seqno = ck.meta.seqno;
+        rc = decode_body(&r.rs, r.stream, r.log, ck.body, ck.len, eb);
+        if (rc < 0) {
+            /* The container verified but the content does not: a bug or a
+             * checksum collision.  Refuse rather than guess. */
+            goto fail;
+        }
+        if (r.rs.position != ck.meta.position) {
+            rc = pl_err(eb, PL_ECORRUPT, "checkpoint position mismatch");
+            goto fail;
+        }
+    }
+    res->resumed_at = r.rs.position;
+
+    rc = pl_sink_open(o->statedir, &o->cfg, &r.sink, eb);
+    if (rc < 0)
+        goto fail;
+    if (r.rs.finished) {
+        res->already_complete = 1;
+        pl_stream_stats_get(r.stream, &res->stats);
+        rc = 0;
+        goto done;
+    }
+    if (r.seqno == 0) {
+        /* Epoch checkpoint: pins the configuration and log identity in the
+         * state dir before the first sink write, so a later run with other
+         * options is refused instead of mixing rows of two configurations
+         * in one sink. */
+        rc = write_checkpoint(&r);
+        if (rc < 0)
+            goto fail;
+    }
+
+    /* Position the cursors at the checkpoint's cut: keeps (2). */
+    for (uint32_t p = 0; p < r.rs.parts; p++) {
+        int64_t ts;
+        rc = pl_cur_init(r.log, p, r.rs.next_offset[p], &r.m.cur[p], eb);
+        if (rc < 0)
+            goto fail;
+        rc = pl_cur_peek(&r.m.cur[p], &ts, eb);
+        if (rc < 0)
+            goto fail;
+        if (rc == 1) {
+            r.m.head[p] = ts;
+            r.m.heap[r.m.n++] = p;
+        }
+    }
+    for (uint32_t i = r.m.n / 2; i-- > 0;)
+        msift_down(&r.m, i);
+
+    rc = pl_sink_begin(r.sink, eb);
+    if (rc < 0)
+        goto fail;
+
+    while (r.m.n > 0) {
+        uint32_t p = r.m.heap[0];
+        pl_cursor *c = &r.m.cur[p];
+        int64_t ts;
+        rc = pl_cur_next(c, eb);
+        if (rc <= 0) {
+            if (rc == 0)
+                rc = pl_err(eb, PL_ECORRUPT, "partition %u ended early", p);
+            goto fail;
+        }
+        rc = pl_stream_push(r.stream, p, c->offset, c->ingest_ns, c->payload, c->len,
+                            r.rs.position);
+        if (rc != 0) {
+            if (!eb->msg[0])
+                pl_err(eb, rc, "sink: %s", pl_sink_errmsg(r.sink));
+            goto fail;
+        }
+        if (fiu_events)
+            fiu_return_on("stream/event/after",
+                          pl_err(eb, PL_EIO, "injected failure (stream/event/after)"));
+        r.rs.position++;
+        r.rs.next_offset[p] = c->offset + 1;
+        res->processed++;
+
+        /* Advance this partition's head and restore the heap. */
+        rc = pl_cur_peek(c, &ts, eb);
+        if (rc < 0)
+            goto fail;
+        if (rc == 1) {
+            r.m.head[p] = ts;
+        } else {
+            r.m.heap[0] = r.m.heap[--r.m.n];
+        }
+        if (r.m.n > 1)
+            msift_down(&r.m, 0);
+
+        if (++in_cycle == o->checkpoint_every) {
+            in_cycle = 0;
+            rc = commit_cycle(&r);
+            if (rc < 0)
+                goto fail;
+            res->cycles++;
+        }
+    }
+
+    /* End of input: W = +inf fires everything; the final cycle records
+     * finished = 1 so that a rerun is a no-op. */
+    rc = pl_stream_finish(r.stream);
+    if (rc != 0) {
+        if (!eb->msg[0])
+            pl_err(eb, rc, "sink: %s", pl_sink_errmsg(r.sink));
+        goto fail;
+    }
+    r.rs.finished = 1;
+    rc = commit_cycle(&r);
+    if (rc < 0)
+        goto fail;
+    res->cycles++;
+    pl_stream_stats_get(r.stream, &res->stats);
+    rc = 0;
+    goto done;
+
+fail:
+    if (rc >= 0)
+        rc = PL_EIO;
+done:
+    if (r.sink)
+        pl_sink_close(r.sink);
+    if (r.stream)
+        pl_stream_free(r.stream);
+    if (r.log)
+        pl_log_close(r.log);
+    pl_ckpt_loaded_free(&ck);
+    free(r.rs.next_offset);
+    free(r.m.cur);
+    free(r.m.head);
+    free(r.m.heap);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}
+
+/* ---- fail points -------------------------------------------------------- */
+
+const pl_failpoint pl_failpoints[] = {
+    { "log/block/enter",
+      "the reader is entering a new block of a partition; disk holds the last commit" },
+    { "stream/event/after",
+      "an event was aggregated in memory (per event; armed only with REFPIPE_FIU_EVENTS); "
+      "disk holds the last commit" },
+    { "sink/commit/before",
+      "the cycle's rows are staged in an open SQLite transaction; it rolls back, the "
+      "checkpoint is older" },
+    { "sink/commit/after",
+      "rows committed, checkpoint not yet written; replay re-emits rows already in the sink" },
+    { "ckpt/write/after",
+      "checkpoint temp file written but not fsynced; it may be partial, the old one is intact" },
+    { "ckpt/fsync/after",
+      "checkpoint temp file durable but not renamed; the old checkpoint is still the newest" },
+    { "ckpt/rename/after",
+      "new checkpoint renamed into place, directory not fsynced; a power cut may lose the rename" },
+    { "ckpt/done/after", "checkpoint complete and durable" },
+};
+const int pl_nfailpoints = (int)(sizeof pl_failpoints / sizeof pl_failpoints[0]);

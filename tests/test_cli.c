@@ -1,0 +1,189 @@
+/*
+ * test_cli.c - refpipe's command line on bad input: every user mistake gets
+ * exactly one line on stderr naming what and where, exit status 2, and
+ * nothing half-written.  Also the happy paths of import/cat and faults.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* Run refpipe with args (a format already expanded), expect status and a
+ * single stderr line containing `needle`. */
+static void expect_fail(int status, const char *needle, const char *args)
+{
+    char errp[4096];
+    char *err;
+    size_t n;
+    int lines = 0;
+    snprintf(errp, sizeof errp, "%s/stderr", dir);
+    ck_assert_int_eq(tu_sh("cd %s && %s %s > /dev/null 2> %s", dir, tu_bin("refpipe"), args, errp),
+                     status);
+    err = tu_slurp(errp, &n);
+    ck_assert_ptr_nonnull(err);
+    for (size_t i = 0; i < n; i++)
+        lines += err[i] == '\n';
+    ck_assert_msg(lines == 1, "expected one stderr line for '%s', got %d: %s", args, lines, err);
+    ck_assert_msg(strstr(err, needle) != NULL, "stderr for '%s' lacks '%s': %s", args, needle, err);
+    free(err);
+}
+
+static void small_log(void)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/t.csv", dir);
+    tu_write(p, "partition,ingest_ns,event_ns,symbol,price,qty\n"
+                "0,1000,900,AAPL,189.25,100\n"
+                "1,1500,1400,MSFT,411.5,20\n"
+                "0,2000,garbage\n"
+                "1,3000000000,2999999999,MSFT,411.75,5\n");
+    ck_assert_int_eq(tu_sh("cd %s && %s import t.csv log 2>/dev/null", dir, tu_bin("refpipe")), 0);
+}
+
+START_TEST(usage_errors)
+{
+    expect_fail(2, "usage", "");
+    expect_fail(2, "unknown command 'frobnicate'", "frobnicate");
+    expect_fail(2, "unknown option '--bogus'", "run a b --bogus");
+    expect_fail(2, "expected 2 arguments", "run onlyone");
+    expect_fail(2, "'--checkpoint-every' does not apply", "batch a b --checkpoint-every 5");
+    expect_fail(2, "--checkpoint-every '0'", "run a b --checkpoint-every 0");
+    expect_fail(2, "--partitions", "import --partitions x a b");
+}
+END_TEST
+
+START_TEST(bad_agg_and_duration_name_the_argument)
+{
+    small_log();
+    expect_fail(2, "5m=tumbling:5x", "run log st --agg 5m=tumbling:5x");
+    expect_fail(2, "x=wobbly:1s", "run log st --agg x=wobbly:1s");
+    expect_fail(2, "--max-delay", "run log st --max-delay 1fortnight");
+    expect_fail(2, "--idle-timeout", "batch log out --idle-timeout -5s");
+    /* nothing was created for a rejected run */
+    ck_assert_int_ne(tu_sh("test -e %s/st", dir), 0);
+}
+END_TEST
+
+START_TEST(import_envelope_error_names_line_and_leaves_nothing)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/bad.csv", dir);
+    tu_write(p, "partition,ingest_ns,event_ns,symbol,price,qty\n"
+                "0,1000,900,AAPL,1,1\n"
+                "0,999,900,AAPL,1,1\n");
+    expect_fail(2, "line 3", "import bad.csv log");
+    ck_assert_int_ne(tu_sh("test -e %s/log", dir), 0);
+    tu_write(p, "0,1000,900,AAPL,1,1\nx,5,1\n");
+    expect_fail(2, "line 2", "import bad.csv log");
+    tu_write(p, "0,1000,900,AAPL,1,1\n\n0,1001,900,AAPL,1,1\n");
+    expect_fail(2, "line 2", "import bad.csv log");
+    tu_write(p, "0,1000,900,AAPL,1,1\n3,1001,900,AAPL,1,1\n");
+    expect_fail(2, "line 2", "import --partitions 2 bad.csv log");
+    ck_assert_int_ne(tu_sh("test -e %s/log", dir), 0);
+    expect_fail(2, "missing.csv", "import missing.csv log");
+}
+END_TEST
+
+START_TEST(missing_paths_are_named)
+{
+    expect_fail(2, "nolog", "run nolog st");
+    expect_fail(2, "nolog", "batch nolog out");
+    expect_fail(2, "nolog", "cat nolog");
+    expect_fail(2, "nostate", "export nostate out");
+    ck_assert_int_ne(tu_sh("test -e %s/nostate", dir), 0);
+}
+END_TEST
+
+START_TEST(corrupt_log_names_partition_and_offset)
+{
+    small_log();
+    /* flip one byte in the middle of partition 0's file (past any header) */
+    ck_assert_int_eq(tu_sh("cd %s/log && f=$(ls | grep -v -i manifest | head -n 1) && "
+                           "sz=$(stat -c %%s $f) && "
+                           "printf '\\377' | dd of=$f bs=1 seek=$((sz - 3)) conv=notrunc 2>/dev/null",
+                           dir), 0);
+    expect_fail(2, "partition", "run log st --quiet");
+}
+END_TEST
+
+START_TEST(locked_state_dir_is_refused)
+{
+    small_log();
+    ck_assert_int_eq(tu_sh("cd %s && mkdir st && : > st/LOCK", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && flock st/LOCK %s run log st --quiet 2> lock.err",
+                           dir, tu_bin("refpipe")), 2);
+    ck_assert_int_eq(tu_sh("grep -q 'in use' %s/lock.err", dir), 0);
+    /* and without the lock held, the same run succeeds */
+    ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet", dir, tu_bin("refpipe")), 0);
+}
+END_TEST
+
+START_TEST(other_configuration_refused_unless_discarded)
+{
+    small_log();
+    ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet --agg a=ticks:2", dir,
+                           tu_bin("refpipe")), 0);
+    expect_fail(2, "configuration", "run log st --quiet --agg a=ticks:3");
+    ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet --agg a=ticks:3 --discard-state",
+                           dir, tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export st out > /dev/null", dir, tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s batch log bout --agg a=ticks:3 > /dev/null", dir,
+                           tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cmp -s %s/out/bars.csv %s/bout/bars.csv", dir, dir), 0);
+}
+END_TEST
+
+START_TEST(import_cat_round_trip)
+{
+    small_log();
+    ck_assert_int_eq(tu_sh("cd %s && %s cat log > c1.csv && %s import c1.csv log2 2>/dev/null && "
+                           "%s cat log2 > c2.csv && cmp -s c1.csv c2.csv && cmp -s c1.csv t.csv",
+                           dir, tu_bin("refpipe"), tu_bin("refpipe"), tu_bin("refpipe")), 0);
+}
+END_TEST
+
+START_TEST(faults_lists_every_point)
+{
+    static const char *points[] = { "log/block/enter", "stream/event/after",
+                                     "sink/commit/before", "sink/commit/after",
+                                     "ckpt/write/after", "ckpt/fsync/after",
+                                     "ckpt/rename/after", "ckpt/done/after" };
+    ck_assert_int_eq(tu_sh("%s faults > %s/f.txt", tu_bin("refpipe"), dir), 0);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+        ck_assert_int_eq(tu_sh("grep -q '^%s ' %s/f.txt", points[i], dir), 0);
+}
+END_TEST
+
+Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, usage_errors);
+    tcase_add_test(tc, bad_agg_and_duration_name_the_argument);
+    tcase_add_test(tc, import_envelope_error_names_line_and_leaves_nothing);
+    tcase_add_test(tc, missing_paths_are_named);
+    tcase_add_test(tc, corrupt_log_names_partition_and_offset);
+    tcase_add_test(tc, locked_state_dir_is_refused);
+    tcase_add_test(tc, other_configuration_refused_unless_discarded);
+    tcase_add_test(tc, import_cat_round_trip);
+    tcase_add_test(tc, faults_lists_every_point);
+    suite_add_tcase(s, tc);
+    return s;
+}
