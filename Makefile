@@ -123,8 +123,12 @@ suite: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
+$(BIN)/rp-bench: $(TOP)/plain/bench/rp_bench.o $(PL_PLAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_SQL) $(LIBS_XX)
+
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
 	@sh bench/run.sh
 
 clean:

@@ -103,9 +103,9 @@ static int lock_statedir(const char *dir, int *fd_out, pl_errbuf *eb)
         /* Informational only: who holds the lock, for the message above. */
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)len, 0) != len) {
-            /* harmless: the lock itself is what matters */
-        }
+        /* a failure here is harmless: the lock itself is what matters */
+        if (ftruncate(fd, 0) == 0)
+            (void)!pwrite(fd, buf, (size_t)len, 0);
     }
     *fd_out = fd;
     return 0;
@@ -339,7 +339,7 @@ static int ensure_dir(const char *dir, pl_errbuf *eb)
 int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
 {
     run r;
-    int rc, lockfd = -1, fiu_events = 0;
+    int rc, lockfd = -1, fiu_events = 0, resumed = 0;
     pl_ckpt_loaded ck;
     pl_emit emit;
     uint64_t in_cycle = 0;
@@ -418,8 +418,11 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             line = nl + 1;
         }
     }
-    if (rc == 1) {
-        r.seqno = ck.meta.seqno;
+    /* The next checkpoint is named above every ckpt-* present, valid or not,
+     * so that a new checkpoint never sorts below a skipped corrupt one. */
+    r.seqno = ck.next_seqno ? ck.next_seqno - 1 : 0;
+    resumed = rc == 1;
+    if (resumed) {
         rc = decode_body(&r.rs, r.stream, r.log, ck.body, ck.len, eb);
         if (rc < 0) {
             /* The container verified but the content does not: a bug or a
@@ -442,7 +445,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         rc = 0;
         goto done;
     }
-    if (r.seqno == 0) {
+    if (!resumed) {
         /* Epoch checkpoint: pins the configuration and log identity in the
          * state dir before the first sink write, so a later run with other
          * options is refused instead of mixing rows of two configurations
@@ -490,9 +493,12 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
                 pl_err(eb, rc, "sink: %s", pl_sink_errmsg(r.sink));
             goto fail;
         }
-        if (fiu_events)
-            fiu_return_on("stream/event/after",
-                          pl_err(eb, PL_EIO, "injected failure (stream/event/after)"));
+        if (fiu_events) {
+            fiu_do_on("stream/event/after", {
+                rc = pl_err(eb, PL_EIO, "injected failure (stream/event/after)");
+                goto fail;
+            });
+        }
         r.rs.position++;
         r.rs.next_offset[p] = c->offset + 1;
         res->processed++;

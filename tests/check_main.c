@@ -1,5 +1,5 @@
 /*
- * check_main.c - the Check runner.  Every tests/*.c that defines
+ * check_main.c - the Check runner.  Every Check suite file in tests/ that defines
  * `Suite *NAME_suite(void)` is registered here through the generated
  * suites.h.  CK_RUN_SUITE / CK_RUN_CASE select a subset (Check's own
  * environment variables); RP_XML=path writes Check's XML log.

@@ -33,15 +33,15 @@ void tu_rmrf(const char *path)
 
 const char *tu_bin(const char *name)
 {
-    static char buf[8][PATH_MAX];
+    static char buf[8][PATH_MAX + 64];
     static int slot;
     char cwd[PATH_MAX];
     char *b = buf[slot++ & 7];
     if (RP_BINDIR[0] == '/')
-        snprintf(b, PATH_MAX, "%s/%s", RP_BINDIR, name);
+        snprintf(b, PATH_MAX + 64, "%.*s/%s", PATH_MAX / 2, RP_BINDIR, name);
     else {
         ck_assert(getcwd(cwd, sizeof cwd) != NULL);
-        snprintf(b, PATH_MAX, "%s/%s/%s", cwd, RP_BINDIR, name);
+        snprintf(b, PATH_MAX + 64, "%.*s/%s/%.64s", PATH_MAX / 2, cwd, RP_BINDIR, name);
     }
     return b;
 }

@@ -1,0 +1,106 @@
+#!/bin/sh
+# make bench: refpipe's throughput against the bound of a plain sequential
+# read of the same log files, peak memory at 1x and 10x log length, the
+# fault build's overhead with nothing armed, checkpoint cost as state grows,
+# and recovery time at 1x and 10x log length.  Every ratio is between two
+# figures measured in this run, on this machine.
+#
+# BENCH_TICKS (default 10000000) sets the large log; BENCH_DIR the scratch dir.
+set -eu
+N=${BENCH_TICKS:-10000000}
+N1=$((N / 10))
+D=${BENCH_DIR:-build/bench}
+B=bin
+rm -rf "$D"
+mkdir -p "$D"
+
+field() { # field NAME LINE
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+timed() { # timed CMD... -> "wall_s=.. maxrss_kb=.. status=.."
+    $B/rp-bench exec "$@"
+}
+gen_log() { # gen_log TICKS NAME
+    $B/replayproof gen --seed 1 --ticks "$1" --partitions 8 --symbols 500 --disorder 1s \
+        "$D/$2.csv"
+    $B/refpipe import "$D/$2.csv" "$D/$2" 2>/dev/null
+    rm -f "$D/$2.csv"
+}
+
+echo "generating logs: $N and $N1 ticks, 8 partitions, 500 symbols, 1 s disorder" >&2
+gen_log "$N" big
+gen_log "$N1" small
+
+AGG1="--agg 1m=tumbling:1m"
+AGG5="--agg 1m=tumbling:1m --agg 5s=sliding:5s:1s --agg t100=ticks:100 --agg v=volume:100000 --agg d=dollar:1000000"
+
+# The bound: the same files read sequentially (second pass: page cache warm,
+# as it is for the runs that follow).
+$B/rp-bench read "$D/big" >/dev/null
+R=$($B/rp-bench read "$D/big")
+RT=$(field wall_s "$R")
+W=$($B/rp-bench walk "$D/big")
+WT=$(field wall_s "$W")
+
+run_case() { # run_case BIN STATE AGGS -> timed line
+    rm -rf "$D/$2"
+    timed "$B/$1" run "$D/big" "$D/$2" --quiet $3
+}
+P1=$(run_case refpipe s1 "$AGG1")
+P5=$(run_case refpipe s5 "$AGG5")
+F1=$(run_case refpipe-fiu f1 "$AGG1")
+
+echo
+echo "== refpipe run throughput ($N ticks, warm page cache)"
+printf '%-34s %10s %14s %14s\n' case wall_s ticks_per_s x_bound_time
+row() { # row LABEL WALL
+    awk -v l="$1" -v w="$2" -v n="$N" -v rt="$RT" \
+        'BEGIN { printf "%-34s %10.3f %14.0f %14.1f\n", l, w, n / w, w / rt }'
+}
+row "bound: sequential read(2) of files" "$RT"
+row "bound: cursor walk of all records" "$WT"
+row "run, 1 aggregation (tumbling:1m)" "$(field wall_s "$P1")"
+row "run, 5 mixed aggregations" "$(field wall_s "$P5")"
+row "run-fiu, 1 aggregation, unarmed" "$(field wall_s "$F1")"
+awk -v p="$(field wall_s "$P1")" -v f="$(field wall_s "$F1")" 'BEGIN {
+    printf "target: >= 10000000 ticks/s with one aggregation: %s\n", (10000000 <= '"$N"' / p) ? "met" : "NOT met"
+    printf "fault build overhead, nothing armed: %+.2f%% (target <= 2%%)\n", (f / p - 1) * 100 }'
+
+echo
+echo "== peak memory (run, 1 aggregation)"
+rm -rf "$D/m1"
+M1=$(timed $B/refpipe run "$D/small" "$D/m1" --quiet $AGG1)
+printf '%-12s %12s %12s\n' log ticks maxrss_kb
+printf '%-12s %12s %12s\n' 1x "$N1" "$(field maxrss_kb "$M1")"
+printf '%-12s %12s %12s\n' 10x "$N" "$(field maxrss_kb "$P1")"
+awk -v a="$(field maxrss_kb "$M1")" -v b="$(field maxrss_kb "$P1")" \
+    'BEGIN { printf "ratio 10x/1x: %.2f (target: does not grow with log length, ~1)\n", b / a }'
+
+echo
+echo "== checkpoint write (stream save + tmp/fsync/rename/dir fsync)"
+printf '%-8s %-8s %14s %12s %10s %10s\n' symbols windows open_windows bytes save_ms write_ms
+for sw in "100 10" "500 10" "500 60" "2000 60" "5000 60"; do
+    set -- $sw
+    rm -rf "$D/ck" && mkdir -p "$D/ck"
+    C=$($B/rp-bench ckpt "$1" "$2" "$D/ck")
+    printf '%-8s %-8s %14s %12s %10s %10s\n' "$1" "$2" "$(field open_windows "$C")" \
+        "$(field bytes "$C")" "$(field save_ms "$C")" "$(field write_ms "$C")"
+done
+
+echo
+echo "== recovery: crash half an interval before the end, time the restart"
+EVERY=500000
+printf '%-6s %12s %12s %14s %12s\n' log ticks interval restart_wall_s replayed
+for L in small big; do
+    if [ "$L" = small ]; then T=$N1; else T=$N; fi
+    K=$((T - EVERY / 2))
+    rm -rf "$D/r_$L"
+    RP_FIU_CRASH="stream/event/after:$K" LD_PRELOAD="$PWD/$B/rp-crash.so" \
+        $B/refpipe-fiu run "$D/$L" "$D/r_$L" --quiet --checkpoint-every $EVERY $AGG1 \
+        2>/dev/null || true
+    RR=$(timed $B/refpipe run "$D/$L" "$D/r_$L" --quiet --checkpoint-every $EVERY $AGG1)
+    printf '%-6s %12s %12s %14s %12s\n' "$L" "$T" "$EVERY" "$(field wall_s "$RR")" \
+        "$((K - (K / EVERY) * EVERY))"
+done
+echo "(recovery must depend on the interval, not on the log length)"
+rm -rf "$D"
