@@ -39,6 +39,19 @@ const char *pl_sink_errmsg(const pl_sink *k);
 /* Number of rows in the conflicts table, and rows written by this handle. */
 int pl_sink_conflicts(pl_sink *k, int64_t *n, pl_errbuf *eb);
 
+/*
+ * What this handle did since pl_sink_open.  Row counters include rows of
+ * transactions that were later rolled back; `conflicts` counts differing
+ * replays seen (the table keeps one row per distinct (table, key, attempted)).
+ */
+typedef struct pl_sink_stats {
+    int64_t inserted;  /* new keys written */
+    int64_t absorbed;  /* replays identical to the stored row */
+    int64_t conflicts; /* replays that differ from the stored row */
+    int64_t commits;   /* successful pl_sink_commit calls */
+} pl_sink_stats;
+void pl_sink_stats_get(const pl_sink *k, pl_sink_stats *st);
+
 /* Digests of the three canonical tables. */
 typedef struct pl_digests {
     char bars[33], late[33], dlq[33];

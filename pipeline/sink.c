@@ -1,0 +1,1089 @@
+/*
+ * sink.c - the keyed, idempotent SQLite sink and the canonical export
+ * (pl_sink.h; schema in docs/results-schema.md).
+ *
+ * Layout: invariants; small helpers (growable buffer, SQLite error mapping);
+ * the row structs and their canonical CSV lines, shared by conflict records
+ * and the export so the two can never disagree; open/close and schema;
+ * transactions; the three keyed writers; the export.
+ *
+ * Invariants:
+ *  (1) Nothing stored is ever changed.  Every write is
+ *      INSERT ... ON CONFLICT DO NOTHING; a key that is already present is
+ *      re-read and compared field by field.
+ *  (2) A differing replay is recorded in `conflicts` as two canonical CSV
+ *      lines (stored, attempted), at most once per (tbl, key, attempted) so
+ *      the count does not depend on how often a crashed run replayed.
+ *  (3) Rows are durable exactly when pl_sink_commit returns 0: WAL mode with
+ *      synchronous=FULL fsyncs the WAL (and, when it is new, its directory)
+ *      inside COMMIT.
+ *  (4) After any failed SQLite write, BEGIN or COMMIT the handle is latched:
+ *      every later call fails with the same code and no step is retried on
+ *      it.  Recovery is close + restart from the caller's last checkpoint.
+ *  (5) The export reads the three tables and the conflict count inside one
+ *      read transaction, i.e. from one committed snapshot.
+ *
+ *      pl_sink_open --> IDLE --pl_sink_begin--> IN_TXN --pl_sink_commit--> IDLE
+ *                        |                        | any SQLite failure
+ *                        +------------------------+-----------> LATCHED
+ *      pl_sink_close from any state (an open transaction is rolled back).
+ */
+#include "pl_sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pl_digest.h"
+#include "pl_payload.h"
+
+#define SINK_SCHEMA_VERSION "1"
+#define SINK_BUSY_MS 5000
+/*
+ * Longest symbol or payload accepted.  SQLite takes lengths as int and
+ * refuses values over 1e9 bytes; hex doubles a payload in conflict lines.
+ */
+#define SINK_MAX_FIELD (1u << 28)
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+} sbuf;
+
+static int sb_reserve(sbuf *b, size_t extra)
+{
+    size_t want, cap;
+    char *np;
+    if (extra > SIZE_MAX / 2 - b->n)
+        return -ENOMEM;
+    want = b->n + extra;
+    if (want <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    np = realloc(b->p, cap);
+    if (!np)
+        return -ENOMEM;
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+
+static char *put_bytes(char *p, const void *s, size_t n)
+{
+    if (n)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/*
+ * Map a SQLite result code to ours.  Full disks and I/O errors are PL_EIO so
+ * that callers treat them like any failed write (restart and recover).
+ */
+static int sq_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+        return PL_EIO;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return PL_ELOCKED;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return PL_ECORRUPT;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    default:
+        return PL_EDB;
+    }
+}
+
+/* Record "<step>(<path>): <sqlite message> [<OS error>]" and return our code. */
+static int sq_err(pl_errbuf *eb, sqlite3 *db, int rc, const char *step, const char *path)
+{
+    int sys = db ? sqlite3_system_errno(db) : 0;
+    const char *m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (sys && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
+                (rc & 0xff) == SQLITE_CANTOPEN))
+        return pl_err(eb, sq_code(rc), "%s(%s): %s (sqlite %d, %s)", step, path, m, rc,
+                      strerror(sys));
+    return pl_err(eb, sq_code(rc), "%s(%s): %s (sqlite %d)", step, path, m, rc);
+}
+
+/* ------------------------------------------------- rows and their CSV lines */
+
+/* Field values as stored; text pointers are not NUL-terminated. */
+typedef struct bar_row {
+    const char *agg, *sym;
+    size_t agg_len, sym_len;
+    int64_t seq, start_ns;
+    int64_t end_ns; /* uint64 stored as its int64 bit pattern */
+    int64_t open, high, low, close, volume, trades, vwap;
+} bar_row;
+
+typedef struct late_row {
+    int64_t partition, offset, event_ns;
+    const char *sym;
+    size_t sym_len;
+    int64_t price, qty, watermark_ns;
+} late_row;
+
+typedef struct dlq_row {
+    int64_t partition, offset;
+    const char *reason;
+    size_t reason_len;
+    const uint8_t *payload;
+    size_t len;
+} dlq_row;
+
+/* Column lists shared by the key look-ups and the export, in CSV order. */
+#define BAR_COLS "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap"
+#define LATE_COLS "partition,offset,event_ns,symbol,price,qty,watermark_ns"
+#define DLQ_COLS "partition,offset,reason,payload"
+
+static const char *col_text(sqlite3_stmt *s, int i, size_t *len)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    *len = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+    return t ? t : "";
+}
+
+static void bar_from_stmt(sqlite3_stmt *s, bar_row *r)
+{
+    r->agg = col_text(s, 0, &r->agg_len);
+    r->sym = col_text(s, 1, &r->sym_len);
+    r->seq = sqlite3_column_int64(s, 2);
+    r->start_ns = sqlite3_column_int64(s, 3);
+    r->end_ns = sqlite3_column_int64(s, 4);
+    r->open = sqlite3_column_int64(s, 5);
+    r->high = sqlite3_column_int64(s, 6);
+    r->low = sqlite3_column_int64(s, 7);
+    r->close = sqlite3_column_int64(s, 8);
+    r->volume = sqlite3_column_int64(s, 9);
+    r->trades = sqlite3_column_int64(s, 10);
+    r->vwap = sqlite3_column_int64(s, 11);
+}
+
+static void late_from_stmt(sqlite3_stmt *s, late_row *r)
+{
+    r->partition = sqlite3_column_int64(s, 0);
+    r->offset = sqlite3_column_int64(s, 1);
+    r->event_ns = sqlite3_column_int64(s, 2);
+    r->sym = col_text(s, 3, &r->sym_len);
+    r->price = sqlite3_column_int64(s, 4);
+    r->qty = sqlite3_column_int64(s, 5);
+    r->watermark_ns = sqlite3_column_int64(s, 6);
+}
+
+static void dlq_from_stmt(sqlite3_stmt *s, dlq_row *r)
+{
+    r->partition = sqlite3_column_int64(s, 0);
+    r->offset = sqlite3_column_int64(s, 1);
+    r->reason = col_text(s, 2, &r->reason_len);
+    /* column_blob before column_bytes, as SQLite requires */
+    r->payload = sqlite3_column_blob(s, 3);
+    r->len = r->payload ? (size_t)sqlite3_column_bytes(s, 3) : 0;
+}
+
+static int bar_eq(const bar_row *a, const bar_row *b)
+{
+    return a->agg_len == b->agg_len && memcmp(a->agg, b->agg, a->agg_len) == 0 &&
+           a->sym_len == b->sym_len && memcmp(a->sym, b->sym, a->sym_len) == 0 &&
+           a->seq == b->seq && a->start_ns == b->start_ns && a->end_ns == b->end_ns &&
+           a->open == b->open && a->high == b->high && a->low == b->low &&
+           a->close == b->close && a->volume == b->volume && a->trades == b->trades &&
+           a->vwap == b->vwap;
+}
+
+static int late_eq(const late_row *a, const late_row *b)
+{
+    return a->partition == b->partition && a->offset == b->offset &&
+           a->event_ns == b->event_ns && a->sym_len == b->sym_len &&
+           memcmp(a->sym, b->sym, a->sym_len) == 0 && a->price == b->price &&
+           a->qty == b->qty && a->watermark_ns == b->watermark_ns;
+}
+
+static int dlq_eq(const dlq_row *a, const dlq_row *b)
+{
+    return a->partition == b->partition && a->offset == b->offset &&
+           a->reason_len == b->reason_len && memcmp(a->reason, b->reason, a->reason_len) == 0 &&
+           a->len == b->len && (a->len == 0 || memcmp(a->payload, b->payload, a->len) == 0);
+}
+
+/*
+ * Append one canonical CSV line (SPEC section 4) with its LF.  Numbers take at
+ * most 21 characters plus the NUL that pl_fmt_* writes, hence 32 per field.
+ */
+static int fmt_bar(sbuf *o, const bar_row *r)
+{
+    char *p;
+    if (sb_reserve(o, r->agg_len + r->sym_len + 12 * 32))
+        return -ENOMEM;
+    p = o->p + o->n;
+    p = put_bytes(p, r->agg, r->agg_len);
+    *p++ = ',';
+    p = put_bytes(p, r->sym, r->sym_len);
+    *p++ = ',';
+    p += pl_fmt_u64(p, (uint64_t)r->seq);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->start_ns);
+    *p++ = ',';
+    p += pl_fmt_u64(p, (uint64_t)r->end_ns);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->open);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->high);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->low);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->close);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->volume);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->trades);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->vwap);
+    *p++ = '\n';
+    o->n = (size_t)(p - o->p);
+    return 0;
+}
+
+static int fmt_late(sbuf *o, const late_row *r)
+{
+    char *p;
+    if (sb_reserve(o, r->sym_len + 8 * 32))
+        return -ENOMEM;
+    p = o->p + o->n;
+    p += pl_fmt_u64(p, (uint64_t)r->partition);
+    *p++ = ',';
+    p += pl_fmt_u64(p, (uint64_t)r->offset);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->event_ns);
+    *p++ = ',';
+    p = put_bytes(p, r->sym, r->sym_len);
+    *p++ = ',';
+    p += pl_fmt_price(p, r->price);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->qty);
+    *p++ = ',';
+    p += pl_fmt_i64(p, r->watermark_ns);
+    *p++ = '\n';
+    o->n = (size_t)(p - o->p);
+    return 0;
+}
+
+static int fmt_dlq(sbuf *o, const dlq_row *r)
+{
+    char *p;
+    if (r->len > (SIZE_MAX - 4 * 32) / 2 || sb_reserve(o, r->reason_len + 2 * r->len + 4 * 32))
+        return -ENOMEM;
+    p = o->p + o->n;
+    p += pl_fmt_u64(p, (uint64_t)r->partition);
+    *p++ = ',';
+    p += pl_fmt_u64(p, (uint64_t)r->offset);
+    *p++ = ',';
+    p = put_bytes(p, r->reason, r->reason_len);
+    *p++ = ',';
+    if (r->len)
+        p += pl_fmt_hex(p, r->payload, r->len);
+    *p++ = '\n';
+    o->n = (size_t)(p - o->p);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the handle */
+
+struct pl_sink {
+    sqlite3 *db;
+    pl_config cfg; /* a copy: aggregation names are bound SQLITE_STATIC */
+    char path[PATH_MAX];
+    sqlite3_stmt *ins_bar, *get_bar, *ins_late, *get_late, *ins_dlq, *get_dlq, *ins_conflict;
+    sqlite3_stmt *begin, *commit;
+    int in_txn;
+    int latched;  /* 0, or the code every later call returns (keeps (4)) */
+    pl_errbuf eb; /* last failure of a writer; the latch's cause */
+    sbuf key, stored, attempted; /* scratch for conflict records */
+    pl_sink_stats st;
+};
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta("
+    " key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID, STRICT;"
+    "CREATE TABLE IF NOT EXISTS bars("
+    " agg TEXT NOT NULL, symbol TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+    " open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,"
+    " close INTEGER NOT NULL, volume INTEGER NOT NULL, trades INTEGER NOT NULL,"
+    " vwap INTEGER NOT NULL,"
+    " PRIMARY KEY(agg, symbol, seq)) WITHOUT ROWID, STRICT;"
+    "CREATE TABLE IF NOT EXISTS late("
+    " partition INTEGER NOT NULL, offset INTEGER NOT NULL, event_ns INTEGER NOT NULL,"
+    " symbol TEXT NOT NULL, price INTEGER NOT NULL, qty INTEGER NOT NULL,"
+    " watermark_ns INTEGER NOT NULL,"
+    " PRIMARY KEY(partition, offset)) WITHOUT ROWID, STRICT;"
+    "CREATE TABLE IF NOT EXISTS dlq("
+    " partition INTEGER NOT NULL, offset INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " payload BLOB NOT NULL,"
+    " PRIMARY KEY(partition, offset)) WITHOUT ROWID, STRICT;"
+    "CREATE TABLE IF NOT EXISTS conflicts("
+    " id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key TEXT NOT NULL,"
+    " stored TEXT NOT NULL, attempted TEXT NOT NULL) STRICT;"
+    /* keeps (2) */
+    "CREATE UNIQUE INDEX IF NOT EXISTS conflicts_once ON conflicts(tbl, key, attempted);"
+    "INSERT INTO meta(key, value) VALUES('schema_version', '" SINK_SCHEMA_VERSION "')"
+    " ON CONFLICT DO NOTHING;";
+
+static int exec_sql(sqlite3 *db, const char *sql, const char *step, const char *path,
+                    pl_errbuf *eb)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, db, rc, step, path);
+    return 0;
+}
+
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *path,
+                pl_errbuf *eb)
+{
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, db, rc, "prepare", path);
+    return 0;
+}
+
+/* The stored schema version must be ours; anything else is another format. */
+static int check_version(sqlite3 *db, const char *path, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+    const char *v;
+    rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = sq_err(eb, db, rc, "read schema version", path);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        ret = rc == SQLITE_DONE
+                  ? pl_err(eb, PL_ECORRUPT, "read schema version(%s): no version row", path)
+                  : sq_err(eb, db, rc, "read schema version", path);
+        goto out;
+    }
+    v = (const char *)sqlite3_column_text(st, 0);
+    if (!v || strcmp(v, SINK_SCHEMA_VERSION) != 0)
+        ret = pl_err(eb, PL_ECONFIG, "%s: sink schema version %s, expected %s", path,
+                     v ? v : "(null)", SINK_SCHEMA_VERSION);
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Without this a power cut can drop a new sink.db's directory entry while its WAL survives. */
+static int fsync_dir(const char *dir, pl_errbuf *eb)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ret = 0;
+    if (fd < 0)
+        return pl_err_os(eb, errno, "open(%s)", dir);
+    if (fsync(fd) != 0)
+        ret = pl_err_os(eb, errno, "fsync(%s)", dir);
+    if (close(fd) != 0 && ret == 0)
+        ret = pl_err_os(eb, errno, "close(%s)", dir);
+    return ret;
+}
+
+static int make_path(char *out, size_t n, const char *dir, const char *name, pl_errbuf *eb)
+{
+    int w = snprintf(out, n, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= n)
+        return pl_err(eb, PL_EUSAGE, "path %s/%s: too long", dir, name);
+    return 0;
+}
+
+/* A missing state directory or sink.db is PL_ENOTFOUND naming it. */
+static int stat_dir(const char *dir, const char *what, pl_errbuf *eb)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return pl_err(eb, PL_ENOTFOUND, "%s: state directory %s not found", what, dir);
+        return pl_err_os(eb, errno, "%s: stat(%s)", what, dir);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return pl_err(eb, PL_ENOTFOUND, "%s: state directory %s is not a directory", what, dir);
+    return 0;
+}
+
+int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_errbuf *eb)
+{
+    pl_sink *k = NULL;
+    struct stat sb;
+    int created, rc, ret;
+
+    *out = NULL;
+    if (!statedir || !cfg || cfg->naggs < 0 || cfg->naggs > PL_MAX_AGGS)
+        return pl_err(eb, PL_EUSAGE, "sink open: bad arguments");
+    if ((ret = stat_dir(statedir, "sink open", eb)) != 0)
+        return ret;
+    k = calloc(1, sizeof *k);
+    if (!k)
+        return pl_err_os(eb, ENOMEM, "sink open(%s)", statedir);
+    k->cfg = *cfg;
+    if ((ret = make_path(k->path, sizeof k->path, statedir, "sink.db", eb)) != 0)
+        goto fail;
+    created = stat(k->path, &sb) != 0 && errno == ENOENT;
+
+    rc = sqlite3_open_v2(k->path, &k->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ret = sq_err(eb, k->db, rc, "sqlite3_open", k->path);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(k->db, 1);
+    sqlite3_busy_timeout(k->db, SINK_BUSY_MS);
+    /*
+     * WAL, not DELETE: with synchronous=FULL a WAL commit is one append and
+     * one fsync of the WAL (SQLite fsyncs the directory of a new WAL too), so
+     * commit == durable.  In DELETE mode the commit point is the unlink of the
+     * journal, which SQLite only makes durable with synchronous=EXTRA; a power
+     * cut after "successful" commit could then roll it back.  WAL also lets an
+     * export read a snapshot while a run is writing.
+     */
+    if ((ret = exec_sql(k->db, "PRAGMA journal_mode=WAL", "journal_mode=WAL", k->path, eb)) ||
+        (ret = exec_sql(k->db, "PRAGMA synchronous=FULL", "synchronous=FULL", k->path, eb)))
+        goto fail;
+    {
+        /* journal_mode can silently stay as it was (e.g. on a read-only medium) */
+        sqlite3_stmt *st = NULL;
+        const char *mode;
+        rc = sqlite3_prepare_v2(k->db, "PRAGMA journal_mode", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            mode = (const char *)sqlite3_column_text(st, 0);
+            if (!mode || strcmp(mode, "wal") != 0)
+                ret = pl_err(eb, PL_EDB, "journal_mode=WAL(%s): mode is %s", k->path,
+                             mode ? mode : "(null)");
+        } else
+            ret = sq_err(eb, k->db, rc, "journal_mode", k->path);
+        sqlite3_finalize(st);
+        if (ret)
+            goto fail;
+    }
+    /* IMMEDIATE: two openers of a new file must not both create the schema */
+    if ((ret = exec_sql(k->db, "BEGIN IMMEDIATE", "begin schema", k->path, eb)))
+        goto fail;
+    if ((ret = exec_sql(k->db, schema_sql, "create schema", k->path, eb)) ||
+        (ret = check_version(k->db, k->path, eb)) ||
+        (ret = exec_sql(k->db, "COMMIT", "commit schema", k->path, eb))) {
+        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    if (created && (ret = fsync_dir(statedir, eb)))
+        goto fail;
+
+    if ((ret = prep(k->db,
+                    "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+                    " ON CONFLICT DO NOTHING",
+                    &k->ins_bar, k->path, eb)) ||
+        (ret = prep(k->db,
+                    "SELECT " BAR_COLS " FROM bars WHERE agg = ?1 AND symbol = ?2 AND seq = ?3",
+                    &k->get_bar, k->path, eb)) ||
+        (ret = prep(k->db,
+                    "INSERT INTO late(" LATE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7)"
+                    " ON CONFLICT DO NOTHING",
+                    &k->ins_late, k->path, eb)) ||
+        (ret = prep(k->db, "SELECT " LATE_COLS " FROM late WHERE partition = ?1 AND offset = ?2",
+                    &k->get_late, k->path, eb)) ||
+        (ret = prep(k->db,
+                    "INSERT INTO dlq(" DLQ_COLS ") VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING",
+                    &k->ins_dlq, k->path, eb)) ||
+        (ret = prep(k->db, "SELECT " DLQ_COLS " FROM dlq WHERE partition = ?1 AND offset = ?2",
+                    &k->get_dlq, k->path, eb)) ||
+        (ret = prep(k->db,
+                    "INSERT INTO conflicts(tbl, key, stored, attempted) VALUES(?1,?2,?3,?4)"
+                    " ON CONFLICT DO NOTHING",
+                    &k->ins_conflict, k->path, eb)) ||
+        (ret = prep(k->db, "BEGIN IMMEDIATE", &k->begin, k->path, eb)) ||
+        (ret = prep(k->db, "COMMIT", &k->commit, k->path, eb)))
+        goto fail;
+    *out = k;
+    return 0;
+fail:
+    pl_sink_close(k);
+    return ret;
+}
+
+void pl_sink_close(pl_sink *k)
+{
+    if (!k)
+        return;
+    if (k->db) {
+        sqlite3_finalize(k->ins_bar);
+        sqlite3_finalize(k->get_bar);
+        sqlite3_finalize(k->ins_late);
+        sqlite3_finalize(k->get_late);
+        sqlite3_finalize(k->ins_dlq);
+        sqlite3_finalize(k->get_dlq);
+        sqlite3_finalize(k->ins_conflict);
+        sqlite3_finalize(k->begin);
+        sqlite3_finalize(k->commit);
+        /* an uncommitted cycle must vanish: the caller replays it from its checkpoint */
+        if (!sqlite3_get_autocommit(k->db))
+            sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close_v2(k->db);
+    }
+    free(k->key.p);
+    free(k->stored.p);
+    free(k->attempted.p);
+    free(k);
+}
+
+/* ------------------------------------------------------------ transactions */
+
+/* A latched handle refuses everything; the message keeps the first cause. */
+static int latched_err(pl_sink *k, pl_errbuf *eb)
+{
+    if (eb && eb != &k->eb)
+        pl_err(eb, k->latched, "%s", k->eb.msg);
+    return k->latched;
+}
+
+/* Fail and latch (keeps (4)).  PL_EIO for I/O trouble, PL_EDB otherwise. */
+static int latch(pl_sink *k, int rc, const char *step, pl_errbuf *eb)
+{
+    char what[96];
+    snprintf(what, sizeof what, "sink %s", step);
+    sq_err(&k->eb, k->db, rc, what, k->path);
+    k->latched = sq_code(rc) == PL_EIO ? PL_EIO : PL_EDB;
+    return latched_err(k, eb);
+}
+
+int pl_sink_begin(pl_sink *k, pl_errbuf *eb)
+{
+    int rc;
+    if (k->latched)
+        return latched_err(k, eb);
+    if (k->in_txn)
+        return pl_err(eb, PL_EUSAGE, "sink begin(%s): a transaction is already open", k->path);
+    rc = sqlite3_step(k->begin);
+    sqlite3_reset(k->begin);
+    /* another writer held the database past the busy timeout: nothing changed, no latch */
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return sq_err(eb, k->db, rc, "sink begin", k->path);
+    if (rc != SQLITE_DONE)
+        return latch(k, rc, "begin", eb);
+    k->in_txn = 1;
+    return 0;
+}
+
+int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
+{
+    int rc;
+    if (k->latched)
+        return latched_err(k, eb);
+    if (!k->in_txn)
+        return pl_err(eb, PL_EUSAGE, "sink commit(%s): no open transaction", k->path);
+    k->in_txn = 0;
+    rc = sqlite3_step(k->commit);
+    sqlite3_reset(k->commit);
+    if (rc != SQLITE_DONE)
+        return latch(k, rc, "commit", eb); /* never retried: keeps (4) */
+    k->st.commits++;
+    return 0;
+}
+
+const char *pl_sink_errmsg(const pl_sink *k)
+{
+    return k->eb.msg;
+}
+
+void pl_sink_stats_get(const pl_sink *k, pl_sink_stats *st)
+{
+    *st = k->st;
+}
+
+int pl_sink_conflicts(pl_sink *k, int64_t *n, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+    *n = 0;
+    if (k->latched)
+        return latched_err(k, eb);
+    rc = sqlite3_prepare_v2(k->db, "SELECT count(*) FROM conflicts", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        ret = sq_err(eb, k->db, rc, "count conflicts", k->path);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* ------------------------------------------------------------ the writers */
+
+/*
+ * Step an INSERT ... ON CONFLICT DO NOTHING.  Returns 1 when a row was
+ * inserted, 0 when the key existed, or a negative (latched) code.
+ */
+static int step_insert(pl_sink *k, sqlite3_stmt *ins, const char *tbl)
+{
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (rc != SQLITE_DONE) {
+        char step[64];
+        snprintf(step, sizeof step, "insert into %s", tbl);
+        return latch(k, rc, step, NULL);
+    }
+    return sqlite3_changes(k->db) > 0;
+}
+
+/* Record a differing replay (keeps (1), (2)); k->key/stored/attempted hold the lines. */
+static int put_conflict(pl_sink *k, const char *tbl)
+{
+    sqlite3_stmt *s = k->ins_conflict;
+    int rc;
+    /* the lines in the table carry no LF */
+    if (sqlite3_bind_text(s, 1, tbl, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 2, k->key.p, (int)k->key.n, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 3, k->stored.p, (int)k->stored.n - 1, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 4, k->attempted.p, (int)k->attempted.n - 1, SQLITE_STATIC))
+        return latch(k, sqlite3_errcode(k->db), "bind conflict", NULL);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s); /* the scratch buffers may move */
+    if (rc != SQLITE_DONE)
+        return latch(k, rc, "insert into conflicts", NULL);
+    k->st.conflicts++;
+    return 0;
+}
+
+/* The key's row exists: absorb an identical replay, record a differing one. */
+static int settle_bar(pl_sink *k, const bar_row *a)
+{
+    sqlite3_stmt *g = k->get_bar;
+    bar_row s;
+    int rc, ret = 0, same;
+    if (sqlite3_bind_text(g, 1, a->agg, (int)a->agg_len, SQLITE_STATIC) ||
+        sqlite3_bind_text(g, 2, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
+        sqlite3_bind_int64(g, 3, a->seq))
+        return latch(k, sqlite3_errcode(k->db), "bind bars key", NULL);
+    rc = sqlite3_step(g);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(g);
+        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored bar", NULL);
+    }
+    bar_from_stmt(g, &s);
+    same = bar_eq(a, &s);
+    if (!same) {
+        k->stored.n = k->attempted.n = k->key.n = 0;
+        if (fmt_bar(&k->stored, &s) || fmt_bar(&k->attempted, a) ||
+            sb_reserve(&k->key, a->agg_len + a->sym_len + 32))
+            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+        else {
+            char *p = k->key.p;
+            p = put_bytes(p, a->agg, a->agg_len);
+            *p++ = ',';
+            p = put_bytes(p, a->sym, a->sym_len);
+            *p++ = ',';
+            p += pl_fmt_u64(p, (uint64_t)a->seq);
+            k->key.n = (size_t)(p - k->key.p);
+        }
+    }
+    sqlite3_reset(g);
+    if (ret)
+        return ret;
+    if (same) {
+        k->st.absorbed++;
+        return 0;
+    }
+    return put_conflict(k, "bars");
+}
+
+/* (partition, offset) key text for late and dlq conflicts. */
+static int fmt_pkey(sbuf *o, int64_t partition, int64_t offset)
+{
+    char *p;
+    o->n = 0;
+    if (sb_reserve(o, 64))
+        return -ENOMEM;
+    p = o->p;
+    p += pl_fmt_u64(p, (uint64_t)partition);
+    *p++ = ',';
+    p += pl_fmt_u64(p, (uint64_t)offset);
+    o->n = (size_t)(p - o->p);
+    return 0;
+}
+
+static int settle_late(pl_sink *k, const late_row *a)
+{
+    sqlite3_stmt *g = k->get_late;
+    late_row s;
+    int rc, ret = 0, same;
+    if (sqlite3_bind_int64(g, 1, a->partition) || sqlite3_bind_int64(g, 2, a->offset))
+        return latch(k, sqlite3_errcode(k->db), "bind late key", NULL);
+    rc = sqlite3_step(g);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(g);
+        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored late row", NULL);
+    }
+    late_from_stmt(g, &s);
+    same = late_eq(a, &s);
+    if (!same) {
+        k->stored.n = k->attempted.n = 0;
+        if (fmt_late(&k->stored, &s) || fmt_late(&k->attempted, a) ||
+            fmt_pkey(&k->key, a->partition, a->offset))
+            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+    }
+    sqlite3_reset(g);
+    if (ret)
+        return ret;
+    if (same) {
+        k->st.absorbed++;
+        return 0;
+    }
+    return put_conflict(k, "late");
+}
+
+static int settle_dlq(pl_sink *k, const dlq_row *a)
+{
+    sqlite3_stmt *g = k->get_dlq;
+    dlq_row s;
+    int rc, ret = 0, same;
+    if (sqlite3_bind_int64(g, 1, a->partition) || sqlite3_bind_int64(g, 2, a->offset))
+        return latch(k, sqlite3_errcode(k->db), "bind dlq key", NULL);
+    rc = sqlite3_step(g);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(g);
+        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored dlq row", NULL);
+    }
+    dlq_from_stmt(g, &s);
+    same = dlq_eq(a, &s);
+    if (!same) {
+        k->stored.n = k->attempted.n = 0;
+        if (fmt_dlq(&k->stored, &s) || fmt_dlq(&k->attempted, a) ||
+            fmt_pkey(&k->key, a->partition, a->offset))
+            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+    }
+    sqlite3_reset(g);
+    if (ret)
+        return ret;
+    if (same) {
+        k->st.absorbed++;
+        return 0;
+    }
+    return put_conflict(k, "dlq");
+}
+
+/*
+ * Keys are stored as INTEGER and ordered by SQLite's signed comparison, so a
+ * seq or offset above INT64_MAX would sort wrongly.  SPEC bounds them far
+ * below (seq <= t < 2^63, offsets count records); refuse rather than misorder.
+ */
+static int key_fits(pl_sink *k, uint64_t v, const char *what)
+{
+    if (v > (uint64_t)INT64_MAX)
+        return pl_err(&k->eb, PL_ELIMIT, "sink(%s): %s %llu above INT64_MAX", k->path, what,
+                      (unsigned long long)v);
+    return 0;
+}
+
+/* SQLite takes int lengths; a negative one would read past the buffer. */
+static int len_fits(pl_sink *k, uint32_t n, const char *what)
+{
+    if (n > SINK_MAX_FIELD)
+        return pl_err(&k->eb, PL_ELIMIT, "sink(%s): %s of %u bytes too long", k->path, what, n);
+    return 0;
+}
+
+int pl_sink_bar(pl_sink *k, const pl_bar *b)
+{
+    sqlite3_stmt *s = k->ins_bar;
+    bar_row a;
+    int rc;
+    if (k->latched)
+        return k->latched;
+    if (b->agg >= (uint32_t)k->cfg.naggs)
+        return pl_err(&k->eb, PL_EUSAGE, "sink bar(%s): aggregation index %u out of range",
+                      k->path, b->agg);
+    if ((rc = key_fits(k, b->seq, "bar seq")) || (rc = len_fits(k, b->sym_len, "bar symbol")))
+        return rc;
+    a.agg = k->cfg.aggs[b->agg].name;
+    a.agg_len = strlen(a.agg);
+    a.sym = b->sym ? b->sym : "";
+    a.sym_len = b->sym_len;
+    a.seq = (int64_t)b->seq;
+    a.start_ns = b->start_ns;
+    a.end_ns = (int64_t)b->end_ns; /* bit pattern; printed back as uint64 */
+    a.open = b->open;
+    a.high = b->high;
+    a.low = b->low;
+    a.close = b->close;
+    a.volume = b->volume;
+    a.trades = b->trades;
+    a.vwap = b->vwap;
+    if (sqlite3_bind_text(s, 1, a.agg, (int)a.agg_len, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 2, a.sym, (int)a.sym_len, SQLITE_STATIC) ||
+        sqlite3_bind_int64(s, 3, a.seq) || sqlite3_bind_int64(s, 4, a.start_ns) ||
+        sqlite3_bind_int64(s, 5, a.end_ns) || sqlite3_bind_int64(s, 6, a.open) ||
+        sqlite3_bind_int64(s, 7, a.high) || sqlite3_bind_int64(s, 8, a.low) ||
+        sqlite3_bind_int64(s, 9, a.close) || sqlite3_bind_int64(s, 10, a.volume) ||
+        sqlite3_bind_int64(s, 11, a.trades) || sqlite3_bind_int64(s, 12, a.vwap))
+        return latch(k, sqlite3_errcode(k->db), "bind bar", NULL);
+    rc = step_insert(k, s, "bars");
+    if (rc > 0) {
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_bar(k, &a);
+}
+
+int pl_sink_late(pl_sink *k, const pl_late *l)
+{
+    sqlite3_stmt *s = k->ins_late;
+    late_row a;
+    int rc;
+    if (k->latched)
+        return k->latched;
+    if ((rc = key_fits(k, l->offset, "late offset")) ||
+        (rc = len_fits(k, l->sym_len, "late symbol")))
+        return rc;
+    a.partition = l->partition;
+    a.offset = (int64_t)l->offset;
+    a.event_ns = l->event_ns;
+    a.sym = l->sym ? l->sym : "";
+    a.sym_len = l->sym_len;
+    a.price = l->price_e8;
+    a.qty = l->qty;
+    a.watermark_ns = l->watermark_ns;
+    if (sqlite3_bind_int64(s, 1, a.partition) || sqlite3_bind_int64(s, 2, a.offset) ||
+        sqlite3_bind_int64(s, 3, a.event_ns) ||
+        sqlite3_bind_text(s, 4, a.sym, (int)a.sym_len, SQLITE_STATIC) ||
+        sqlite3_bind_int64(s, 5, a.price) || sqlite3_bind_int64(s, 6, a.qty) ||
+        sqlite3_bind_int64(s, 7, a.watermark_ns))
+        return latch(k, sqlite3_errcode(k->db), "bind late", NULL);
+    rc = step_insert(k, s, "late");
+    if (rc > 0) {
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_late(k, &a);
+}
+
+int pl_sink_dlq(pl_sink *k, const pl_dlq *d)
+{
+    static const uint8_t empty[1];
+    sqlite3_stmt *s = k->ins_dlq;
+    dlq_row a;
+    int rc;
+    if (k->latched)
+        return k->latched;
+    if ((rc = key_fits(k, d->offset, "dlq offset")) || (rc = len_fits(k, d->len, "dlq payload")))
+        return rc;
+    if (d->reason <= 0 || d->reason > PL_POISON_QTY)
+        return pl_err(&k->eb, PL_EUSAGE, "sink dlq(%s): poison reason %d out of range", k->path,
+                      d->reason);
+    a.partition = d->partition;
+    a.offset = (int64_t)d->offset;
+    a.reason = pl_poison_name(d->reason);
+    a.reason_len = strlen(a.reason);
+    /* a NULL pointer would bind SQL NULL; an empty payload is a zero-length BLOB */
+    a.payload = d->len && d->payload ? d->payload : empty;
+    a.len = d->payload ? d->len : 0;
+    if (sqlite3_bind_int64(s, 1, a.partition) || sqlite3_bind_int64(s, 2, a.offset) ||
+        sqlite3_bind_text(s, 3, a.reason, (int)a.reason_len, SQLITE_STATIC) ||
+        sqlite3_bind_blob(s, 4, a.payload, (int)a.len, SQLITE_STATIC))
+        return latch(k, sqlite3_errcode(k->db), "bind dlq", NULL);
+    rc = step_insert(k, s, "dlq");
+    if (rc > 0) {
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_dlq(k, &a);
+}
+
+/* ------------------------------------------------------------ the export */
+
+/* mkdir -p: every missing component is created; an existing directory is fine. */
+static int mkdir_p(const char *dir, pl_errbuf *eb)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(dir), i;
+    struct stat sb;
+    if (n == 0 || n >= sizeof tmp)
+        return pl_err(eb, PL_EUSAGE, "export: bad output directory \"%s\"", dir);
+    memcpy(tmp, dir, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+            return pl_err_os(eb, errno, "export: mkdir(%s)", tmp);
+        tmp[i] = dir[i];
+    }
+    if (stat(dir, &sb) != 0)
+        return pl_err_os(eb, errno, "export: stat(%s)", dir);
+    if (!S_ISDIR(sb.st_mode))
+        return pl_err_os(eb, ENOTDIR, "export: %s", dir);
+    return 0;
+}
+
+typedef int (*fmt_row_fn)(sqlite3_stmt *s, sbuf *o);
+
+static int fmt_bar_stmt(sqlite3_stmt *s, sbuf *o)
+{
+    bar_row r;
+    bar_from_stmt(s, &r);
+    return fmt_bar(o, &r);
+}
+
+static int fmt_late_stmt(sqlite3_stmt *s, sbuf *o)
+{
+    late_row r;
+    late_from_stmt(s, &r);
+    return fmt_late(o, &r);
+}
+
+static int fmt_dlq_stmt(sqlite3_stmt *s, sbuf *o)
+{
+    dlq_row r;
+    dlq_from_stmt(s, &r);
+    return fmt_dlq(o, &r);
+}
+
+static int dfile_err(pl_errbuf *eb, int rc, const char *path)
+{
+    if (rc > -1000 && rc < 0)
+        return pl_err_os(eb, -rc, "export: write(%s)", path);
+    return pl_err(eb, rc, "export: write(%s): %s", path, pl_strerror(rc));
+}
+
+/* One canonical table: header, rows in key order, digest (section 4 of SPEC). */
+static int export_table(sqlite3 *db, const char *dbpath, const char *sql, const char *header,
+                        fmt_row_fn fmt, const char *outdir, const char *name, char hex[33],
+                        int64_t *nrows, pl_errbuf *eb)
+{
+    char path[PATH_MAX];
+    sqlite3_stmt *st = NULL;
+    pl_dfile *f = NULL;
+    sbuf line = {0};
+    int rc, ret;
+
+    if ((ret = make_path(path, sizeof path, outdir, name, eb)))
+        return ret;
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = sq_err(eb, db, rc, "export prepare", dbpath);
+        goto fail;
+    }
+    if ((ret = pl_dfile_open(path, &f, eb)))
+        goto fail;
+    if ((ret = pl_dfile_write(f, header, strlen(header)))) {
+        ret = dfile_err(eb, ret, path);
+        goto fail;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        line.n = 0;
+        if (fmt(st, &line)) {
+            ret = pl_err_os(eb, ENOMEM, "export(%s)", path);
+            goto fail;
+        }
+        if ((ret = pl_dfile_write(f, line.p, line.n))) {
+            ret = dfile_err(eb, ret, path);
+            goto fail;
+        }
+        (*nrows)++;
+    }
+    if (rc != SQLITE_DONE) {
+        ret = sq_err(eb, db, rc, "export read", dbpath);
+        goto fail;
+    }
+    ret = pl_dfile_close(f, hex, eb);
+    f = NULL;
+    if (ret)
+        goto fail;
+    sqlite3_finalize(st);
+    free(line.p);
+    return 0;
+fail:
+    if (f)
+        pl_dfile_abort(f);
+    sqlite3_finalize(st);
+    free(line.p);
+    return ret;
+}
+
+int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_errbuf *eb)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc, ret;
+
+    memset(d, 0, sizeof *d);
+    if (!statedir || !outdir)
+        return pl_err(eb, PL_EUSAGE, "export: bad arguments");
+    if ((ret = stat_dir(statedir, "export", eb)))
+        return ret;
+    if ((ret = make_path(path, sizeof path, statedir, "sink.db", eb)))
+        return ret;
+    /* checked first: SQLite must not get a chance to create anything in STATEDIR */
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return pl_err(eb, PL_ENOTFOUND, "export: %s not found", path);
+        return pl_err_os(eb, errno, "export: stat(%s)", path);
+    }
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ret = sq_err(eb, db, rc, "export: sqlite3_open", path);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, SINK_BUSY_MS);
+    /* keeps (5) */
+    if ((ret = exec_sql(db, "BEGIN", "export: begin", path, eb)) ||
+        (ret = check_version(db, path, eb)) || (ret = mkdir_p(outdir, eb)))
+        goto fail;
+    if ((ret = export_table(db, path, "SELECT " BAR_COLS " FROM bars ORDER BY agg, symbol, seq",
+                            "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,"
+                            "vwap\n",
+                            fmt_bar_stmt, outdir, "bars.csv", d->bars, &d->nbars, eb)) ||
+        (ret = export_table(db, path,
+                            "SELECT " LATE_COLS " FROM late ORDER BY partition, offset",
+                            "partition,offset,event_ns,symbol,price,qty,watermark_ns\n",
+                            fmt_late_stmt, outdir, "late.csv", d->late, &d->nlate, eb)) ||
+        (ret = export_table(db, path, "SELECT " DLQ_COLS " FROM dlq ORDER BY partition, offset",
+                            "partition,offset,reason,payload_hex\n", fmt_dlq_stmt, outdir,
+                            "dlq.csv", d->dlq, &d->ndlq, eb)))
+        goto fail;
+    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM conflicts", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        d->nconflicts = sqlite3_column_int64(st, 0);
+    else {
+        ret = sq_err(eb, db, rc, "export: count conflicts", path);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((ret = exec_sql(db, "COMMIT", "export: end", path, eb)))
+        goto fail;
+    sqlite3_close_v2(db);
+    if (d->nconflicts > 0)
+        return pl_err(eb, PL_ECONFLICT, "export: %lld conflict(s) recorded in %s",
+                      (long long)d->nconflicts, path);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return ret;
+}

@@ -1,0 +1,839 @@
+/*
+ * test_sink.c - the keyed idempotent sink and the canonical export
+ * (pl_sink.h).  Expected CSV bytes and digests are written out by hand or
+ * computed here with xxhash directly, never through the export's own code.
+ *
+ * Layout: fixtures (config, row builders, file and database readers), then
+ * one test per property: exact bytes, idempotence, conflicts, rollback,
+ * ordering, wide integers, payload hex, empty tables, missing inputs, the
+ * commit latch, snapshots, bulk replay, bad databases.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "pl_sink.h"
+#include "tutil.h"
+
+/* ---------------------------------------------------------------- fixtures */
+
+static char *dir;   /* state directory */
+static char *out;   /* export directory */
+static pl_config cfg;
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    out = tu_tmpdir();
+    memset(&cfg, 0, sizeof cfg);
+    cfg.naggs = 3;
+    snprintf(cfg.aggs[0].name, sizeof cfg.aggs[0].name, "1m");
+    cfg.aggs[0].kind = PL_AGG_TUMBLING;
+    cfg.aggs[0].size = cfg.aggs[0].slide = 60000000000LL;
+    snprintf(cfg.aggs[1].name, sizeof cfg.aggs[1].name, "B");
+    cfg.aggs[1].kind = PL_AGG_TICKS;
+    cfg.aggs[1].threshold = 10;
+    snprintf(cfg.aggs[2].name, sizeof cfg.aggs[2].name, "a");
+    cfg.aggs[2].kind = PL_AGG_VOLUME;
+    cfg.aggs[2].threshold = 1000;
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    tu_rmrf(out);
+    free(dir);
+    free(out);
+}
+
+static pl_bar mkbar(uint32_t agg, const char *sym, uint64_t seq)
+{
+    pl_bar b;
+    memset(&b, 0, sizeof b);
+    b.agg = agg;
+    b.sym = sym;
+    b.sym_len = (uint32_t)strlen(sym);
+    b.seq = seq;
+    b.start_ns = 300000000000LL;
+    b.end_ns = 360000000000ULL;
+    b.open = 18925000000LL;
+    b.high = 19000000000LL;
+    b.low = 18900000000LL;
+    b.close = 18950000000LL;
+    b.volume = 300;
+    b.trades = 3;
+    b.vwap = 18937500000LL;
+    return b;
+}
+
+static pl_late mklate(uint32_t p, uint64_t off)
+{
+    pl_late l;
+    memset(&l, 0, sizeof l);
+    l.partition = p;
+    l.offset = off;
+    l.event_ns = 1000;
+    l.sym = "MSFT";
+    l.sym_len = 4;
+    l.price_e8 = 41150000000LL;
+    l.qty = 20;
+    l.watermark_ns = 2000;
+    return l;
+}
+
+static pl_dlq mkdlq(uint32_t p, uint64_t off, const char *payload)
+{
+    pl_dlq d;
+    memset(&d, 0, sizeof d);
+    d.partition = p;
+    d.offset = off;
+    d.reason = 1; /* fields */
+    d.payload = (const uint8_t *)payload;
+    d.len = (uint32_t)strlen(payload);
+    return d;
+}
+
+static pl_sink *open_sink(void)
+{
+    pl_sink *k = NULL;
+    pl_errbuf eb = {{0}};
+    int rc = pl_sink_open(dir, &cfg, &k, &eb);
+    ck_assert_msg(rc == 0, "pl_sink_open: %d %s", rc, eb.msg);
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static void begin(pl_sink *k)
+{
+    pl_errbuf eb = {{0}};
+    int rc = pl_sink_begin(k, &eb);
+    ck_assert_msg(rc == 0, "begin: %d %s", rc, eb.msg);
+}
+
+static void commit(pl_sink *k)
+{
+    pl_errbuf eb = {{0}};
+    int rc = pl_sink_commit(k, &eb);
+    ck_assert_msg(rc == 0, "commit: %d %s", rc, eb.msg);
+}
+
+#define OK_BAR(k, b) ck_assert_msg(pl_sink_bar((k), (b)) == 0, "bar: %s", pl_sink_errmsg(k))
+#define OK_LATE(k, l) ck_assert_msg(pl_sink_late((k), (l)) == 0, "late: %s", pl_sink_errmsg(k))
+#define OK_DLQ(k, d) ck_assert_msg(pl_sink_dlq((k), (d)) == 0, "dlq: %s", pl_sink_errmsg(k))
+
+static int export(pl_digests *d, pl_errbuf *eb)
+{
+    return pl_sink_export(dir, out, d, eb);
+}
+
+static int export_ok(pl_digests *d)
+{
+    pl_errbuf eb = {{0}};
+    int rc = export(d, &eb);
+    ck_assert_msg(rc == 0, "export: %d %s", rc, eb.msg);
+    return rc;
+}
+
+static char *read_out(const char *name)
+{
+    char path[4096];
+    char *s;
+    snprintf(path, sizeof path, "%s/%s", out, name);
+    s = tu_slurp(path, NULL);
+    ck_assert_msg(s != NULL, "cannot read %s", path);
+    return s;
+}
+
+static void assert_file(const char *name, const char *want)
+{
+    char *got = read_out(name);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+/* Independent digest: XXH3-128, canonical big-endian, lowercase hex. */
+static void xx_hex(const char *s, char hex[33])
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(s, strlen(s)));
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+}
+
+static int64_t count_rows(const char *sql)
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+#define H_BARS "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap\n"
+#define H_LATE "partition,offset,event_ns,symbol,price,qty,watermark_ns\n"
+#define H_DLQ "partition,offset,reason,payload_hex\n"
+#define L_BAR "1m,AAPL,5,300000000000,360000000000,189.25000000,190.00000000,189.00000000," \
+              "189.50000000,300,3,189.37500000"
+
+/* ------------------------------------------------------------------ tests */
+
+START_TEST(t_exact_csv)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 5);
+    pl_late l = mklate(1, 7), l2 = mklate(1, 8);
+    pl_dlq d = mkdlq(0, 2, "garbage");
+    pl_digests dg;
+    char hex[33];
+    static const char bars[] = H_BARS L_BAR "\n";
+    static const char late[] = H_LATE "1,7,1000,MSFT,411.50000000,20,2000\n"
+                                      "1,8,0,X.Y_Z-9,0.00000001,1000000000,-1\n";
+    static const char dlq[] = H_DLQ "0,2,fields,67617262616765\n";
+
+    l2.event_ns = 0;
+    l2.sym = "X.Y_Z-9";
+    l2.sym_len = 7;
+    l2.price_e8 = 1;
+    l2.qty = 1000000000;
+    l2.watermark_ns = -1;
+    begin(k);
+    OK_BAR(k, &b);
+    OK_LATE(k, &l);
+    OK_LATE(k, &l2);
+    OK_DLQ(k, &d);
+    commit(k);
+    pl_sink_close(k);
+
+    export_ok(&dg);
+    assert_file("bars.csv", bars);
+    assert_file("late.csv", late);
+    assert_file("dlq.csv", dlq);
+    ck_assert_int_eq(dg.nbars, 1);
+    ck_assert_int_eq(dg.nlate, 2);
+    ck_assert_int_eq(dg.ndlq, 1);
+    ck_assert_int_eq(dg.nconflicts, 0);
+    xx_hex(bars, hex);
+    ck_assert_str_eq(dg.bars, hex);
+    xx_hex(late, hex);
+    ck_assert_str_eq(dg.late, hex);
+    xx_hex(dlq, hex);
+    ck_assert_str_eq(dg.dlq, hex);
+}
+END_TEST
+
+START_TEST(t_reinsert_identical)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 5);
+    pl_late l = mklate(1, 7);
+    pl_dlq d = mkdlq(0, 2, "garbage");
+    pl_sink_stats st;
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    int64_t n = -1;
+
+    begin(k);
+    OK_BAR(k, &b);
+    OK_LATE(k, &l);
+    OK_DLQ(k, &d);
+    /* a replay inside the same transaction is absorbed too */
+    OK_BAR(k, &b);
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.inserted, 3);
+    ck_assert_int_eq(st.absorbed, 1);
+    pl_sink_close(k);
+
+    k = open_sink();
+    begin(k);
+    OK_BAR(k, &b);
+    OK_LATE(k, &l);
+    OK_DLQ(k, &d);
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.inserted, 0);
+    ck_assert_int_eq(st.absorbed, 3);
+    ck_assert_int_eq(st.conflicts, 0);
+    ck_assert_int_eq(st.commits, 1);
+    ck_assert_int_eq(pl_sink_conflicts(k, &n, &eb), 0);
+    ck_assert_int_eq(n, 0);
+    pl_sink_close(k);
+
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+    ck_assert_int_eq(dg.nlate, 1);
+    ck_assert_int_eq(dg.ndlq, 1);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM conflicts"), 0);
+}
+END_TEST
+
+START_TEST(t_reinsert_different)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 5), b2;
+    pl_late l = mklate(1, 7), l2;
+    pl_dlq d = mkdlq(0, 2, "garbage"), d2;
+    pl_sink_stats st;
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    int64_t n = -1;
+    char path[4096];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int i = 0;
+    static const char *want[][3] = {
+        {"bars", "1m,AAPL,5", L_BAR},
+        {"late", "1,7", "1,7,1000,MSFT,411.50000000,20,2000"},
+        {"dlq", "0,2", "0,2,fields,67617262616765"},
+    };
+    static const char *attempted[] = {
+        "1m,AAPL,5,300000000000,360000000000,189.25000000,190.00000000,189.00000000,"
+        "189.50000001,300,3,189.37500000",
+        "1,7,1000,MSFT,411.50000000,21,2000",
+        "0,2,symbol,67617262616766",
+    };
+
+    begin(k);
+    OK_BAR(k, &b);
+    OK_LATE(k, &l);
+    OK_DLQ(k, &d);
+    commit(k);
+    pl_sink_close(k);
+
+    b2 = b;
+    b2.close += 1;
+    l2 = l;
+    l2.qty = 21;
+    d2 = mkdlq(0, 2, "garbagf");
+    d2.reason = 3; /* symbol */
+    k = open_sink();
+    begin(k);
+    OK_BAR(k, &b2);
+    OK_LATE(k, &l2);
+    OK_DLQ(k, &d2);
+    /* the same divergence replayed again is one row, not two */
+    OK_BAR(k, &b2);
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.inserted, 0);
+    ck_assert_int_eq(st.absorbed, 0);
+    ck_assert_int_eq(st.conflicts, 4);
+    ck_assert_int_eq(pl_sink_conflicts(k, &n, &eb), 0);
+    ck_assert_int_eq(n, 3);
+    pl_sink_close(k);
+
+    ck_assert_int_eq(export(&dg, &eb), PL_ECONFLICT);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "3 conflict"));
+    ck_assert_int_eq(dg.nconflicts, 3);
+    /* files are written anyway, with the original rows */
+    assert_file("bars.csv", H_BARS L_BAR "\n");
+    assert_file("late.csv", H_LATE "1,7,1000,MSFT,411.50000000,20,2000\n");
+    assert_file("dlq.csv", H_DLQ "0,2,fields,67617262616765\n");
+    ck_assert_int_eq(dg.nbars, 1);
+
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT tbl, key, stored, attempted FROM conflicts"
+                                        " ORDER BY id",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        ck_assert_int_lt(i, 3);
+        ck_assert_str_eq((const char *)sqlite3_column_text(q, 0), want[i][0]);
+        ck_assert_str_eq((const char *)sqlite3_column_text(q, 1), want[i][1]);
+        ck_assert_str_eq((const char *)sqlite3_column_text(q, 2), want[i][2]);
+        ck_assert_str_eq((const char *)sqlite3_column_text(q, 3), attempted[i]);
+        i++;
+    }
+    ck_assert_int_eq(i, 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(t_rollback_on_close)
+{
+    pl_sink *k = open_sink();
+    pl_bar b1 = mkbar(0, "AAPL", 1), b2 = mkbar(0, "AAPL", 2);
+    pl_late l = mklate(0, 0);
+    pl_dlq d = mkdlq(0, 1, "x");
+    pl_digests dg;
+
+    begin(k);
+    OK_BAR(k, &b1);
+    commit(k);
+    begin(k);
+    OK_BAR(k, &b2);
+    OK_LATE(k, &l);
+    OK_DLQ(k, &d);
+    pl_sink_close(k); /* no commit */
+
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+    ck_assert_int_eq(dg.nlate, 0);
+    ck_assert_int_eq(dg.ndlq, 0);
+    assert_file("bars.csv", H_BARS "1m,AAPL,1,300000000000,360000000000,189.25000000,"
+                                   "190.00000000,189.00000000,189.50000000,300,3,189.37500000\n");
+    assert_file("late.csv", H_LATE);
+
+    /* the rolled-back keys are free: writing them again inserts, no conflict */
+    k = open_sink();
+    begin(k);
+    b2.close = 1;
+    OK_BAR(k, &b2);
+    commit(k);
+    {
+        pl_sink_stats st;
+        pl_sink_stats_get(k, &st);
+        ck_assert_int_eq(st.inserted, 1);
+        ck_assert_int_eq(st.conflicts, 0);
+    }
+    pl_sink_close(k);
+}
+END_TEST
+
+START_TEST(t_order)
+{
+    static const struct { uint32_t agg; const char *sym; uint64_t seq; } in[] = {
+        {2, "A", 1}, {1, "b", 1}, {1, "A", 10}, {1, "A", 2}, {0, "AB", 0},
+        {0, "A", 3}, {0, "B", 0}, {0, "a", 0}, {1, "A", 9}, {0, "A", 100},
+    };
+    static const char *want[] = {
+        "1m,A,3,", "1m,A,100,", "1m,AB,0,", "1m,B,0,", "1m,a,0,",
+        "B,A,2,", "B,A,9,", "B,A,10,", "B,b,1,", "a,A,1,",
+    };
+    static const uint32_t lp[] = {2, 0, 0, 10, 0, 1};
+    static const uint64_t lo[] = {1, 10, 2, 0, 9, 100};
+    static const char *lwant[] = {"0,2,", "0,9,", "0,10,", "1,100,", "2,1,", "10,0,"};
+    pl_sink *k = open_sink();
+    pl_digests dg;
+    char *s, *line, *save = NULL;
+    size_t i;
+
+    begin(k);
+    for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+        pl_bar b = mkbar(in[i].agg, in[i].sym, in[i].seq);
+        OK_BAR(k, &b);
+    }
+    for (i = 0; i < sizeof lp / sizeof lp[0]; i++) {
+        pl_late l = mklate(lp[i], lo[i]);
+        pl_dlq d = mkdlq(lp[i], lo[i], "p");
+        OK_LATE(k, &l);
+        OK_DLQ(k, &d);
+    }
+    commit(k);
+    pl_sink_close(k);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 10);
+
+    s = read_out("bars.csv");
+    line = strtok_r(s, "\n", &save);
+    ck_assert_str_eq(line, "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap");
+    for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+        line = strtok_r(NULL, "\n", &save);
+        ck_assert_ptr_nonnull(line);
+        ck_assert_msg(strncmp(line, want[i], strlen(want[i])) == 0, "row %zu: got %s want %s*",
+                      i, line, want[i]);
+    }
+    ck_assert_ptr_null(strtok_r(NULL, "\n", &save));
+    free(s);
+
+    for (int t = 0; t < 2; t++) {
+        s = read_out(t ? "dlq.csv" : "late.csv");
+        save = NULL;
+        line = strtok_r(s, "\n", &save);
+        for (i = 0; i < sizeof lwant / sizeof lwant[0]; i++) {
+            line = strtok_r(NULL, "\n", &save);
+            ck_assert_ptr_nonnull(line);
+            ck_assert_msg(strncmp(line, lwant[i], strlen(lwant[i])) == 0, "row %zu: %s", i, line);
+        }
+        ck_assert_ptr_null(strtok_r(NULL, "\n", &save));
+        free(s);
+    }
+}
+END_TEST
+
+START_TEST(t_wide_integers)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "Z", 153722867);
+    pl_bar b2 = mkbar(0, "Z", 153722868);
+    pl_digests dg;
+
+    /* the last windows below 2^63 end above INT64_MAX */
+    b.start_ns = INT64_MAX - 5;
+    b.end_ns = (uint64_t)INT64_MAX + 6; /* 2^63 + 5 */
+    b2.end_ns = UINT64_MAX;
+    b2.open = b2.high = b2.low = b2.close = b2.vwap = 999999999999999999LL; /* < 1e18 */
+    b2.volume = INT64_MAX;
+    begin(k);
+    OK_BAR(k, &b);
+    OK_BAR(k, &b2);
+    commit(k);
+    /* and the replay compares the stored bit pattern equal */
+    begin(k);
+    OK_BAR(k, &b);
+    commit(k);
+    {
+        pl_sink_stats st;
+        pl_sink_stats_get(k, &st);
+        ck_assert_int_eq(st.absorbed, 1);
+        ck_assert_int_eq(st.conflicts, 0);
+    }
+    pl_sink_close(k);
+    export_ok(&dg);
+    assert_file("bars.csv",
+                H_BARS "1m,Z,153722867,9223372036854775802,9223372036854775813,189.25000000,"
+                       "190.00000000,189.00000000,189.50000000,300,3,189.37500000\n"
+                       "1m,Z,153722868,300000000000,18446744073709551615,9999999999.99999999,"
+                       "9999999999.99999999,9999999999.99999999,9999999999.99999999,"
+                       "9223372036854775807,3,9999999999.99999999\n");
+}
+END_TEST
+
+START_TEST(t_payload_hex)
+{
+    static const uint8_t raw[] = {0x00, 0xff, 0x7f, 0x80, 0x0a, 0x0d, 0x2c, 0x00};
+    pl_sink *k = open_sink();
+    pl_dlq d = mkdlq(3, 4, ""), e = mkdlq(3, 5, "");
+    pl_digests dg;
+    pl_sink_stats st;
+
+    d.payload = raw;
+    d.len = sizeof raw;
+    d.reason = 5;
+    e.payload = NULL; /* an empty payload ("0,123,") */
+    e.len = 0;
+    begin(k);
+    OK_DLQ(k, &d);
+    OK_DLQ(k, &e);
+    commit(k);
+    begin(k);
+    OK_DLQ(k, &d);
+    OK_DLQ(k, &e);
+    /* one trailing byte less is a different payload, not a prefix match */
+    d.len--;
+    OK_DLQ(k, &d);
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.absorbed, 2);
+    ck_assert_int_eq(st.conflicts, 1);
+    pl_sink_close(k);
+    ck_assert_int_eq(export(&dg, NULL), PL_ECONFLICT);
+    assert_file("dlq.csv", H_DLQ "3,4,qty,00ff7f800a0d2c00\n3,5,fields,\n");
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM conflicts WHERE stored ="
+                                " '3,4,qty,00ff7f800a0d2c00' AND attempted = '3,4,qty,00ff7f800a0d2c'"),
+                     1);
+}
+END_TEST
+
+START_TEST(t_empty_tables)
+{
+    pl_sink *k = open_sink();
+    pl_digests dg;
+    char hex[33];
+    pl_sink_close(k);
+    export_ok(&dg);
+    assert_file("bars.csv", H_BARS);
+    assert_file("late.csv", H_LATE);
+    assert_file("dlq.csv", H_DLQ);
+    ck_assert_int_eq(dg.nbars + dg.nlate + dg.ndlq + dg.nconflicts, 0);
+    xx_hex(H_BARS, hex);
+    ck_assert_str_eq(dg.bars, hex);
+    xx_hex(H_DLQ, hex);
+    ck_assert_str_eq(dg.dlq, hex);
+}
+END_TEST
+
+static int count_entries(const char *path)
+{
+    DIR *dp = opendir(path);
+    struct dirent *e;
+    int n = 0;
+    ck_assert_ptr_nonnull(dp);
+    while ((e = readdir(dp)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(dp);
+    return n;
+}
+
+START_TEST(t_missing_inputs)
+{
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    char gone[4096];
+    int rc;
+
+    snprintf(gone, sizeof gone, "%s/nope", dir);
+    rc = pl_sink_export(gone, out, &dg, &eb);
+    ck_assert_int_eq(rc, PL_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(eb.msg, gone));
+
+    /* state dir present, sink.db absent: nothing may appear in either dir */
+    memset(&eb, 0, sizeof eb);
+    rc = pl_sink_export(dir, out, &dg, &eb);
+    ck_assert_int_eq(rc, PL_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "sink.db"));
+    ck_assert_ptr_nonnull(strstr(eb.msg, dir));
+    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(count_entries(out), 0);
+
+    /* opening for writing also needs the state dir */
+    {
+        pl_sink *k = (pl_sink *)&eb;
+        ck_assert_int_eq(pl_sink_open(gone, &cfg, &k, &eb), PL_ENOTFOUND);
+        ck_assert_ptr_null(k);
+    }
+}
+END_TEST
+
+START_TEST(t_outdir_created)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 5);
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    char nested[4096], path[4096];
+    char *s;
+
+    begin(k);
+    OK_BAR(k, &b);
+    commit(k);
+    pl_sink_close(k);
+    snprintf(nested, sizeof nested, "%s/x/y/z/", out);
+    ck_assert_int_eq(pl_sink_export(dir, nested, &dg, &eb), 0);
+    snprintf(path, sizeof path, "%s/x/y/z/bars.csv", out);
+    s = tu_slurp(path, NULL);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s, H_BARS L_BAR "\n");
+    free(s);
+    /* an existing output dir is fine, and a second export gives the same digest */
+    {
+        pl_digests dg2;
+        ck_assert_int_eq(pl_sink_export(dir, nested, &dg2, &eb), 0);
+        ck_assert_str_eq(dg.bars, dg2.bars);
+    }
+    /* an output path that is a file is an error, not a crash */
+    ck_assert_int_eq(pl_sink_export(dir, path, &dg, &eb), -ENOTDIR);
+}
+END_TEST
+
+/* A commit that fails (the file-size limit stops the WAL write) latches the handle. */
+START_TEST(t_commit_failure_latches)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 1);
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    struct rlimit old, lim;
+    int rc;
+    uint64_t i;
+
+    begin(k);
+    OK_BAR(k, &b);
+    commit(k);
+
+    begin(k);
+    for (i = 2; i < 2000; i++) {
+        b.seq = i;
+        OK_BAR(k, &b);
+    }
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 1;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rc = pl_sink_commit(k, &eb);
+    setrlimit(RLIMIT_FSIZE, &old);
+    ck_assert_msg(rc == PL_EIO, "commit under a 1-byte file limit: %d %s", rc, eb.msg);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "commit"));
+
+    /* latched: nothing works any more, with the first cause */
+    memset(&eb, 0, sizeof eb);
+    ck_assert_int_eq(pl_sink_begin(k, &eb), PL_EIO);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "commit"));
+    b.seq = 5000;
+    ck_assert_int_eq(pl_sink_bar(k, &b), PL_EIO);
+    ck_assert_ptr_nonnull(strstr(pl_sink_errmsg(k), "commit"));
+    ck_assert_int_eq(pl_sink_commit(k, &eb), PL_EIO);
+    pl_sink_close(k);
+
+    /* restart: only the first cycle is there */
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+}
+END_TEST
+
+START_TEST(t_usage_errors)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(3, "AAPL", 1);
+    pl_dlq d = mkdlq(0, 0, "x");
+    pl_late l = mklate(0, (uint64_t)INT64_MAX + 1);
+    pl_errbuf eb = {{0}};
+    pl_digests dg;
+
+    ck_assert_int_eq(pl_sink_commit(k, &eb), PL_EUSAGE);
+    begin(k);
+    ck_assert_int_eq(pl_sink_begin(k, &eb), PL_EUSAGE);
+    ck_assert_int_eq(pl_sink_bar(k, &b), PL_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(pl_sink_errmsg(k), "aggregation"));
+    b.agg = 0;
+    b.seq = (uint64_t)INT64_MAX + 1;
+    ck_assert_int_eq(pl_sink_bar(k, &b), PL_ELIMIT);
+    ck_assert_int_eq(pl_sink_late(k, &l), PL_ELIMIT);
+    d.reason = 0;
+    ck_assert_int_eq(pl_sink_dlq(k, &d), PL_EUSAGE);
+    d.reason = 6;
+    ck_assert_int_eq(pl_sink_dlq(k, &d), PL_EUSAGE);
+    /* refused arguments do not latch the handle */
+    b.seq = 1;
+    OK_BAR(k, &b);
+    commit(k);
+    pl_sink_close(k);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+    ck_assert_int_eq(dg.ndlq, 0);
+}
+END_TEST
+
+/* The export reads committed rows only, even while a writer has a cycle open. */
+START_TEST(t_export_snapshot)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 1);
+    pl_digests dg;
+
+    begin(k);
+    OK_BAR(k, &b);
+    commit(k);
+    begin(k);
+    b.seq = 2;
+    OK_BAR(k, &b);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+    commit(k);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 2);
+    pl_sink_close(k);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
+                     1);
+}
+END_TEST
+
+START_TEST(t_bulk_replay)
+{
+    enum { N = 60000 };
+    static const char *syms[] = {"AAPL", "MSFT", "GOOG", "B.X", "ZZ_9"};
+    pl_sink *k;
+    pl_digests dg, dg2;
+    pl_sink_stats st;
+    int pass, i;
+
+    for (pass = 0; pass < 2; pass++) {
+        k = open_sink();
+        begin(k);
+        for (i = 0; i < N; i++) {
+            pl_bar b = mkbar((uint32_t)(i % 3), syms[i % 5], (uint64_t)(i / 15));
+            b.close += i;
+            OK_BAR(k, &b);
+            if (i % 10 == 0) {
+                pl_late l = mklate((uint32_t)(i % 4), (uint64_t)i);
+                OK_LATE(k, &l);
+            }
+        }
+        commit(k);
+        pl_sink_stats_get(k, &st);
+        ck_assert_int_eq(pass ? st.absorbed : st.inserted, N + N / 10);
+        ck_assert_int_eq(st.conflicts, 0);
+        pl_sink_close(k);
+        export_ok(pass ? &dg2 : &dg);
+    }
+    ck_assert_int_eq(dg.nbars, N);
+    ck_assert_int_eq(dg.nlate, N / 10);
+    ck_assert_str_eq(dg.bars, dg2.bars);
+    ck_assert_str_eq(dg.late, dg2.late);
+}
+END_TEST
+
+START_TEST(t_bad_database)
+{
+    char path[4096];
+    pl_sink *k = NULL;
+    pl_errbuf eb = {{0}};
+    pl_digests dg;
+    sqlite3 *db = NULL;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    tu_write(path, "this is not an SQLite database, just some text that is long enough\n");
+    rc = pl_sink_open(dir, &cfg, &k, &eb);
+    ck_assert_msg(rc == PL_ECORRUPT, "open garbage: %d %s", rc, eb.msg);
+    ck_assert_ptr_null(k);
+    ck_assert_int_eq(pl_sink_export(dir, out, &dg, &eb), PL_ECORRUPT);
+
+    /* another schema version is refused, by the writer and by the export */
+    unlink(path);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                  "INSERT INTO meta VALUES('schema_version', '99');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    rc = pl_sink_open(dir, &cfg, &k, &eb);
+    ck_assert_msg(rc == PL_ECONFIG, "open v99: %d %s", rc, eb.msg);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "99"));
+    ck_assert_int_eq(pl_sink_export(dir, out, &dg, &eb), PL_ECONFIG);
+}
+END_TEST
+
+Suite *sink_suite(void)
+{
+    Suite *s = suite_create("sink");
+    TCase *tc = tcase_create("core");
+    TCase *slow = tcase_create("bulk");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, t_exact_csv);
+    tcase_add_test(tc, t_reinsert_identical);
+    tcase_add_test(tc, t_reinsert_different);
+    tcase_add_test(tc, t_rollback_on_close);
+    tcase_add_test(tc, t_order);
+    tcase_add_test(tc, t_wide_integers);
+    tcase_add_test(tc, t_payload_hex);
+    tcase_add_test(tc, t_empty_tables);
+    tcase_add_test(tc, t_missing_inputs);
+    tcase_add_test(tc, t_outdir_created);
+    tcase_add_test(tc, t_commit_failure_latches);
+    tcase_add_test(tc, t_usage_errors);
+    tcase_add_test(tc, t_export_snapshot);
+    tcase_add_test(tc, t_bad_database);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(slow, setup, teardown);
+    tcase_set_timeout(slow, 120);
+    tcase_add_test(slow, t_bulk_replay);
+    suite_add_tcase(s, slow);
+    return s;
+}
