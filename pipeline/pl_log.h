@@ -19,6 +19,8 @@
 #include "pl_err.h"
 
 #define PL_MAX_PARTITIONS 4096
+/* Largest payload import accepts (bytes); a longer one is PL_EFORMAT. */
+#define PL_LOG_MAX_PAYLOAD (1u << 20)
 
 typedef struct pl_log pl_log;
 
@@ -71,7 +73,10 @@ typedef struct pl_cursor {
 /*
  * Position a cursor at record `offset` of partition `part` (offset may equal
  * the partition's record count: the cursor is then at the end).  Seeking is
- * O(log blocks) or better, never a scan of the partition.
+ * O(log blocks) or better, never a scan of the partition.  The block holding
+ * `offset` is verified here, so a damaged block can fail the init itself
+ * (PL_ECORRUPT).  part >= partitions or offset > records: PL_EUSAGE.
+ * A cursor needs no cleanup; it is valid until pl_log_close.
  */
 int pl_cur_init(pl_log *log, uint32_t part, uint64_t offset, pl_cursor *c, pl_errbuf *eb);
 
@@ -116,5 +121,13 @@ int pl_cur_peek(pl_cursor *c, int64_t *ingest_ns, pl_errbuf *eb);
  * For a CSV written this way, import followed by cat is byte-identical.
  */
 int pl_log_cat(pl_log *log, FILE *out, pl_errbuf *eb);
+
+/*
+ * Read every record of every partition through cursors, partition after
+ * partition (the bound a pipeline is measured against).  *nrecords_out and
+ * *sum_out (either may be NULL) receive the record count and a sum over
+ * ingest_ns and payload lengths, so that the work cannot be optimised away.
+ */
+int pl_log_scan(pl_log *log, uint64_t *nrecords_out, uint64_t *sum_out, pl_errbuf *eb);
 
 #endif
