@@ -1,0 +1,839 @@
+/*
+ * test_gen.c - Check suite `gen`: the workload generator (harness/gen.c).
+ *
+ * Most tests call the library (hn_gen_write into memory) and read the CSV
+ * back with the small, independent line splitter below, judging payloads with
+ * pl_payload_parse.  The `cli` case runs bin/replayproof and needs the full
+ * build.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "hn_gen.h"
+#include "pl_payload.h"
+#include "tutil.h"
+
+#define HEADER "partition,ingest_ns,event_ns,symbol,price,qty\n"
+
+/* ------------------------------------------------------------- helpers */
+
+static char *gen_mem(const hn_gen_opts *o, size_t *len, hn_gen_stats *st)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    pl_errbuf eb = {{0}};
+    FILE *f = open_memstream(&buf, &n);
+    int rc;
+    ck_assert(f != NULL);
+    rc = hn_gen_write(o, f, st, &eb);
+    ck_assert_msg(rc == 0, "hn_gen_write: %d %s", rc, eb.msg);
+    ck_assert(fclose(f) == 0);
+    *len = n;
+    return buf;
+}
+
+static void set(hn_gen_opts *o, const char *k, const char *v)
+{
+    pl_errbuf eb = {{0}};
+    int rc = hn_gen_parse_opt(o, k, v, &eb);
+    ck_assert_msg(rc == 0, "%s=%s: %s", k, v, eb.msg);
+}
+
+/* One data line, split into envelope and payload. */
+typedef struct rec {
+    long part;
+    int64_t ingest;
+    const char *pl;
+    size_t pl_n;
+    int reason;  /* pl_payload_parse result */
+    pl_tick tk;  /* valid when reason == PL_VALID */
+} rec;
+
+/* Decimal digits only, value < 2^63; -1 if not. */
+static int64_t dec(const char *s, size_t n)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
+}
+
+/*
+ * Split buf into records; checks the header and the envelope of every line
+ * (fails the test otherwise).  Returns a malloc'd array of *n records.
+ */
+static rec *split(const char *buf, size_t len, long partitions, size_t *n)
+{
+    size_t cap = 1024, k = 0, hl = strlen(HEADER);
+    rec *r = malloc(cap * sizeof *r);
+    const char *p = buf + hl, *end = buf + len;
+    ck_assert(r != NULL);
+    ck_assert_msg(len >= hl && memcmp(buf, HEADER, hl) == 0, "header missing");
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *c1, *c2;
+        ck_assert_msg(nl != NULL, "last line has no LF");
+        c1 = memchr(p, ',', (size_t)(nl - p));
+        ck_assert_msg(c1 != NULL, "line %zu: no comma", k + 2);
+        c2 = memchr(c1 + 1, ',', (size_t)(nl - c1 - 1));
+        ck_assert_msg(c2 != NULL, "line %zu: one comma", k + 2);
+        if (k == cap) {
+            cap *= 2;
+            r = realloc(r, cap * sizeof *r);
+            ck_assert(r != NULL);
+        }
+        r[k].part = (long)dec(p, (size_t)(c1 - p));
+        r[k].ingest = dec(c1 + 1, (size_t)(c2 - c1 - 1));
+        ck_assert_msg(r[k].part >= 0 && r[k].part < partitions, "line %zu: partition", k + 2);
+        ck_assert_msg(r[k].ingest >= 0, "line %zu: ingest_ns", k + 2);
+        r[k].pl = c2 + 1;
+        r[k].pl_n = (size_t)(nl - c2 - 1);
+        r[k].reason = pl_payload_parse((const uint8_t *)r[k].pl, r[k].pl_n, &r[k].tk);
+        k++;
+        p = nl + 1;
+    }
+    *n = k;
+    return r;
+}
+
+/* Every ingest non-decreasing per partition and (ingest, partition) in order. */
+static void check_order(const rec *r, size_t n, long partitions)
+{
+    int64_t *last = calloc((size_t)partitions, sizeof *last);
+    ck_assert(last != NULL);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(r[i].ingest >= last[r[i].part], "line %zu: ingest decreases", i + 2);
+        last[r[i].part] = r[i].ingest;
+        if (i > 0)
+            ck_assert_msg(r[i - 1].ingest < r[i].ingest ||
+                              (r[i - 1].ingest == r[i].ingest && r[i - 1].part <= r[i].part),
+                          "line %zu: not in (ingest_ns, partition) order", i + 2);
+    }
+    free(last);
+}
+
+/* ------------------------------------------------------------- determinism */
+
+START_TEST(t_same_seed_same_bytes)
+{
+    hn_gen_opts o;
+    size_t n1, n2, n3;
+    char *a, *b, *c;
+    hn_gen_defaults(&o);
+    set(&o, "seed", "42");
+    set(&o, "ticks", "20000");
+    set(&o, "poison-frac", "0.01");
+    set(&o, "stalls", "3");
+    set(&o, "stall-len", "100ms");
+    a = gen_mem(&o, &n1, NULL);
+    b = gen_mem(&o, &n2, NULL);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1) == 0, "same seed, different bytes");
+    set(&o, "seed", "43");
+    c = gen_mem(&o, &n3, NULL);
+    ck_assert_msg(n1 != n3 || memcmp(a, c, n1) != 0, "different seed, same bytes");
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+/*
+ * Pinned output: the same options give these bytes on any machine and any
+ * build (optimisation level, sanitizers).  A deliberate change to the
+ * workload model changes this value; update it together with the docs.
+ */
+START_TEST(t_pinned_bytes)
+{
+    hn_gen_opts o;
+    size_t n;
+    char *a;
+    hn_gen_defaults(&o);
+    set(&o, "seed", "7");
+    set(&o, "ticks", "5000");
+    set(&o, "poison-frac", "0.02");
+    set(&o, "late-frac", "0.01");
+    set(&o, "boundary-frac", "0.02");
+    set(&o, "dup-frac", "0.02");
+    set(&o, "stalls", "2");
+    set(&o, "stall-len", "50ms");
+    set(&o, "skew", "3ms");
+    a = gen_mem(&o, &n, NULL);
+    ck_assert_msg(XXH3_64bits(a, n) == 0xd333a72a4f96aec4ULL, "pinned output changed: %zu bytes, xxh3 %016llx",
+                  n, (unsigned long long)XXH3_64bits(a, n));
+    free(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------- envelope */
+
+START_TEST(t_envelope_valid)
+{
+    hn_gen_opts o;
+    hn_gen_stats st;
+    size_t len, n, nvalid = 0;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "partitions", "7");
+    set(&o, "symbols", "60");
+    set(&o, "duration", "3s");
+    set(&o, "rate", "20000");
+    set(&o, "producers", "3");
+    set(&o, "skew", "20ms");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 7, &n);
+    ck_assert_uint_eq(n, 60000); /* duration x rate */
+    ck_assert_int_eq(st.records, 60000);
+    check_order(r, n, 7);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].reason == PL_VALID) {
+            nvalid++;
+            ck_assert(r[i].tk.t >= 0);
+            ck_assert(r[i].tk.qty >= 1 && r[i].tk.qty <= PL_QTY_MAX);
+        }
+    }
+    ck_assert_int_eq(nvalid, st.records - st.poison[1] - st.poison[2] - st.poison[3] -
+                                 st.poison[4] - st.poison[5]);
+    ck_assert_int_eq(r[0].ingest, st.first_ingest);
+    ck_assert_int_eq(r[n - 1].ingest, st.last_ingest);
+    ck_assert(r[0].ingest >= HN_GEN_DEFAULT_START);
+    ck_assert(r[n - 1].ingest < HN_GEN_DEFAULT_START + 3000000000LL);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* Ties: batches share one ingest_ns, across and within partitions. */
+START_TEST(t_equal_ingest_batches)
+{
+    hn_gen_opts o;
+    size_t len, n, cross = 0, within = 0;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "20000");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    check_order(r, n, 4);
+    for (size_t i = 1; i < n; i++)
+        if (r[i].ingest == r[i - 1].ingest) {
+            if (r[i].part == r[i - 1].part)
+                within++;
+            else
+                cross++;
+        }
+    ck_assert_msg(cross > 0 && within > 0, "ties: %zu across, %zu within", cross, within);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- poison */
+
+START_TEST(t_poison_reasons)
+{
+    hn_gen_opts o;
+    hn_gen_stats st;
+    size_t len, n, seen[6] = {0};
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "30000");
+    set(&o, "poison-frac", "1%");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].reason]++;
+    for (int k = PL_POISON_FIELDS; k <= PL_POISON_QTY; k++) {
+        ck_assert_msg(seen[k] > 0, "no poison of reason %s", pl_poison_name(k));
+        ck_assert_int_eq((int64_t)seen[k], st.poison[k]);
+    }
+    ck_assert_uint_eq(seen[1] + seen[2] + seen[3] + seen[4] + seen[5], 300);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* Even a tiny fraction of a short log shows every reason. */
+START_TEST(t_poison_all_reasons_small)
+{
+    hn_gen_opts o;
+    size_t len, n, seen[6] = {0};
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "50");
+    set(&o, "poison-frac", "0.0001");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    ck_assert_uint_eq(n, 50);
+    for (size_t i = 0; i < n; i++)
+        seen[r[i].reason]++;
+    for (int k = PL_POISON_FIELDS; k <= PL_POISON_QTY; k++)
+        ck_assert_msg(seen[k] == 1, "reason %s seen %zu times", pl_poison_name(k), seen[k]);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+START_TEST(t_no_poison_when_off)
+{
+    hn_gen_opts o;
+    size_t len, n;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "20000");
+    set(&o, "poison-frac", "0");
+    set(&o, "boundary-frac", "5%");
+    set(&o, "dup-frac", "5%");
+    set(&o, "late-frac", "5%");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(r[i].reason == PL_VALID, "line %zu: %s: %.*s", i + 2,
+                      pl_poison_name(r[i].reason), (int)r[i].pl_n, r[i].pl);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- stalls */
+
+static int64_t max_gap(const rec *r, size_t n, long partitions, long *which)
+{
+    int64_t *last = malloc((size_t)partitions * sizeof *last), best = 0;
+    ck_assert(last != NULL);
+    for (long p = 0; p < partitions; p++)
+        last[p] = -1;
+    for (size_t i = 0; i < n; i++) {
+        long p = r[i].part;
+        if (last[p] >= 0 && r[i].ingest - last[p] > best) {
+            best = r[i].ingest - last[p];
+            if (which)
+                *which = p;
+        }
+        last[p] = r[i].ingest;
+    }
+    free(last);
+    return best;
+}
+
+START_TEST(t_stall_gap)
+{
+    hn_gen_opts o;
+    size_t len, n;
+    char *buf;
+    rec *r;
+    long p = -1;
+    int64_t gap;
+    hn_gen_defaults(&o);
+    set(&o, "partitions", "3");
+    set(&o, "duration", "2s");
+    set(&o, "rate", "50000");
+    /* without stalls no partition is quiet for long */
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 3, &n);
+    gap = max_gap(r, n, 3, NULL);
+    ck_assert_msg(gap < 5000000, "natural gap %lld", (long long)gap);
+    free(r);
+    free(buf);
+
+    set(&o, "stalls", "2");
+    set(&o, "stall-len", "300ms");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 3, &n);
+    ck_assert_uint_eq(n, 100000);
+    check_order(r, n, 3);
+    gap = max_gap(r, n, 3, &p);
+    ck_assert_msg(gap >= 300000000, "largest gap %lld on partition %ld", (long long)gap, p);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* With one partition a stall pushes the clock: the count stays exact. */
+START_TEST(t_stall_single_partition)
+{
+    hn_gen_opts o;
+    size_t len, n;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "partitions", "1");
+    set(&o, "ticks", "10000");
+    set(&o, "rate", "1000");
+    set(&o, "stalls", "1");
+    set(&o, "stall-len", "2s");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 1, &n);
+    ck_assert_uint_eq(n, 10000);
+    check_order(r, n, 1);
+    ck_assert(max_gap(r, n, 1, NULL) >= 2000000000LL);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- event times */
+
+START_TEST(t_boundary_events)
+{
+    hn_gen_opts o;
+    hn_gen_stats st;
+    size_t len, n, on = 0, before = 0, minute = 0;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "20000");
+    set(&o, "boundary-frac", "0.05");
+    set(&o, "duration", "2m");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].reason != PL_VALID)
+            continue;
+        if (r[i].tk.t % 1000000000LL == 0)
+            on++;
+        if (r[i].tk.t % 1000000000LL == 999999999LL)
+            before++;
+        if (r[i].tk.t % 60000000000LL == 0 || r[i].tk.t % 60000000000LL == 59999999999LL)
+            minute++;
+    }
+    ck_assert_msg(on > 0 && before > 0, "on %zu, 1 ns before %zu", on, before);
+    ck_assert_msg(minute > 0, "no event on a minute boundary");
+    ck_assert(st.boundary > 0);
+    ck_assert_uint_ge(on + before, (size_t)st.boundary * 9 / 10); /* dups may move a few */
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* Ordinary events stay within disorder and skew; late ones go far beyond. */
+START_TEST(t_disorder_and_late)
+{
+    hn_gen_opts o;
+    hn_gen_stats st;
+    size_t len, n, far = 0, at_bound = 0;
+    char *buf;
+    rec *r;
+    const int64_t D = 20000000, S = 5000000;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "40000");
+    set(&o, "disorder", "20ms");
+    set(&o, "skew", "5ms");
+    set(&o, "late-frac", "0");
+    set(&o, "boundary-frac", "0");
+    set(&o, "dup-frac", "0");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++) {
+        int64_t lag;
+        if (r[i].reason != PL_VALID)
+            continue;
+        lag = r[i].ingest - r[i].tk.t;
+        ck_assert_msg(lag >= -S && lag <= D + S, "line %zu: lag %lld", i + 2, (long long)lag);
+    }
+    free(r);
+    free(buf);
+
+    set(&o, "late-frac", "0.01");
+    set(&o, "skew", "0");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++) {
+        int64_t lag;
+        if (r[i].reason != PL_VALID)
+            continue;
+        lag = r[i].ingest - r[i].tk.t;
+        if (lag >= 2 * D + 1000000000LL)
+            far++;
+        if (lag == D)
+            at_bound++;
+    }
+    /* the quota is exact; a late pick that lands on a poison record is dropped */
+    ck_assert_msg(st.late > 380 && st.late <= 400, "late %lld", (long long)st.late);
+    ck_assert_msg((int64_t)far == st.late, "far %zu, late %lld", far, (long long)st.late);
+    ck_assert_msg(at_bound > 0, "the delay tail never reaches the bound");
+    free(r);
+    free(buf);
+}
+END_TEST
+
+START_TEST(t_dup_event_times)
+{
+    hn_gen_opts o;
+    hn_gen_stats st;
+    size_t len, n, dups = 0, exact = 0;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "20000");
+    set(&o, "dup-frac", "0.02");
+    set(&o, "poison-frac", "0");
+    buf = gen_mem(&o, &len, &st);
+    r = split(buf, len, 4, &n);
+    /* the previous valid event of the same symbol, by linear search back */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j-- > 0 && i - j < 5000;) {
+            if (r[j].tk.sym_len == r[i].tk.sym_len &&
+                memcmp(r[j].tk.sym, r[i].tk.sym, r[i].tk.sym_len) == 0) {
+                if (r[j].tk.t == r[i].tk.t) {
+                    dups++;
+                    if (r[j].tk.price_e8 == r[i].tk.price_e8 && r[j].tk.qty == r[i].tk.qty)
+                        exact++;
+                }
+                break;
+            }
+        }
+    }
+    ck_assert_msg(dups >= (size_t)st.dup && st.dup >= 350, "dups %zu, stats %lld", dups,
+                  (long long)st.dup);
+    ck_assert(exact > 0 && exact < dups);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- symbols, prices */
+
+static int sym_index(const rec *x, char names[][PL_SYMBOL_MAX + 1], int *nn)
+{
+    for (int i = 0; i < *nn; i++)
+        if (strlen(names[i]) == x->tk.sym_len && memcmp(names[i], x->tk.sym, x->tk.sym_len) == 0)
+            return i;
+    memcpy(names[*nn], x->tk.sym, x->tk.sym_len);
+    names[*nn][x->tk.sym_len] = 0;
+    return (*nn)++;
+}
+
+START_TEST(t_keyed_and_spread)
+{
+    static char names[64][PL_SYMBOL_MAX + 1];
+    hn_gen_opts o;
+    size_t len, n;
+    char *buf;
+    rec *r;
+    const char *fr[2] = {"0", "500"}; /* per mille */
+    int want[2] = {0, 20};
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "40000");
+    set(&o, "symbols", "40");
+    set(&o, "partitions", "5");
+    for (int c = 0; c < 2; c++) {
+        unsigned mask[64] = {0};
+        int nn = 0, multi = 0;
+        set(&o, "spread-frac", fr[c]);
+        buf = gen_mem(&o, &len, NULL);
+        r = split(buf, len, 5, &n);
+        for (size_t i = 0; i < n; i++)
+            if (r[i].reason == PL_VALID)
+                mask[sym_index(&r[i], names, &nn)] |= 1u << r[i].part;
+        ck_assert_int_eq(nn, 40);
+        for (int i = 0; i < nn; i++)
+            if (__builtin_popcount(mask[i]) > 1)
+                multi++;
+        ck_assert_msg(multi == want[c], "spread %s: %d symbols on several partitions", fr[c],
+                      multi);
+        free(r);
+        free(buf);
+    }
+}
+END_TEST
+
+START_TEST(t_price_formats)
+{
+    hn_gen_opts o;
+    size_t len, n, fd_seen[9] = {0}, lead = 0;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "50000");
+    set(&o, "symbols", "100");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *c1, *c2, *c3, *dot;
+        if (r[i].reason != PL_VALID)
+            continue;
+        c1 = memchr(r[i].pl, ',', r[i].pl_n);
+        c2 = memchr(c1 + 1, ',', r[i].pl_n - (size_t)(c1 + 1 - r[i].pl));
+        c3 = memchr(c2 + 1, ',', r[i].pl_n - (size_t)(c2 + 1 - r[i].pl));
+        dot = memchr(c2 + 1, '.', (size_t)(c3 - c2 - 1));
+        fd_seen[dot ? (size_t)(c3 - dot - 1) : 0]++;
+        if (c2[1] == '0' && c2[2] != '.')
+            lead++;
+        ck_assert(r[i].tk.price_e8 > 0 && r[i].tk.price_e8 < PL_PRICE_LIMIT_E8);
+    }
+    ck_assert_msg(fd_seen[0] > 0 && fd_seen[2] > 0 && fd_seen[8] > 0,
+                  "fraction digits 0:%zu 2:%zu 8:%zu", fd_seen[0], fd_seen[2], fd_seen[8]);
+    for (int k = 3; k < 8; k++)
+        ck_assert_msg(fd_seen[k] > 0, "no price with %d fraction digits", k);
+    ck_assert_msg(lead > 0, "no zero-padded price");
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- options */
+
+START_TEST(t_parse_good)
+{
+    hn_gen_opts o;
+    hn_gen_defaults(&o);
+    set(&o, "--poison-frac", "5");
+    ck_assert_int_eq(o.poison_ppm, 5000);
+    set(&o, "poison_frac", "0.0125");
+    ck_assert_int_eq(o.poison_ppm, 12500);
+    set(&o, "late-frac", "2.5%");
+    ck_assert_int_eq(o.late_ppm, 25000);
+    set(&o, "dup-frac", "1.0");
+    ck_assert_int_eq(o.dup_ppm, 1000000);
+    set(&o, "disorder", "250ms");
+    ck_assert_int_eq(o.disorder, 250000000);
+    set(&o, "skew", "3us");
+    ck_assert_int_eq(o.skew, 3000);
+    set(&o, "duration", "2h");
+    ck_assert_int_eq(o.duration, 7200000000000LL);
+    set(&o, "stall-len", "17");
+    ck_assert_int_eq(o.stall_len, 17);
+    set(&o, "seed", "18446744073709551615");
+    ck_assert_uint_eq(o.seed, UINT64_MAX);
+    set(&o, "start", "0");
+    ck_assert_int_eq(o.start, 0);
+    ck_assert_uint_eq(o.set, HN_GEN_SET_DURATION);
+}
+END_TEST
+
+START_TEST(t_parse_bad)
+{
+    static const struct { const char *k, *v; } bad[] = {
+        {"--partitions", "0"}, {"--partitions", "4097"}, {"--partitions", "-1"},
+        {"--partitions", "3x"}, {"--partitions", ""}, {"--symbols", "0"},
+        {"--rate", "0"}, {"--rate", "1000000001"}, {"--rate", "1e6"},
+        {"--ticks", "-5"}, {"--duration", "0"}, {"--duration", "5 s"},
+        {"--duration", "1.5s"}, {"--duration", "5d"}, {"--disorder", "-1ms"},
+        {"--skew", "99999999999h"}, {"--seed", "18446744073709551616"},
+        {"--seed", "abc"}, {"--poison-frac", "1001"}, {"--poison-frac", "1.5"},
+        {"--poison-frac", "101%"}, {"--poison-frac", "-0.1"}, {"--poison-frac", ".5"},
+        {"--poison-frac", "0."}, {"--poison-frac", "x"}, {"--stall-len", "0"},
+        {"--producers", "0"}, {"--stalls", "100001"}, {"--bogus", "1"},
+        {"--start", "9223372036854775808"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hn_gen_opts o, before;
+        pl_errbuf eb = {{0}};
+        int rc;
+        hn_gen_defaults(&o);
+        before = o;
+        rc = hn_gen_parse_opt(&o, bad[i].k, bad[i].v, &eb);
+        ck_assert_msg(rc == PL_EUSAGE, "%s %s accepted", bad[i].k, bad[i].v);
+        ck_assert_msg(strncmp(eb.msg, bad[i].k, strlen(bad[i].k)) == 0 &&
+                          eb.msg[strlen(bad[i].k)] == ':' && !strchr(eb.msg, '\n'),
+                      "message does not name %s: %s", bad[i].k, eb.msg);
+        ck_assert_msg(memcmp(&o, &before, sizeof o) == 0, "%s %s changed the options",
+                      bad[i].k, bad[i].v);
+    }
+}
+END_TEST
+
+START_TEST(t_validate_combination)
+{
+    hn_gen_opts o;
+    pl_errbuf eb = {{0}};
+    char *dir = tu_tmpdir(), path[512];
+    struct stat sb;
+    int rc;
+    snprintf(path, sizeof path, "%s/out.csv", dir);
+
+    hn_gen_defaults(&o);
+    set(&o, "duration", "1s");
+    set(&o, "rate", "100");
+    set(&o, "ticks", "100");
+    rc = hn_gen_write_path(&o, path, NULL, &eb);
+    ck_assert_int_eq(rc, PL_EUSAGE);
+    ck_assert_msg(strstr(eb.msg, "--ticks") != NULL, "%s", eb.msg);
+    ck_assert(stat(path, &sb) != 0 && errno == ENOENT);
+    snprintf(path + strlen(path), sizeof path - strlen(path), ".tmp");
+    ck_assert(stat(path, &sb) != 0 && errno == ENOENT);
+    path[strlen(path) - 4] = 0;
+
+    /* more than one tick per ns */
+    hn_gen_defaults(&o);
+    set(&o, "duration", "100ns");
+    set(&o, "ticks", "101");
+    ck_assert_int_eq(hn_gen_validate(&o, &eb), PL_EUSAGE);
+    set(&o, "ticks", "100");
+    ck_assert_int_eq(hn_gen_validate(&o, &eb), 0);
+
+    /* ingest times past 2^63 */
+    hn_gen_defaults(&o);
+    set(&o, "start", "9223372036854775000");
+    ck_assert_int_eq(hn_gen_validate(&o, &eb), PL_EUSAGE);
+    ck_assert_msg(strstr(eb.msg, "--start") != NULL, "%s", eb.msg);
+
+    /* a field set directly out of range */
+    hn_gen_defaults(&o);
+    o.partitions = 0;
+    ck_assert_int_eq(hn_gen_validate(&o, &eb), PL_EUSAGE);
+    ck_assert_msg(strstr(eb.msg, "--partitions") != NULL, "%s", eb.msg);
+
+    /* ticks + duration: exactly that many over that span */
+    hn_gen_defaults(&o);
+    set(&o, "ticks", "1000");
+    set(&o, "duration", "1m");
+    {
+        hn_gen_stats st;
+        size_t len;
+        char *buf = gen_mem(&o, &len, &st);
+        ck_assert_int_eq(st.records, 1000);
+        ck_assert(st.last_ingest - st.first_ingest > 59 * 1000000000LL);
+        free(buf);
+    }
+    ck_assert_int_eq(hn_gen_write_path(&o, path, NULL, &eb), 0);
+    ck_assert(stat(path, &sb) == 0 && sb.st_size > 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* Near the top of the time range nothing wraps and event_ns stays < 2^63. */
+START_TEST(t_extreme_times)
+{
+    hn_gen_opts o;
+    size_t len, n;
+    char *buf;
+    rec *r;
+    hn_gen_defaults(&o);
+    set(&o, "start", "9223372000000000000");
+    set(&o, "ticks", "5000");
+    set(&o, "skew", "1h");
+    set(&o, "boundary-frac", "0.1");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    check_order(r, n, 4);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].reason == PL_VALID)
+            ck_assert(r[i].tk.t >= 0);
+    free(r);
+    free(buf);
+    hn_gen_defaults(&o);
+    set(&o, "start", "0");
+    set(&o, "ticks", "5000");
+    set(&o, "late-frac", "0.1");
+    buf = gen_mem(&o, &len, NULL);
+    r = split(buf, len, 4, &n);
+    ck_assert_uint_eq(n, 5000);
+    free(r);
+    free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------- CLI */
+
+START_TEST(t_cli_file_and_stdout)
+{
+    char *dir = tu_tmpdir(), f1[512], f2[512];
+    const char *bin = tu_bin("replayproof");
+    hn_gen_opts o;
+    size_t l1, l2, lm;
+    char *a, *b, *m;
+    snprintf(f1, sizeof f1, "%s/a.csv", dir);
+    snprintf(f2, sizeof f2, "%s/b.csv", dir);
+    ck_assert_int_eq(tu_sh("'%s' gen --seed 9 --ticks=3000 --poison-frac 1%% '%s'", bin, f1), 0);
+    ck_assert_int_eq(tu_sh("'%s' gen --seed 9 --ticks 3000 --poison-frac 1%% - > '%s'", bin, f2),
+                     0);
+    a = tu_slurp(f1, &l1);
+    b = tu_slurp(f2, &l2);
+    ck_assert(a && b);
+    hn_gen_defaults(&o);
+    set(&o, "seed", "9");
+    set(&o, "ticks", "3000");
+    set(&o, "poison-frac", "1%");
+    m = gen_mem(&o, &lm, NULL);
+    ck_assert_uint_eq(l1, lm);
+    ck_assert_uint_eq(l2, lm);
+    ck_assert(memcmp(a, m, lm) == 0 && memcmp(b, m, lm) == 0);
+    ck_assert_int_eq(tu_sh("test ! -e '%s.tmp'", f1), 0);
+    free(a);
+    free(b);
+    free(m);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(t_cli_bad_option)
+{
+    char *dir = tu_tmpdir(), f[512], err[512];
+    const char *bin = tu_bin("replayproof");
+    size_t n;
+    char *e;
+    snprintf(f, sizeof f, "%s/a.csv", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    ck_assert_int_eq(tu_sh("'%s' gen --rate abc '%s' 2>'%s'", bin, f, err), 2);
+    e = tu_slurp(err, &n);
+    ck_assert(e != NULL);
+    ck_assert_msg(strncmp(e, "replayproof gen: --rate:", 24) == 0, "stderr: %s", e);
+    ck_assert_msg(strchr(e, '\n') == e + n - 1, "not one line: %s", e);
+    free(e);
+    ck_assert_int_eq(tu_sh("test ! -e '%s' && test ! -e '%s.tmp'", f, f), 0);
+    ck_assert_int_eq(tu_sh("'%s' gen --duration 1s --rate 10 --ticks 5 '%s' 2>/dev/null", bin, f),
+                     2);
+    ck_assert_int_eq(tu_sh("test ! -e '%s'", f), 0);
+    ck_assert_int_eq(tu_sh("'%s' gen --bogus 1 '%s' 2>/dev/null", bin, f), 2);
+    ck_assert_int_eq(tu_sh("'%s' gen 2>/dev/null", bin), 2);
+    ck_assert_int_eq(tu_sh("'%s' gen --seed 2>/dev/null", bin), 2);
+    ck_assert_int_eq(tu_sh("'%s' gen --ticks 5 '%s/missing/x.csv' 2>/dev/null", bin, dir), 2);
+    ck_assert_int_eq(tu_sh("'%s' nosuchcmd 2>/dev/null", bin), 2);
+    ck_assert_int_eq(tu_sh("'%s' help >/dev/null", bin), 0);
+    ck_assert_int_eq(tu_sh("'%s' help gen | grep -q -- --poison-frac", bin), 0);
+    ck_assert_int_eq(tu_sh("'%s' >/dev/null 2>&1", bin), 2);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+Suite *gen_suite(void)
+{
+    Suite *s = suite_create("gen");
+    TCase *lib = tcase_create("lib");
+    TCase *cli = tcase_create("cli");
+    tcase_set_timeout(lib, 60);
+    tcase_set_timeout(cli, 60);
+    tcase_add_test(lib, t_same_seed_same_bytes);
+    tcase_add_test(lib, t_pinned_bytes);
+    tcase_add_test(lib, t_envelope_valid);
+    tcase_add_test(lib, t_equal_ingest_batches);
+    tcase_add_test(lib, t_poison_reasons);
+    tcase_add_test(lib, t_poison_all_reasons_small);
+    tcase_add_test(lib, t_no_poison_when_off);
+    tcase_add_test(lib, t_stall_gap);
+    tcase_add_test(lib, t_stall_single_partition);
+    tcase_add_test(lib, t_boundary_events);
+    tcase_add_test(lib, t_disorder_and_late);
+    tcase_add_test(lib, t_dup_event_times);
+    tcase_add_test(lib, t_keyed_and_spread);
+    tcase_add_test(lib, t_price_formats);
+    tcase_add_test(lib, t_parse_good);
+    tcase_add_test(lib, t_parse_bad);
+    tcase_add_test(lib, t_validate_combination);
+    tcase_add_test(lib, t_extreme_times);
+    tcase_add_test(cli, t_cli_file_and_stdout);
+    tcase_add_test(cli, t_cli_bad_option);
+    suite_add_tcase(s, lib);
+    suite_add_tcase(s, cli);
+    return s;
+}
