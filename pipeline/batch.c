@@ -258,7 +258,8 @@ static int classify(const rec *r, size_t n, uint32_t nparts, const pl_config *cf
             v->qty = (uint32_t)e.qty;
             v->pos = i;
         }
-        /* step 3: late events count towards maxev too */
+        /* step 3: late events count towards maxev too (as the contract says,
+         * though it cannot change an output: their wm is below W already) */
         last_ingest[x->part] = x->ingest;
         if (reason == PL_VALID)
             maxev[x->part] = max64(maxev[x->part], e.t);
@@ -701,6 +702,12 @@ int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_diges
     memset(d, 0, sizeof *d);
     if (!log || !cfg || !outdir) {
         rc = pl_err(eb, PL_EUSAGE, "batch: missing log, configuration or output directory");
+        goto fail;
+    }
+    /* classify's overflow reasoning assumes B, I >= 0 */
+    if (cfg->max_delay < 0 || cfg->idle_timeout < 0) {
+        rc = pl_err(eb, PL_EUSAGE, "batch: negative max_delay %" PRId64 " or idle_timeout %" PRId64,
+                    cfg->max_delay, cfg->idle_timeout);
         goto fail;
     }
     rc = make_dirs(outdir, eb);
