@@ -13,11 +13,14 @@
  *   [expect]     converge, agree-with-batch, max-late-fraction,
  *                max-dlq-fraction
  *
- * Every error names file:line and the key.
+ * Every error names file:line and the key.  Callers may read every field
+ * of hn_scenario after hn_scenario_load; the *_line fields and the arg_*
+ * buffers are maintained by this module (see hn_scenario_format_args).
  */
 #ifndef HN_SCENARIO_H
 #define HN_SCENARIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hn_gen.h"
@@ -27,6 +30,8 @@
 #define HN_MAX_PATTERNS 32
 #define HN_MAX_HITS 256
 #define HN_NAME_MAX 64
+#define HN_MAX_ENV 8
+#define HN_MAX_CRASHES 16
 
 enum hn_hits_mode {
     HN_HITS_ALL = 1,    /* every hit of every selected point (within budget) */
@@ -45,11 +50,13 @@ typedef struct hn_scenario {
     hn_gen_opts gen;
 
     /* [pipeline] */
-    char binary[4096];           /* default "refpipe-fiu", looked up next to replayproof */
+    char binary[4096];           /* default "refpipe-fiu": a bare name (no '/') is looked
+                                    up next to replayproof (hn_scenario_binary_path); a
+                                    path is resolved against the scenario's directory */
     pl_config cfg;               /* aggregations, max-delay, idle-timeout (finished) */
     uint64_t checkpoint_every;   /* default 1000 */
     int nenv;
-    char env[8][256];            /* extra KEY=VALUE for every pipeline process */
+    char env[HN_MAX_ENV][256];   /* extra KEY=VALUE for every pipeline process */
 
     /* [faults] */
     int npatterns;
@@ -57,8 +64,9 @@ typedef struct hn_scenario {
     int hits_mode;               /* enum hn_hits_mode; default HN_HITS_ALL */
     int sample;                  /* HN_HITS_SAMPLE: hits per point */
     int nhits;
-    uint64_t hits[HN_MAX_HITS];  /* HN_HITS_LIST */
-    int crashes;                 /* crashes per trial, >= 1; the 2nd.. land during recovery */
+    uint64_t hits[HN_MAX_HITS];  /* HN_HITS_LIST: ascending, distinct, >= 1 */
+    int crashes;                 /* crashes per trial, 1..HN_MAX_CRASHES (and <=
+                                    max_restarts); the 2nd.. land during recovery */
     int budget;                  /* max trials for this scenario; default 2000 */
     uint64_t seed;               /* sampling seed; default 1 */
     int64_t timeout_ns;          /* per process; default 60 s */
@@ -69,6 +77,17 @@ typedef struct hn_scenario {
     int expect_agree;            /* default 1: golden run must equal refpipe batch */
     int64_t max_late_ppm;        /* -1 = no bound; else parts per million of valid events */
     int64_t max_dlq_ppm;         /* -1 = no bound; else parts per million of records */
+
+    /* Where things were said, for messages about them (0 = not in the file). */
+    int binary_line;             /* [pipeline] binary */
+    int points_line;             /* [faults] points */
+    int last_line;               /* number of lines in the file */
+
+    /* refpipe option values as text, rebuilt by hn_scenario_format_args. */
+    char arg_agg[PL_MAX_AGGS][96]; /* canonical NAME=SPEC, durations in ns */
+    char arg_max_delay[24];
+    char arg_idle_timeout[24];
+    char arg_checkpoint_every[24];
 } hn_scenario;
 
 /*
@@ -79,9 +98,64 @@ typedef struct hn_scenario {
  */
 int hn_scenario_load(const char *path, hn_scenario *sc, pl_errbuf *eb);
 
-/* The refpipe options this scenario implies, as argv words appended to
- * argv[*argc..]; returns the number appended (at most 2 * (PL_MAX_AGGS + 3)).
- * Strings live in *sc (buffers inside it) or are static. */
+/*
+ * The `refpipe run` options this scenario implies, written as argv words to
+ * argv[0..max): every --agg NAME=SPEC in file order, then --max-delay N,
+ * --idle-timeout N and, last, --checkpoint-every N (all numbers plain decimal,
+ * durations in ns).  Every option is given, defaults included, so the run
+ * never depends on refpipe's own defaults.  Returns the number of words
+ * written (at most 2 * (PL_MAX_AGGS + 3)), or PL_ELIMIT when max is too small
+ * (nothing useful written then).  The strings live in *sc (the arg_* buffers)
+ * or are static: keep *sc alive and unchanged while argv is used.
+ */
 int hn_scenario_pipeline_args(const hn_scenario *sc, char **argv, int max);
+
+/*
+ * The same for `refpipe batch`: the --agg, --max-delay and --idle-timeout
+ * words, without --checkpoint-every (batch has no commit cycle).
+ */
+int hn_scenario_batch_args(const hn_scenario *sc, char **argv, int max);
+
+/*
+ * Rebuild the arg_* buffers from cfg and checkpoint_every.  hn_scenario_load
+ * calls it; call it again after changing those fields by hand.
+ */
+void hn_scenario_format_args(hn_scenario *sc);
+
+/*
+ * The pipeline binary to execute, into out[0..n): a bare name is taken from
+ * the directory of the running executable (/proc/self/exe), anything else is
+ * sc->binary as resolved by hn_scenario_load.  Returns 0, or -errno /
+ * PL_ELIMIT with eb naming the problem.  Does not check that it exists.
+ */
+int hn_scenario_binary_path(const hn_scenario *sc, char *out, size_t n, pl_errbuf *eb);
+
+/*
+ * 1 when the fail point `name` is selected by `pattern`: equal, or pattern
+ * ends in '*' and what precedes it is a prefix of name (libfiu's rule, which
+ * rp-crash.so follows).  0 otherwise.
+ */
+int hn_scenario_pattern_match(const char *pattern, const char *name);
+
+/*
+ * Check every [faults] pattern against a fail point listing in the format of
+ * `refpipe faults` (one point per line, its name the first word; other words
+ * ignored).  `what` names the listing's source in the message (e.g. the
+ * binary).  Returns 0, or PL_EUSAGE with "FILE:LINE: [faults] points:
+ * 'PATTERN' matches no fail point of WHAT" for the first pattern that
+ * selects nothing.
+ */
+int hn_scenario_match_points(const hn_scenario *sc, const char *listing, const char *what,
+                             pl_errbuf *eb);
+
+/*
+ * Run `BINARY faults` (stdout captured, stderr discarded, at most 10 s) and
+ * check the patterns against its output as hn_scenario_match_points does.
+ * Returns 0; PL_ENOTFOUND when binary does not exist (nothing checked: the
+ * caller decides whether that matters); PL_EUSAGE for an unmatched pattern,
+ * a binary that is not executable or that exits non-zero; -errno when it
+ * cannot be run.  eb names the file and line in every case.
+ */
+int hn_scenario_check_points(const hn_scenario *sc, const char *binary, pl_errbuf *eb);
 
 #endif
