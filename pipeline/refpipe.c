@@ -340,7 +340,7 @@ int main(int argc, char **argv)
         return EX_INTERNAL;
     }
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        fputs("refpipe: missing command (see refpipe --help)\n", stderr);
         return EX_INPUT;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -225,6 +225,15 @@ static void msift_down(merge *m, uint32_t i)
 
 /* ---- the run ------------------------------------------------------------ */
 
+/*
+ * Test-only sabotage, compiled into the fault build only: the harness's own
+ * tests need a pipeline that is broken in known ways to prove that they are
+ * caught.  REFPIPE_TEST_BREAK=ckpt-first writes each checkpoint before the
+ * sink commit (breaks (3)); =sink-nonidempotent changes the VWAP of bars
+ * emitted by a resumed process (breaks (1), so replayed rows conflict).
+ */
+enum { BREAK_NONE = 0, BREAK_CKPT_FIRST = 1, BREAK_NONIDEMPOTENT = 2 };
+
 typedef struct run {
     const pl_run_opts *o;
     pl_log *log;
@@ -233,10 +242,20 @@ typedef struct run {
     run_state rs;
     merge m;
     uint64_t config_fp, log_id, seqno;
+    int sabotage, resumed;
     pl_errbuf *eb;
 } run;
 
-static int emit_bar(void *ctx, const pl_bar *b) { return pl_sink_bar(((run *)ctx)->sink, b); }
+static int emit_bar(void *ctx, const pl_bar *b)
+{
+    run *r = ctx;
+    if (r->sabotage == BREAK_NONIDEMPOTENT && r->resumed) {
+        pl_bar x = *b;
+        x.vwap += 1;
+        return pl_sink_bar(r->sink, &x);
+    }
+    return pl_sink_bar(r->sink, b);
+}
 static int emit_late(void *ctx, const pl_late *l) { return pl_sink_late(((run *)ctx)->sink, l); }
 static int emit_dlq(void *ctx, const pl_dlq *d) { return pl_sink_dlq(((run *)ctx)->sink, d); }
 
@@ -278,6 +297,11 @@ static int write_checkpoint(run *r)
 static int commit_cycle(run *r)
 {
     int rc;
+    if (r->sabotage == BREAK_CKPT_FIRST) {
+        rc = write_checkpoint(r); /* deliberately wrong order: see BREAK_CKPT_FIRST */
+        if (rc < 0)
+            return rc;
+    }
     fiu_return_on("sink/commit/before",
                   pl_err(r->eb, PL_EIO, "sink commit: injected failure (sink/commit/before)"));
     rc = pl_sink_commit(r->sink, r->eb);
@@ -285,9 +309,11 @@ static int commit_cycle(run *r)
         return rc; /* the sink latches; recovery goes through restart (6) */
     fiu_return_on("sink/commit/after",
                   pl_err(r->eb, PL_EIO, "after sink commit: injected failure (sink/commit/after)"));
-    rc = write_checkpoint(r);
-    if (rc < 0)
-        return rc;
+    if (r->sabotage != BREAK_CKPT_FIRST) {
+        rc = write_checkpoint(r);
+        if (rc < 0)
+            return rc;
+    }
     return pl_sink_begin(r->sink, r->eb);
 }
 
@@ -354,7 +380,15 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         /* One cheap flag keeps fiu_fail() off the per-event path unless a
          * crash library asked for per-event points. */
         const char *ev = getenv("REFPIPE_FIU_EVENTS");
+        const char *br = getenv("REFPIPE_TEST_BREAK");
         fiu_events = ev && *ev && strcmp(ev, "0") != 0;
+        if (br && !strcmp(br, "ckpt-first"))
+            r.sabotage = BREAK_CKPT_FIRST;
+        else if (br && !strcmp(br, "sink-nonidempotent"))
+            r.sabotage = BREAK_NONIDEMPOTENT;
+        else if (br && *br)
+            return pl_err(eb, PL_EUSAGE, "REFPIPE_TEST_BREAK='%s': expected ckpt-first or "
+                          "sink-nonidempotent", br);
     }
 #endif
     if (o->checkpoint_every == 0)
@@ -422,6 +456,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
      * so that a new checkpoint never sorts below a skipped corrupt one. */
     r.seqno = ck.next_seqno ? ck.next_seqno - 1 : 0;
     resumed = rc == 1;
+    r.resumed = resumed;
     if (resumed) {
         rc = decode_body(&r.rs, r.stream, r.log, ck.body, ck.len, eb);
         if (rc < 0) {

@@ -54,8 +54,8 @@ static void check_agree(const char *dir, const char *expdir, const char *batchdi
     static const char *tables[] = { "bars.csv", "late.csv", "dlq.csv" };
     for (int i = 0; i < 3; i++) {
         char a[4096], b[4096];
-        snprintf(a, sizeof a, "%s/%s", expdir, tables[i]);
-        snprintf(b, sizeof b, "%s/%s", batchdir, tables[i]);
+        snprintf(a, sizeof a, "%s/%s/%s", dir, expdir, tables[i]);
+        snprintf(b, sizeof b, "%s/%s/%s", dir, batchdir, tables[i]);
         ck_assert_msg(files_equal(a, b), "%s: streaming and batch differ (diff %s %s)", dir, a, b);
     }
 }

@@ -57,7 +57,7 @@ static void small_log(void)
 
 START_TEST(usage_errors)
 {
-    expect_fail(2, "usage", "");
+    expect_fail(2, "missing command", "");
     expect_fail(2, "unknown command 'frobnicate'", "frobnicate");
     expect_fail(2, "unknown option '--bogus'", "run a b --bogus");
     expect_fail(2, "expected 2 arguments", "run onlyone");
