@@ -105,6 +105,21 @@ int64_t pl_stream_watermark(const pl_stream *s);
 void pl_stream_stats_get(const pl_stream *s, pl_stream_stats *st);
 
 /*
+ * The message of the last error pl_stream_push/pl_stream_finish returned
+ * (which step, which partition/offset or window, and why); "" when none.
+ * Emission callbacks' own codes leave it empty.  Valid until the next call.
+ */
+const char *pl_stream_errmsg(const pl_stream *s);
+
+/*
+ * Partition p's watermark inputs, for progress reports and tests:
+ * *has_maxev (0/1), *maxev (0 when none) and *last_ingest.  PL_EUSAGE when
+ * p is out of range.
+ */
+int pl_stream_partition(const pl_stream *s, uint32_t p, int *has_maxev, int64_t *maxev,
+                        int64_t *last_ingest);
+
+/*
  * Serialise the complete state (per-partition maxev and last_ingest, W, the
  * reorder buffer, every open window and partial data-driven bar, the symbol
  * table, counters) into a malloc'd buffer.  Deterministic: the same history

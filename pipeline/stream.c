@@ -1,0 +1,685 @@
+/*
+ * stream.c - the streaming core's data path (pl_stream.h): watermarks with
+ * idleness, the reorder buffer, and the aggregations.  The checkpoint
+ * encoding of the same state lives in stream_save.c; the state itself and
+ * its invariants, numbered (1)..(4), are in stream_int.h.
+ *
+ * Layout: construction; the symbol table (open addressing on ids, never
+ * iterated for output: per-id arrays are); the reorder buffer (binary
+ * min-heap on (t, position)); bars and their emission; time windows (a ring
+ * of open window indices per aggregation, fired from its head); data-driven
+ * bars; the per-record step (parse, late check, watermark, release); finish
+ * and accessors.
+ *
+ * Costs per record: O(P) for the watermark, O(log n) for the heap,
+ * O(windows containing t) per time aggregation, O(1) per data-driven one.
+ * Nothing is allocated per event once the arrays have grown to the
+ * working set.
+ */
+#include "stream_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_payload.h"
+
+/* Symbol ids are uint32 and index per-aggregation arrays of K entries each. */
+#define MAX_SYMBOLS (1u << 28)
+/* K = ceil(size/slide) windows per event: beyond this a sliding
+ * aggregation would spend more than a million window updates per event. */
+#define MAX_K (1u << 20)
+
+/* ---- construction ---------------------------------------------------- */
+
+static int agg_init(pl__agg *a, const pl_agg_spec *sp, int i, pl_errbuf *eb)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = sp->kind;
+    switch (sp->kind) {
+    case PL_AGG_TUMBLING:
+    case PL_AGG_SLIDING:
+        if (sp->size <= 0 || (sp->kind == PL_AGG_SLIDING && sp->slide <= 0))
+            return pl_err(eb, PL_EUSAGE, "stream: aggregation %d (%s): size and slide must be > 0",
+                          i, sp->name);
+        a->size = (uint64_t)sp->size;
+        /* Tumbling is sliding with slide = size, whatever the spec's slide says. */
+        a->slide = sp->kind == PL_AGG_TUMBLING ? a->size : (uint64_t)sp->slide;
+        a->K = a->slide >= a->size ? 1 : (a->size - 1) / a->slide + 1;
+        if (a->K > MAX_K)
+            return pl_err(eb, PL_ELIMIT,
+                          "stream: aggregation %d (%s): size/slide = %llu windows per event "
+                          "(at most %u)", i, sp->name, (unsigned long long)a->K, MAX_K);
+        a->ring = calloc(a->K, sizeof *a->ring);
+        if (!a->ring)
+            return pl_err(eb, -ENOMEM, "stream: aggregation %d (%s): out of memory", i, sp->name);
+        return 0;
+    case PL_AGG_TICKS:
+    case PL_AGG_VOLUME:
+    case PL_AGG_DOLLAR:
+        if (sp->threshold <= 0)
+            return pl_err(eb, PL_EUSAGE, "stream: aggregation %d (%s): threshold must be > 0", i,
+                          sp->name);
+        a->thr = (uint64_t)sp->threshold;
+        a->thr128 = (unsigned __int128)a->thr * 100000000u;
+        return 0;
+    default:
+        return pl_err(eb, PL_EUSAGE, "stream: aggregation %d (%s): unknown kind %d", i, sp->name,
+                      sp->kind);
+    }
+}
+
+static void agg_free(pl__agg *a)
+{
+    if (a->ring)
+        for (uint64_t i = 0; i < a->K; i++)
+            free(a->ring[i].syms);
+    free(a->ring);
+    free(a->hi1);
+    free(a->tbars);
+    free(a->dbars);
+    free(a->seq);
+}
+
+int pl_stream_new(const pl_config *cfg, uint32_t partitions, const pl_emit *emit,
+                  pl_stream **out, pl_errbuf *eb)
+{
+    pl_stream *s = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!cfg || partitions < 1)
+        return pl_err(eb, PL_EUSAGE, "stream: need a configuration and >= 1 partition");
+    if (cfg->max_delay < 0 || cfg->idle_timeout < 0)
+        return pl_err(eb, PL_EUSAGE, "stream: max_delay and idle_timeout must be >= 0");
+    if (cfg->naggs < 1 || cfg->naggs > PL_MAX_AGGS)
+        return pl_err(eb, PL_EUSAGE, "stream: %d aggregations (1..%d)", cfg->naggs, PL_MAX_AGGS);
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return pl_err(eb, -ENOMEM, "stream: out of memory");
+    s->cfg = *cfg;
+    s->np = partitions;
+    if (emit)
+        s->emit = *emit;
+    s->W = PL_WM_NEG_INF;
+    s->has_maxev = calloc(partitions, 1);
+    s->maxev = calloc(partitions, sizeof *s->maxev);
+    s->wm = calloc(partitions, sizeof *s->wm);
+    s->last_ingest = calloc(partitions, sizeof *s->last_ingest);
+    s->hmask = 63;
+    s->htab = calloc(s->hmask + 1, sizeof *s->htab);
+    if (!s->has_maxev || !s->maxev || !s->wm || !s->last_ingest || !s->htab) {
+        rc = pl_err(eb, -ENOMEM, "stream: out of memory for %u partitions", partitions);
+        goto fail;
+    }
+    for (uint32_t q = 0; q < partitions; q++)
+        s->wm[q] = PL_WM_NEG_INF;
+    s->naggs = cfg->naggs;
+    for (int i = 0; i < s->naggs; i++) {
+        rc = agg_init(&s->aggs[i], &cfg->aggs[i], i, eb);
+        if (rc < 0)
+            goto fail;
+    }
+    *out = s;
+    return 0;
+
+fail:
+    pl_stream_free(s);
+    return rc;
+}
+
+void pl_stream_free(pl_stream *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->naggs; i++)
+        agg_free(&s->aggs[i]);
+    free(s->has_maxev);
+    free(s->maxev);
+    free(s->wm);
+    free(s->last_ingest);
+    free(s->syms);
+    free(s->htab);
+    free(s->heap);
+    free(s);
+}
+
+/* ---- symbol table -------------------------------------------------------- */
+
+static inline uint32_t sym_hash(uint64_t a, uint64_t b)
+{
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xC2B2AE3D27D4EB4FULL;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/* realloc p to n elements of sz bytes, zeroing from element old on. */
+static int grow_zero(void **p, size_t old, size_t n, size_t sz)
+{
+    size_t bytes;
+    void *q;
+    if (__builtin_mul_overflow(n, sz, &bytes))
+        return -ENOMEM;
+    q = realloc(*p, bytes);
+    if (!q)
+        return -ENOMEM;
+    memset((char *)q + old * sz, 0, (n - old) * sz);
+    *p = q;
+    return 0;
+}
+
+/* Grow every per-symbol array to cap entries; symcap moves only when all did. */
+static int grow_symbols(pl_stream *s, uint32_t cap)
+{
+    uint32_t old = s->symcap;
+    if (grow_zero((void **)&s->syms, old, cap, sizeof *s->syms) < 0)
+        return -ENOMEM;
+    for (int i = 0; i < s->naggs; i++) {
+        pl__agg *a = &s->aggs[i];
+        if (a->K) {
+            size_t rows;
+            if (__builtin_mul_overflow((size_t)cap, (size_t)a->K, &rows) ||
+                grow_zero((void **)&a->hi1, old, cap, sizeof *a->hi1) < 0 ||
+                grow_zero((void **)&a->tbars, (size_t)old * a->K, rows, sizeof *a->tbars) < 0)
+                return -ENOMEM;
+        } else if (grow_zero((void **)&a->dbars, old, cap, sizeof *a->dbars) < 0 ||
+                   grow_zero((void **)&a->seq, old, cap, sizeof *a->seq) < 0) {
+            return -ENOMEM;
+        }
+    }
+    s->symcap = cap;
+    return 0;
+}
+
+static int rehash(pl_stream *s)
+{
+    uint32_t nmask = s->hmask * 2 + 1;
+    uint32_t *nt = calloc((size_t)nmask + 1, sizeof *nt);
+    if (!nt)
+        return -ENOMEM;
+    for (uint32_t id = 0; id < s->nsym; id++) {
+        uint32_t h = sym_hash(s->syms[id].w[0], s->syms[id].w[1]) & nmask;
+        while (nt[h])
+            h = (h + 1) & nmask;
+        nt[h] = id + 1;
+    }
+    free(s->htab);
+    s->htab = nt;
+    s->hmask = nmask;
+    return 0;
+}
+
+int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len)
+{
+    uint64_t w[2] = { 0, 0 };
+    uint32_t h, e;
+
+    if (len < 1 || len > PL_SYMBOL_MAX)
+        return pl_err(&s->eb, PL_ECORRUPT, "stream: symbol of %u bytes", len);
+    memcpy(w, sym, len);
+    h = sym_hash(w[0], w[1]) & s->hmask;
+    while ((e = s->htab[h]) != 0) {
+        const pl__sym *y = &s->syms[e - 1];
+        if (y->w[0] == w[0] && y->w[1] == w[1] && y->len == len)
+            return e - 1;
+        h = (h + 1) & s->hmask;
+    }
+    if (s->nsym >= MAX_SYMBOLS)
+        return pl_err(&s->eb, PL_ELIMIT, "stream: more than %u symbols", MAX_SYMBOLS);
+    if (s->nsym == s->symcap &&
+        grow_symbols(s, s->symcap ? s->symcap * 2 : 64) < 0)
+        return pl_err(&s->eb, -ENOMEM, "stream: out of memory for %u symbols", s->nsym + 1);
+    /* Load factor <= 1/2 keeps probe sequences short. */
+    if ((uint64_t)(s->nsym + 1) * 2 > (uint64_t)s->hmask + 1) {
+        if (rehash(s) < 0)
+            return pl_err(&s->eb, -ENOMEM, "stream: out of memory for the symbol table");
+        h = sym_hash(w[0], w[1]) & s->hmask;
+        while (s->htab[h])
+            h = (h + 1) & s->hmask;
+    }
+    s->syms[s->nsym].w[0] = w[0];
+    s->syms[s->nsym].w[1] = w[1];
+    s->syms[s->nsym].len = len;
+    s->htab[h] = s->nsym + 1;
+    return s->nsym++;
+}
+
+/* ---- reorder buffer -------------------------------------------------------- */
+
+static inline int ent_less(const pl__rbent *a, const pl__rbent *b)
+{
+    return a->t < b->t || (a->t == b->t && a->pos < b->pos);
+}
+
+int pl__stream_heap_reserve(pl_stream *s, size_t n)
+{
+    size_t cap = s->heapcap ? s->heapcap : 1024;
+    pl__rbent *h;
+    if (s->nheap + n <= s->heapcap)
+        return 0;
+    while (cap < s->nheap + n)
+        cap *= 2;
+    h = realloc(s->heap, cap * sizeof *h);
+    if (!h)
+        return pl_err(&s->eb, -ENOMEM, "stream: out of memory for %zu buffered events", cap);
+    s->heap = h;
+    s->heapcap = cap;
+    return 0;
+}
+
+static inline void heap_push(pl_stream *s, const pl__rbent *e)
+{
+    pl__rbent *h = s->heap;
+    size_t i = s->nheap++;
+    while (i) {
+        size_t p = (i - 1) >> 1;
+        if (!ent_less(e, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = *e;
+}
+
+/*
+ * Remove the minimum.  The hole walks down to a leaf along the smaller
+ * child and the last entry sifts up from there: the last entry is usually
+ * one of the newest (largest) events, so this saves a comparison per level.
+ */
+static inline void heap_pop(pl_stream *s)
+{
+    pl__rbent *h = s->heap;
+    size_t n = --s->nheap, i = 0, c;
+    pl__rbent last;
+    if (n == 0)
+        return;
+    last = h[n];
+    while ((c = 2 * i + 1) < n) {
+        if (c + 1 < n && ent_less(&h[c + 1], &h[c]))
+            c++;
+        h[i] = h[c];
+        i = c;
+    }
+    while (i) {
+        size_t p = (i - 1) >> 1;
+        if (!ent_less(&last, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = last;
+}
+
+/* ---- bars ---------------------------------------------------------------- */
+
+static inline void acc_start(pl__bacc *b, const pl__rbent *e)
+{
+    b->open = b->high = b->low = b->close = e->price;
+    b->volume = e->qty;
+    b->trades = 1;
+    b->notional = (unsigned __int128)(uint64_t)e->price * e->qty;
+    b->first_t = b->last_t = e->t;
+}
+
+static inline void acc_add(pl__bacc *b, const pl__rbent *e)
+{
+    if (e->price > b->high)
+        b->high = e->price;
+    if (e->price < b->low)
+        b->low = e->price;
+    b->close = e->price;
+    b->volume += e->qty;
+    b->trades++;
+    b->notional += (unsigned __int128)(uint64_t)e->price * e->qty;
+    b->last_t = e->t;
+}
+
+static int emit_bar(pl_stream *s, uint32_t agg, uint32_t sym, uint64_t seq, int64_t start,
+                    uint64_t end, const pl__bacc *b)
+{
+    pl_bar o;
+    unsigned __int128 v2 = (unsigned __int128)b->volume * 2;
+    s->st.bars++;
+    if (!s->emit.bar)
+        return 0;
+    o.agg = agg;
+    o.sym = (const char *)s->syms[sym].w;
+    o.sym_len = s->syms[sym].len;
+    o.seq = seq;
+    o.start_ns = start;
+    o.end_ns = end;
+    o.open = b->open;
+    o.high = b->high;
+    o.low = b->low;
+    o.close = b->close;
+    o.volume = (int64_t)b->volume;
+    o.trades = b->trades;
+    /* Half up: floor((2*sum + volume) / (2*volume)); the quotient lies in
+     * [low, high], so it fits. */
+    o.vwap = (int64_t)((b->notional * 2 + b->volume) / v2);
+    return s->emit.bar(s->emit.ctx, &o);
+}
+
+/* ---- time windows --------------------------------------------------------- */
+
+/* Fire, in index order, every open window of a whose end <= lim. */
+static int fire_until(pl_stream *s, pl__agg *a, uint32_t ai, uint64_t lim)
+{
+    while (a->nslots && a->head_end <= lim) {
+        uint64_t k = a->head_k, r = a->K == 1 ? 0 : k % a->K;
+        pl__slot *sl = &a->ring[r];
+        int64_t start = (int64_t)(k * a->slide);
+        for (uint32_t i = 0; i < sl->n; i++) {
+            uint32_t sym = sl->syms[i];
+            int rc = emit_bar(s, ai, sym, k, start, a->head_end, &a->tbars[(size_t)sym * a->K + r]);
+            s->st.open_windows--;
+            if (rc)
+                return rc;
+        }
+        sl->n = 0;
+        a->head_k++;
+        if (--a->nslots)
+            a->head_end = a->head_k * a->slide + a->size;
+    }
+    return 0;
+}
+
+int pl__stream_open_slot(pl_stream *s, pl__agg *a, uint64_t k, uint32_t sym)
+{
+    pl__slot *sl;
+    if (a->nslots == 0) {
+        a->head_k = k;
+        a->nslots = 1;
+        a->head_end = k * a->slide + a->size;
+        sl = &a->ring[k % a->K];
+        sl->k = k;
+        sl->n = 0;
+    } else {
+        uint64_t tail = a->head_k + a->nslots - 1;
+        /* keeps (3): a window outside the ring would overwrite an open one */
+        if (k < a->head_k || k - a->head_k >= a->K)
+            return pl_err(&s->eb, PL_ECORRUPT,
+                          "stream: window %llu outside the open range [%llu, +%llu)",
+                          (unsigned long long)k, (unsigned long long)a->head_k,
+                          (unsigned long long)a->K);
+        for (uint64_t j = tail + 1; j <= k; j++) {
+            a->ring[j % a->K].k = j;
+            a->ring[j % a->K].n = 0;
+        }
+        if (k > tail)
+            a->nslots = k - a->head_k + 1;
+        sl = &a->ring[k % a->K];
+        if (sl->k != k)
+            return pl_err(&s->eb, PL_ECORRUPT, "stream: window ring slot holds %llu, not %llu",
+                          (unsigned long long)sl->k, (unsigned long long)k);
+    }
+    if (sl->n == sl->cap) {
+        uint32_t cap = sl->cap ? sl->cap * 2 : 16;
+        uint32_t *p = realloc(sl->syms, (size_t)cap * sizeof *p);
+        if (!p)
+            return pl_err(&s->eb, -ENOMEM, "stream: out of memory for window %llu",
+                          (unsigned long long)k);
+        sl->syms = p;
+        sl->cap = cap;
+    }
+    sl->syms[sl->n++] = sym;
+    return 0;
+}
+
+static inline int feed_time(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbent *e)
+{
+    uint64_t t = (uint64_t)e->t, kmin, kmax, hi1;
+    pl__bacc *row;
+    int rc;
+
+    /* keeps (3): windows ending at or before t have W >= end - 1 already
+     * (t <= W), and firing them now bounds the open set to those holding t. */
+    if (a->nslots && a->head_end <= t) {
+        rc = fire_until(s, a, ai, t);
+        if (rc)
+            return rc;
+    }
+    if (a->K == 1) {
+        kmax = t / a->slide;
+        if (t - kmax * a->slide >= a->size)
+            return 0; /* slide > size: t falls between windows */
+        kmin = kmax;
+    } else {
+        kmax = t / a->slide;
+        kmin = t < a->size ? 0 : (t - a->size) / a->slide + 1;
+    }
+    hi1 = a->hi1[e->sym];
+    row = &a->tbars[(size_t)e->sym * a->K];
+    for (uint64_t k = kmin; k <= kmax; k++) {
+        pl__bacc *b = &row[a->K == 1 ? 0 : k % a->K];
+        if (k < hi1) {
+            acc_add(b, e);
+        } else {
+            acc_start(b, e);
+            rc = pl__stream_open_slot(s, a, k, e->sym);
+            if (rc)
+                return rc;
+            s->st.open_windows++;
+        }
+    }
+    a->hi1[e->sym] = kmax + 1;
+    return 0;
+}
+
+/* ---- data-driven bars ------------------------------------------------------ */
+
+static inline int feed_dd(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbent *e)
+{
+    pl__bacc *b = &a->dbars[e->sym];
+    int closes, rc;
+    if (b->trades == 0)
+        acc_start(b, e);
+    else
+        acc_add(b, e);
+    switch (a->kind) {
+    case PL_AGG_TICKS:
+        closes = (uint64_t)b->trades >= a->thr;
+        break;
+    case PL_AGG_VOLUME:
+        closes = b->volume >= a->thr;
+        break;
+    default:
+        closes = b->notional >= a->thr128;
+        break;
+    }
+    if (!closes)
+        return 0;
+    rc = emit_bar(s, ai, e->sym, a->seq[e->sym]++, b->first_t, (uint64_t)b->last_t + 1, b);
+    b->trades = 0; /* the crossing event stays in this bar; the next starts empty */
+    return rc;
+}
+
+/* ---- the per-record step ----------------------------------------------------- */
+
+/* Step 5: release every buffered event with t <= W, then fire windows. */
+static int release(pl_stream *s)
+{
+    const int64_t W = s->W;
+    uint64_t lim;
+    int rc;
+
+    while (s->nheap && s->heap[0].t <= W) {
+        pl__rbent e = s->heap[0];
+        heap_pop(s);
+        s->st.released++;
+        for (int i = 0; i < s->naggs; i++) {
+            pl__agg *a = &s->aggs[i];
+            rc = a->K ? feed_time(s, a, (uint32_t)i, &e) : feed_dd(s, a, (uint32_t)i, &e);
+            if (rc)
+                return rc;
+        }
+    }
+    /* A window [s, e) fires when W >= e - 1, i.e. e <= W + 1; every end is
+     * >= 1, so nothing fires while W < 0, and all fire at +inf. */
+    if (W < 0)
+        return 0;
+    lim = W == PL_WM_POS_INF ? UINT64_MAX : (uint64_t)W + 1;
+    for (int i = 0; i < s->naggs; i++) {
+        if (s->aggs[i].K) {
+            rc = fire_until(s, &s->aggs[i], (uint32_t)i, lim);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int64_t wm_of(int64_t maxev, int64_t B)
+{
+    /* maxev >= 0 and B >= 0, so maxev - B - 1 >= -2^63: in range, but only
+     * when computed wider than int64. */
+    __int128 w = (__int128)maxev - B - 1;
+    return w < INT64_MIN ? INT64_MIN : (int64_t)w;
+}
+
+int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t ingest_ns,
+                   const uint8_t *payload, uint32_t len, uint64_t position)
+{
+    pl_tick tk;
+    int reason, rc;
+    int64_t cand = PL_WM_POS_INF;
+    const int64_t I = s->cfg.idle_timeout;
+
+    if (s->dead)
+        return s->dead;
+    s->eb.msg[0] = 0;
+    if (s->finished)
+        return pl_err(&s->eb, PL_EUSAGE, "stream: push after finish");
+    if (partition >= s->np)
+        return pl_err(&s->eb, PL_EUSAGE, "stream: partition %u out of range (%u partitions)",
+                      partition, s->np);
+    if (ingest_ns < 0)
+        return pl_err(&s->eb, PL_EUSAGE, "stream: partition %u offset %llu: ingest_ns %lld < 0",
+                      partition, (unsigned long long)offset, (long long)ingest_ns);
+    if (s->have_first && (ingest_ns < s->last_T || position <= s->last_pos))
+        return pl_err(&s->eb, PL_EUSAGE,
+                      "stream: partition %u offset %llu (ingest %lld, position %llu) is not "
+                      "after ingest %lld, position %llu: not canonical order",
+                      partition, (unsigned long long)offset, (long long)ingest_ns,
+                      (unsigned long long)position, (long long)s->last_T,
+                      (unsigned long long)s->last_pos);
+    if (!s->have_first) {
+        /* Every partition starts as if it had spoken at the first record, so
+         * one that never produces goes idle I after the log begins. */
+        for (uint32_t q = 0; q < s->np; q++)
+            s->last_ingest[q] = ingest_ns;
+        s->have_first = 1;
+    }
+    s->last_T = ingest_ns;
+    s->last_pos = position;
+    s->st.records++;
+
+    reason = pl_payload_parse(payload, len, &tk);
+    if (reason != PL_VALID) {
+        s->st.poison++;
+        if (s->emit.dlq) {
+            pl_dlq d = { partition, offset, reason, payload, len };
+            rc = s->emit.dlq(s->emit.ctx, &d);
+            if (rc)
+                goto fail;
+        }
+    } else {
+        s->st.valid++;
+        if (tk.t <= s->W) {
+            s->st.late++;
+            if (s->emit.late) {
+                pl_late l = { partition, offset, tk.t, tk.sym, tk.sym_len, tk.price_e8, tk.qty,
+                              s->W };
+                rc = s->emit.late(s->emit.ctx, &l);
+                if (rc)
+                    goto fail;
+            }
+        } else {
+            pl__rbent e;
+            int64_t id = pl__stream_intern(s, tk.sym, tk.sym_len);
+            if (id < 0) {
+                rc = (int)id;
+                goto fail;
+            }
+            rc = pl__stream_heap_reserve(s, 1);
+            if (rc)
+                goto fail;
+            e.t = tk.t;
+            e.pos = position;
+            e.price = tk.price_e8;
+            e.qty = (uint32_t)tk.qty;
+            e.sym = (uint32_t)id;
+            heap_push(s, &e); /* keeps (1): t > W */
+        }
+        /* Late events count too: maxev is what the partition has shown. */
+        if (!s->has_maxev[partition] || tk.t > s->maxev[partition]) {
+            s->has_maxev[partition] = 1;
+            s->maxev[partition] = tk.t;
+            s->wm[partition] = wm_of(tk.t, s->cfg.max_delay);
+        }
+    }
+    s->last_ingest[partition] = ingest_ns;
+
+    /* Step 4.  ingest_ns >= last_T >= every last_ingest, so the differences
+     * are in [0, 2^63).  The pushing partition is always active, so cand is
+     * set to some wm (all of which are < +inf). */
+    for (uint32_t q = 0; q < s->np; q++)
+        if ((I == 0 || ingest_ns - s->last_ingest[q] <= I) && s->wm[q] < cand)
+            cand = s->wm[q];
+    if (cand <= s->W)
+        return 0;
+    s->W = cand;
+    rc = release(s);
+    if (rc)
+        goto fail;
+    return 0;
+
+fail:
+    s->dead = rc;
+    return rc;
+}
+
+int pl_stream_finish(pl_stream *s)
+{
+    int rc;
+    if (s->dead)
+        return s->dead;
+    s->eb.msg[0] = 0;
+    if (s->finished)
+        return pl_err(&s->eb, PL_EUSAGE, "stream: finish called twice");
+    s->W = PL_WM_POS_INF;
+    s->finished = 1;
+    rc = release(s);
+    if (rc)
+        s->dead = rc;
+    return rc;
+}
+
+/* ---- accessors --------------------------------------------------------------- */
+
+int64_t pl_stream_watermark(const pl_stream *s)
+{
+    return s->W;
+}
+
+void pl_stream_stats_get(const pl_stream *s, pl_stream_stats *st)
+{
+    *st = s->st;
+    st->buffered = s->nheap;
+    st->symbols = s->nsym;
+}
+
+const char *pl_stream_errmsg(const pl_stream *s)
+{
+    return s->eb.msg;
+}
+
+int pl_stream_partition(const pl_stream *s, uint32_t p, int *has_maxev, int64_t *maxev,
+                        int64_t *last_ingest)
+{
+    if (p >= s->np)
+        return PL_EUSAGE;
+    *has_maxev = s->has_maxev[p];
+    *maxev = s->has_maxev[p] ? s->maxev[p] : 0;
+    *last_ingest = s->last_ingest[p];
+    return 0;
+}
