@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <dirent.h>
@@ -89,6 +90,7 @@ struct part {
     const uint8_t *base; /* mapping; NULL for an empty file */
     uint64_t size, records, nblocks;
     const blkent *blk;   /* nblocks entries inside pl_log.blks */
+    atomic_uchar *ok;    /* per block: verified since open (see block_enter) */
 };
 
 struct pl_log {
@@ -97,6 +99,7 @@ struct pl_log {
     uint64_t total, bytes, identity;
     struct part *parts;
     blkent *blks;
+    atomic_uchar *ok;
 };
 
 /* Checksum of a block: XXH3-64 over header bytes [0,24) then the records. */
@@ -183,7 +186,8 @@ static int manifest_parse(pl_log *log, const uint8_t *m, size_t len, const char 
     log->identity = rd64(m + len - MAN_TRAILER);
     log->parts = calloc(np, sizeof *log->parts);
     log->blks = calloc(nblk ? nblk : 1, sizeof *log->blks);
-    if (!log->parts || !log->blks)
+    log->ok = calloc(nblk ? nblk : 1, sizeof *log->ok);
+    if (!log->parts || !log->blks || !log->ok)
         return pl_err_os(eb, ENOMEM, "%s: loading the block index", mpath);
 
     pe = m + MAN_HDR;
@@ -202,6 +206,7 @@ static int manifest_parse(pl_log *log, const uint8_t *m, size_t len, const char 
             return pl_err(eb, PL_ECORRUPT, "%s: partition %llu: block or record counts overflow",
                           mpath, (ull)i);
         pt->blk = log->blks + sum_blk;
+        pt->ok = log->ok + sum_blk;
         sum_blk += pt->nblocks;
         sum_rec += pt->records;
         if ((pt->records == 0) != (pt->nblocks == 0) || (pt->nblocks == 0 && pt->size != 0))
@@ -366,6 +371,7 @@ void pl_log_close(pl_log *log)
     }
     free(log->parts);
     free(log->blks);
+    free((void *)log->ok);
     free(log->dir);
     free(log);
 }
@@ -397,6 +403,11 @@ static int blk_corrupt(const struct part *pt, const blkent *e, pl_errbuf *eb, co
 /*
  * Verify block b of pt and return its record area.  After this the inline
  * fast path may walk [*rp, *rend) blindly: the records tile it exactly.
+ *
+ * A block is verified once per open log: hashing is two thirds of a cold
+ * sequential read, and a log is immutable once published, so later cursors
+ * (cat after a scan, seeks, batch and stream in one process) reuse the
+ * verdict.  The flag is atomic because cursors may live on several threads.
  */
 static int block_enter(const struct part *pt, uint64_t b, const uint8_t **rp,
                        const uint8_t **rend, pl_errbuf *eb)
@@ -410,6 +421,11 @@ static int block_enter(const struct part *pt, uint64_t b, const uint8_t **rp,
     char why[160];
     int rc;
 
+    if (atomic_load_explicit(&pt->ok[b], memory_order_acquire)) {
+        *rp = p;
+        *rend = end;
+        return 0;
+    }
     if (rd32(h) != BLK_MAGIC)
         return blk_corrupt(pt, e, eb, "bad block magic");
     if (rd32(h + 4) != count || rd32(h + 8) != len || rd32(h + 12) != 0 ||
@@ -448,6 +464,7 @@ static int block_enter(const struct part *pt, uint64_t b, const uint8_t **rp,
     }
     if (p != end)
         return blk_corrupt(pt, e, eb, "records do not fill the block");
+    atomic_store_explicit(&pt->ok[b], 1, memory_order_release);
     *rp = h + BLK_HDR;
     *rend = end;
     return 0;
@@ -797,7 +814,55 @@ struct importer {
     XXH3_state_t *xx;
     char *tmpdir;
     uint32_t created;     /* partition files created in tmpdir */
+    int *fds;             /* per partition: open descriptor or -1 */
+    int dirfd;            /* tmpdir, for short relative opens */
 };
+
+/*
+ * Close every cached partition descriptor.  A failing close can be the first
+ * report of a lost write (NFS), so it fails the import.
+ */
+static int fds_close_all(struct importer *im, pl_errbuf *eb)
+{
+    uint32_t i;
+    int rc = 0;
+    for (i = 0; im->fds && i < im->created; i++)
+        if (im->fds[i] >= 0) {
+            if (close(im->fds[i]) != 0 && rc == 0)
+                rc = pl_err_os(eb, errno, "import: close(%s/p%u.log)", im->tmpdir, i);
+            im->fds[i] = -1;
+        }
+    return rc;
+}
+
+/*
+ * The descriptor of partition q's file, opened (or created) on first use and
+ * kept: opening per block costs more than the write for many partitions.
+ * When the process runs out of descriptors (4096 partitions against a 1024
+ * limit) the cache is emptied once and the open retried.
+ */
+static int part_fd(struct importer *im, uint32_t q, int create, pl_errbuf *eb)
+{
+    int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), fd, rc, tries;
+    char name[32];
+
+    if (im->fds[q] >= 0)
+        return im->fds[q];
+    snprintf(name, sizeof name, "p%u.log", q);
+    for (tries = 0; tries < 2; tries++) {
+        fd = openat(im->dirfd, name, flags, 0644);
+        if (fd >= 0) {
+            im->fds[q] = fd;
+            return fd;
+        }
+        if ((errno != EMFILE && errno != ENFILE) || tries > 0)
+            break;
+        rc = fds_close_all(im, eb);
+        if (rc < 0)
+            return rc;
+    }
+    return pl_err_os(eb, errno, "import: open(%s/p%u.log)", im->tmpdir, q);
+}
 
 static int env_err(const struct importer *im, size_t line, pl_errbuf *eb, const char *what,
                    const uint8_t *f, size_t n)
@@ -871,8 +936,7 @@ static int block_flush(struct importer *im, uint32_t q, pl_errbuf *eb)
     struct wpart *w = &im->w[q];
     size_t len = w->used - BLK_HDR, off = 0;
     uint64_t sum;
-    char *path = NULL;
-    int fd = -1, rc = 0;
+    int fd;
 
     if (w->count == 0)
         return 0;
@@ -890,39 +954,22 @@ static int block_flush(struct importer *im, uint32_t q, pl_errbuf *eb)
     if (w->nblk == w->blkcap) {
         uint64_t ncap = w->blkcap ? w->blkcap * 2 : 16;
         blkent *nb = realloc(w->blk, ncap * sizeof *nb);
-        if (!nb) {
-            rc = pl_err_os(eb, ENOMEM, "import: block index of partition %u", q);
-            goto fail;
-        }
+        if (!nb)
+            return pl_err_os(eb, ENOMEM, "import: block index of partition %u", q);
         w->blk = nb;
         w->blkcap = ncap;
     }
-    /* one open per block keeps the descriptor count flat for 4096 partitions */
-    path = part_path(im->tmpdir, q);
-    if (!path) {
-        rc = pl_err_os(eb, ENOMEM, "import: partition %u", q);
-        goto fail;
-    }
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = pl_err_os(eb, errno, "import: open(%s)", path);
-        goto fail;
-    }
+    fd = part_fd(im, q, 0, eb);
+    if (fd < 0)
+        return fd;
     while (off < w->used) {
         ssize_t r = pwrite(fd, w->buf + off, w->used - off, (off_t)(w->file_pos + off));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            rc = pl_err_os(eb, r < 0 ? errno : EIO, "import: write(%s)", path);
-            goto fail;
-        }
+        if (r <= 0)
+            return pl_err_os(eb, r < 0 ? errno : EIO, "import: write(%s/p%u.log)",
+                             im->tmpdir, q);
         off += (size_t)r;
-    }
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        rc = pl_err_os(eb, errno, "import: close(%s)", path);
-        goto fail;
     }
     w->blk[w->nblk].first = w->records - w->count;
     w->blk[w->nblk].pos = w->file_pos;
@@ -937,11 +984,7 @@ static int block_flush(struct importer *im, uint32_t q, pl_errbuf *eb)
         w->buf = NULL;
         w->cap = 0;
     }
-fail:
-    if (fd >= 0)
-        close(fd);
-    free(path);
-    return rc;
+    return 0;
 }
 
 static int block_append(struct importer *im, uint32_t q, uint64_t ts, const uint8_t *pl,
@@ -1021,10 +1064,10 @@ static int csv_pass(struct importer *im, int write, pl_errbuf *eb)
     return 0;
 }
 
-/* fsync a file or directory by path (a fresh descriptor sees the same inode). */
-static int sync_path(const char *path, int dir, pl_errbuf *eb)
+/* fsync a directory by path: makes the names created or renamed in it durable. */
+static int sync_dir(const char *path, pl_errbuf *eb)
 {
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_WRONLY) | O_CLOEXEC), rc = 0;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
     if (fd < 0)
         return pl_err_os(eb, errno, "import: open(%s) for fsync", path);
     if (fsync(fd) != 0)
@@ -1111,7 +1154,7 @@ static int write_manifest(struct importer *im, pl_errbuf *eb)
     }
     /* makes the manifest's directory entry durable before the directory is
      * published under its final name */
-    rc = sync_path(im->tmpdir, 1, eb);
+    rc = sync_dir(im->tmpdir, eb);
 fail:
     if (fd >= 0)
         close(fd);
@@ -1181,6 +1224,7 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     int rc, published = 0;
 
     memset(&im, 0, sizeof im);
+    im.dirfd = -1;
     im.csv.path = csv_path;
     im.logdir = logdir;
     if (nrecords_out)
@@ -1241,18 +1285,20 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     }
     /* mkdtemp makes it private; a log is ordinary data */
     (void)chmod(im.tmpdir, 0755);
+    im.dirfd = open(im.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    im.fds = malloc(im.nparts * sizeof *im.fds);
+    if (im.dirfd < 0 || !im.fds) {
+        rc = pl_err_os(eb, im.fds ? errno : ENOMEM, "import: open(%s)", im.tmpdir);
+        goto fail;
+    }
+    for (i = 0; i < im.nparts; i++)
+        im.fds[i] = -1;
+    /* every partition has a file, empty ones included */
     for (i = 0; i < im.nparts; i++) {
-        char *p = part_path(im.tmpdir, i);
-        int fd = p ? open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
-        if (fd < 0) {
-            rc = p ? pl_err_os(eb, errno, "import: create(%s)", p)
-                   : pl_err_os(eb, ENOMEM, "import");
-            free(p);
+        rc = part_fd(&im, i, 1, eb);
+        if (rc < 0)
             goto fail;
-        }
         im.created = i + 1;
-        close(fd);
-        free(p);
     }
 
     /* pass 2: the same lines, now known good, into blocks */
@@ -1260,16 +1306,24 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     if (rc < 0)
         goto fail;
     for (i = 0; i < im.nparts; i++) {
-        char *p;
+        int fd;
         rc = block_flush(&im, i, eb);
         if (rc < 0)
             goto fail;
-        /* the manifest must never describe blocks a power cut could lose */
-        p = part_path(im.tmpdir, i);
-        rc = p ? sync_path(p, 0, eb) : pl_err_os(eb, ENOMEM, "import");
-        free(p);
+        fd = rc = part_fd(&im, i, 0, eb);
         if (rc < 0)
             goto fail;
+        /* the manifest must never describe blocks a power cut could lose */
+        if (fsync(fd) != 0) {
+            rc = pl_err_os(eb, errno, "import: fsync(%s/p%u.log)", im.tmpdir, i);
+            goto fail;
+        }
+        /* a failing close can be the first report of a lost write (NFS) */
+        im.fds[i] = -1;
+        if (close(fd) != 0) {
+            rc = pl_err_os(eb, errno, "import: close(%s/p%u.log)", im.tmpdir, i);
+            goto fail;
+        }
     }
     /* last inside the directory: a directory without a manifest is no log */
     rc = write_manifest(&im, eb);
@@ -1292,7 +1346,7 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     }
     /* without it a power cut can forget the rename: the log would vanish
      * after import reported success */
-    rc = sync_path(dirname(parent), 1, eb);
+    rc = sync_dir(dirname(parent), eb);
     if (rc < 0)
         goto fail;
     if (nrecords_out)
@@ -1300,6 +1354,13 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     rc = 0;
 
 fail:
+    if (im.fds) {
+        pl_errbuf ignored;
+        (void)fds_close_all(&im, &ignored); /* only left open on failure */
+        free(im.fds);
+    }
+    if (im.dirfd >= 0)
+        close(im.dirfd);
     /* on any error nothing stays at logdir: take a published log back */
     if (rc < 0 && published && rename(target, im.tmpdir) != 0)
         im.tmpdir[0] = '\0';

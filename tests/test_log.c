@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -565,6 +567,65 @@ START_TEST(t_many_partitions_limit)
 }
 END_TEST
 
+/* More partitions than descriptors: the import's descriptor cache must cope. */
+START_TEST(t_fd_limit)
+{
+    struct rlimit rl = { 48, 48 };
+    size_t len, olen;
+    char *csv, *out;
+    struct rec *r = gen_log(5, 300, 20000, 20, &csv, &len);
+    pl_errbuf eb = { "" };
+    pl_log *log;
+
+    ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0); /* this forked test only */
+    ck_assert_msg(import_buf(csv, len, "log", 300, NULL, &eb) == 0, "%s", eb.msg);
+    log = open_ok("log"); /* open keeps no descriptor per partition */
+    check_against_model(log, r, 20000);
+    out = cat_str(log, &olen);
+    ck_assert_uint_eq(olen, len);
+    ck_assert(memcmp(out, csv, len) == 0);
+    free(out);
+    free(csv);
+    free_recs(r, 20000);
+    pl_log_close(log);
+}
+END_TEST
+
+/* A CSV that is not a regular file (a pipe) imports the same. */
+START_TEST(t_import_from_fifo)
+{
+    size_t len, olen;
+    char *csv, *out, *fifo = sp("fifo"), *dir = sp("log");
+    struct rec *r = gen_log(9, 4, 50000, 30, &csv, &len);
+    pl_errbuf eb = { "" };
+    pl_log *log;
+    pid_t pid;
+    int st;
+
+    ck_assert(mkfifo(fifo, 0600) == 0);
+    pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *f = fopen(fifo, "wb");
+        size_t k = f ? fwrite(csv, 1, len, f) : 0;
+        _exit(f && k == len && fclose(f) == 0 ? 0 : 1);
+    }
+    ck_assert_msg(pl_log_import(fifo, dir, -1, NULL, &eb) == 0, "%s", eb.msg);
+    ck_assert(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    log = open_ok("log");
+    ck_assert_uint_eq(pl_log_total(log), 50000);
+    out = cat_str(log, &olen);
+    ck_assert_uint_eq(olen, len);
+    ck_assert(memcmp(out, csv, len) == 0);
+    free(out);
+    free(csv);
+    free(fifo);
+    free(dir);
+    free_recs(r, 50000);
+    pl_log_close(log);
+}
+END_TEST
+
 /* ---- open errors and corruption ---------------------------------------- */
 
 static void flip(const char *path, long at, unsigned char mask)
@@ -990,6 +1051,8 @@ Suite *log_suite(void)
     tcase_add_test(tc, t_envelope_valid_edges);
     tcase_add_test(tc, t_target_rules);
     tcase_add_test(tc, t_many_partitions_limit);
+    tcase_add_test(tc, t_fd_limit);
+    tcase_add_test(tc, t_import_from_fifo);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("damage");
