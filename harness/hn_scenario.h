@@ -60,7 +60,7 @@ typedef struct hn_scenario {
 
     /* [faults] */
     int npatterns;
-    char patterns[HN_MAX_PATTERNS][128]; /* fail point globs ("ckpt/" then "*"); default "*" */
+    char patterns[HN_MAX_PATTERNS][128]; /* a point name, or a prefix ending in '*'; default "*" */
     int hits_mode;               /* enum hn_hits_mode; default HN_HITS_ALL */
     int sample;                  /* HN_HITS_SAMPLE: hits per point */
     int nhits;

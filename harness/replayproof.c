@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hn_gen.h"
+#include "hn_scenario.h"
 #include "pl_err.h"
 
 typedef struct rp_cmd {
@@ -23,11 +24,14 @@ typedef struct rp_cmd {
 } rp_cmd;
 
 static int cmd_gen(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const rp_cmd cmds[] = {
     {"gen", cmd_gen, "write a deterministic workload log as interchange CSV",
      "replayproof gen [OPTIONS] OUT.csv    (OUT.csv = - writes to stdout)", hn_gen_usage},
+    {"check", cmd_check, "validate scenario files without running them",
+     "replayproof check SCENARIO.ini...", NULL},
     {"help", cmd_help, "show this overview, or one command's options",
      "replayproof help [COMMAND]", NULL},
 };
@@ -137,6 +141,60 @@ static int cmd_gen(int argc, char **argv)
         return exit_for(rc);
     }
     return 0;
+}
+
+/* ----------------------------------------------------------------- check */
+
+/*
+ * Each file is loaded as `run` would load it, and its fail point patterns
+ * are compared with `BINARY faults` when the binary exists; nothing else is
+ * run.  One line per file: "ok   FILE (name: ...)" on stdout, or the error
+ * on stderr.  Exit 0 when every file is valid, 2 otherwise.
+ */
+static int cmd_check(int argc, char **argv)
+{
+    hn_scenario *sc;
+    char bin[4096];
+    int bad = 0;
+
+    if (argc < 2) {
+        fprintf(stderr, "replayproof check: no scenario file (usage: %s)\n",
+                find_cmd("check")->usage);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cmd_usage(stdout, find_cmd("check"));
+            return 0;
+        }
+    }
+    sc = malloc(sizeof *sc);
+    if (!sc) {
+        fprintf(stderr, "replayproof check: out of memory\n");
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        pl_errbuf eb = {{0}};
+        int rc = hn_scenario_load(argv[i], sc, &eb);
+        if (rc == 0)
+            rc = hn_scenario_binary_path(sc, bin, sizeof bin, &eb);
+        if (rc == 0)
+            rc = hn_scenario_check_points(sc, bin, &eb);
+        if (rc == PL_ENOTFOUND) {
+            /* patterns cannot be checked against a pipeline that is not built */
+            printf("ok   %s (name: %s; fail points not checked: %s not found)\n", argv[i],
+                   sc->name, bin);
+        } else if (rc < 0) {
+            fflush(stdout);
+            fprintf(stderr, "%s\n", eb.msg);
+            bad = 1;
+        } else {
+            printf("ok   %s (name: %s)\n", argv[i], sc->name);
+        }
+        fflush(stdout);
+    }
+    free(sc);
+    return bad ? 2 : 0;
 }
 
 /* ------------------------------------------------------------------ help */
