@@ -804,7 +804,6 @@ struct wpart {
 
 struct importer {
     struct csv csv;
-    const char *logdir;
     uint32_t nparts;      /* bound on partition numbers; final P after pass 1 */
     int auto_parts;
     uint32_t maxp;        /* largest partition seen + 1 */
@@ -1226,7 +1225,6 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     memset(&im, 0, sizeof im);
     im.dirfd = -1;
     im.csv.path = csv_path;
-    im.logdir = logdir;
     if (nrecords_out)
         *nrecords_out = 0;
     if (!logdir[0])
@@ -1272,6 +1270,10 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     for (i = 0; i < im.nparts; i++)
         im.w[i].records = 0;
 
+    /* built aside, in the same file system so that the final rename is
+     * atomic: an error or a crash never leaves a partial log at logdir (a
+     * crash can leave this sibling behind; having no manifest until the end,
+     * it is never mistaken for a log) */
     if (asprintf(&im.tmpdir, "%s.tmp.XXXXXX", target) < 0) {
         im.tmpdir = NULL;
         rc = pl_err_os(eb, ENOMEM, "import");

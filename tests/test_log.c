@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -591,6 +592,31 @@ START_TEST(t_fd_limit)
 }
 END_TEST
 
+/* A write failure after the temporary directory exists: it is removed. */
+START_TEST(t_write_failure_cleans_up)
+{
+    size_t len;
+    char *csv, *in = sp("in.csv"), *dir = sp("log");
+    struct rec *r = gen_log(11, 2, 40000, 40, &csv, &len);
+    struct rlimit rl = { 64 << 10, 64 << 10 };
+    pl_errbuf eb = { "" };
+    int rc;
+
+    write_bytes(in, csv, len);
+    signal(SIGXFSZ, SIG_IGN); /* a failing write, not a signal */
+    ck_assert(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    rc = pl_log_import(in, dir, -1, NULL, &eb);
+    ck_assert_msg(rc == -EFBIG, "rc %d: %s", rc, eb.msg);
+    ck_assert_msg(strstr(eb.msg, "p0.log") || strstr(eb.msg, "p1.log"), "%s", eb.msg);
+    ck_assert(!exists("log"));
+    ck_assert_int_eq(count_prefixed("log"), 0);
+    free(csv);
+    free(in);
+    free(dir);
+    free_recs(r, 40000);
+}
+END_TEST
+
 /* A CSV that is not a regular file (a pipe) imports the same. */
 START_TEST(t_import_from_fifo)
 {
@@ -1053,6 +1079,7 @@ Suite *log_suite(void)
     tcase_add_test(tc, t_many_partitions_limit);
     tcase_add_test(tc, t_fd_limit);
     tcase_add_test(tc, t_import_from_fifo);
+    tcase_add_test(tc, t_write_failure_cleans_up);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("damage");
