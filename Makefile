@@ -65,6 +65,8 @@ $(TOP)/fiu/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DFIU_ENABLE -c $< -o $@
 
+$(TOP)/plain/tests/check_main.o: $(TOP)/gen/suites.h
+
 $(TOP)/gen/suites.h: $(TEST_SRC)
 	@mkdir -p $(dir $@)
 	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | \

@@ -140,7 +140,11 @@ static int parse_cli(cli *c, int argc, char **argv, int want_pos)
             return usage_error(c->cmd, msg);
         }
         if (!(c->allowed & ALLOW(opt))) {
-            snprintf(msg, sizeof msg, "option '%s' does not apply here", argv[optind - 1]);
+            const char *name = "?";
+            for (const struct option *lo = long_opts; lo->name; lo++)
+                if (lo->val == opt)
+                    name = lo->name;
+            snprintf(msg, sizeof msg, "option '--%s' does not apply here", name);
             return usage_error(c->cmd, msg);
         }
         switch (opt) {
