@@ -32,7 +32,7 @@ gen_log "$N" big
 gen_log "$N1" small
 
 AGG1="--agg 1m=tumbling:1m"
-AGG5="--agg 1m=tumbling:1m --agg 5s=sliding:5s:1s --agg t100=ticks:100 --agg v=volume:100000 --agg d=dollar:1000000"
+AGG5="--agg 1m=tumbling:1m --agg 5s=sliding:5s:1s --agg t100=ticks:100 --agg v=volume:100000 --agg d=dollar:100000000"
 
 # The bound: the same files read sequentially (second pass: page cache warm,
 # as it is for the runs that follow).
@@ -42,16 +42,22 @@ RT=$(field wall_s "$R")
 W=$($B/rp-bench walk "$D/big")
 WT=$(field wall_s "$W")
 
-run_case() { # run_case BIN STATE AGGS -> timed line
-    rm -rf "$D/$2"
-    timed "$B/$1" run "$D/big" "$D/$2" --quiet $3
+run_case() { # run_case BIN STATE AGGS -> the fastest of 3 timed runs
+    best=""
+    for i in 1 2 3; do
+        rm -rf "$D/$2"
+        t=$(timed "$B/$1" run "$D/big" "$D/$2" --quiet $3)
+        if [ -z "$best" ] || awk -v a="$(field wall_s "$t")" -v b="$(field wall_s "$best")" \
+            'BEGIN { exit !(a < b) }'; then best=$t; fi
+    done
+    echo "$best"
 }
 P1=$(run_case refpipe s1 "$AGG1")
 P5=$(run_case refpipe s5 "$AGG5")
 F1=$(run_case refpipe-fiu f1 "$AGG1")
 
 echo
-echo "== refpipe run throughput ($N ticks, warm page cache)"
+echo "== refpipe run throughput ($N ticks, warm page cache, best of 3)"
 printf '%-34s %10s %14s %14s\n' case wall_s ticks_per_s x_bound_time
 row() { # row LABEL WALL
     awk -v l="$1" -v w="$2" -v n="$N" -v rt="$RT" \
@@ -89,7 +95,7 @@ done
 
 echo
 echo "== recovery: crash half an interval before the end, time the restart"
-EVERY=500000
+EVERY=$((N1 / 4))
 printf '%-6s %12s %12s %14s %12s\n' log ticks interval restart_wall_s replayed
 for L in small big; do
     if [ "$L" = small ]; then T=$N1; else T=$N; fi
