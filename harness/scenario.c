@@ -1054,26 +1054,26 @@ void hn_scenario_format_args(hn_scenario *sc)
 {
     for (int i = 0; i < sc->cfg.naggs && i < PL_MAX_AGGS; i++) {
         const pl_agg_spec *a = &sc->cfg.aggs[i];
-        char *o = sc->arg_agg[i];
-        size_t n = sizeof sc->arg_agg[i];
+        char t[sizeof sc->arg_agg[0]]; /* a copy: source and destination share *sc */
         switch (a->kind) {
         case PL_AGG_TUMBLING:
-            snprintf(o, n, "%s=tumbling:%lld", a->name, (long long)a->size);
+            snprintf(t, sizeof t, "%s=tumbling:%lld", a->name, (long long)a->size);
             break;
         case PL_AGG_SLIDING:
-            snprintf(o, n, "%s=sliding:%lld:%lld", a->name, (long long)a->size,
+            snprintf(t, sizeof t, "%s=sliding:%lld:%lld", a->name, (long long)a->size,
                      (long long)a->slide);
             break;
         case PL_AGG_TICKS:
-            snprintf(o, n, "%s=ticks:%lld", a->name, (long long)a->threshold);
+            snprintf(t, sizeof t, "%s=ticks:%lld", a->name, (long long)a->threshold);
             break;
         case PL_AGG_VOLUME:
-            snprintf(o, n, "%s=volume:%lld", a->name, (long long)a->threshold);
+            snprintf(t, sizeof t, "%s=volume:%lld", a->name, (long long)a->threshold);
             break;
         default:
-            snprintf(o, n, "%s=dollar:%lld", a->name, (long long)a->threshold);
+            snprintf(t, sizeof t, "%s=dollar:%lld", a->name, (long long)a->threshold);
             break;
         }
+        memcpy(sc->arg_agg[i], t, sizeof t);
     }
     snprintf(sc->arg_max_delay, sizeof sc->arg_max_delay, "%lld", (long long)sc->cfg.max_delay);
     snprintf(sc->arg_idle_timeout, sizeof sc->arg_idle_timeout, "%lld",
