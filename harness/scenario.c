@@ -94,6 +94,7 @@ static const struct keydef {
 #define DEFAULT_CHECKPOINT_EVERY 1000
 #define DEFAULT_BUDGET 2000
 #define DEFAULT_TIMEOUT (60 * NS_S)
+#define MIN_TIMEOUT 1000000LL
 #define DEFAULT_MAX_RESTARTS 20
 
 typedef struct sc_ctx {
@@ -814,8 +815,10 @@ static int on_faults(sc_ctx *c, int k, const char *v)
     case K_TIMEOUT:
         if (pl_parse_duration(v, "timeout", &d, &leb) < 0)
             return KEY_FAIL(c, "timeout", "%s", strip_key(leb.msg, "timeout"));
-        if (d == 0)
-            return KEY_FAIL(c, "timeout", "'%s' must be positive", v);
+        /* a bare number is nanoseconds: "timeout = 30" would kill every process */
+        if (d < MIN_TIMEOUT)
+            return KEY_FAIL(c, "timeout", "'%s' is less than 1 ms (a number without a unit "
+                            "is nanoseconds: write 30s)", v);
         sc->timeout_ns = d;
         return 0;
     default: /* K_MAX_RESTARTS */
