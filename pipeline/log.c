@@ -273,8 +273,15 @@ int pl_log_open(const char *logdir, pl_log **out, pl_errbuf *eb)
         goto fail;
     }
     log = calloc(1, sizeof *log);
-    mpath = path_join(logdir, MAN_NAME);
-    if (!log || !mpath || !(log->dir = strdup(logdir))) {
+    if (!log || !(log->dir = strdup(logdir))) {
+        rc = pl_err_os(eb, ENOMEM, "open log %s", logdir);
+        goto fail;
+    }
+    /* "log/" names "log": keep messages free of "log//p0.log" */
+    for (i = (uint32_t)strlen(log->dir); i > 1 && log->dir[i - 1] == '/'; i--)
+        log->dir[i - 1] = '\0';
+    mpath = path_join(log->dir, MAN_NAME);
+    if (!mpath) {
         rc = pl_err_os(eb, ENOMEM, "open log %s", logdir);
         goto fail;
     }
@@ -306,7 +313,7 @@ int pl_log_open(const char *logdir, pl_log **out, pl_errbuf *eb)
     for (i = 0; i < log->nparts; i++) {
         struct part *pt = &log->parts[i];
         void *map;
-        pt->path = part_path(logdir, i);
+        pt->path = part_path(log->dir, i);
         if (!pt->path) {
             rc = pl_err_os(eb, ENOMEM, "open log %s", logdir);
             goto fail;
@@ -556,8 +563,10 @@ struct outbuf {
     size_t used;
 };
 
+/* errno is cleared first: stdio does not always set it on a short write */
 static int out_flush(struct outbuf *o, pl_errbuf *eb)
 {
+    errno = 0;
     if (o->used && fwrite(o->buf, 1, o->used, o->f) != o->used)
         return pl_err_os(eb, errno ? errno : EIO, "cat: write");
     o->used = 0;
@@ -572,6 +581,7 @@ static int out_put(struct outbuf *o, const void *s, size_t n, pl_errbuf *eb)
         if (rc < 0)
             return rc;
         if (n > CAT_BUF) {
+            errno = 0;
             if (fwrite(s, 1, n, o->f) != n)
                 return pl_err_os(eb, errno ? errno : EIO, "cat: write");
             return 0;
@@ -669,6 +679,7 @@ int pl_log_cat(pl_log *log, FILE *out, pl_errbuf *eb)
     rc = out_flush(&o, eb);
     if (rc < 0)
         goto fail;
+    errno = 0;
     if (fflush(out) != 0) {
         rc = pl_err_os(eb, errno ? errno : EIO, "cat: write");
         goto fail;

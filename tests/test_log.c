@@ -950,6 +950,28 @@ START_TEST(t_forged_block)
 }
 END_TEST
 
+START_TEST(t_cat_write_error)
+{
+    pl_errbuf eb = { "" };
+    pl_log *log;
+    FILE *f;
+    char *d = sp("log/");
+    int rc;
+
+    make_three_blocks("log");
+    ck_assert_int_eq(pl_log_open(d, &log, &eb), 0);
+    ck_assert_msg(strstr(pl_log_part_path(log, 0), "//") == NULL, "%s", pl_log_part_path(log, 0));
+    f = fopen("/dev/full", "w");
+    ck_assert(f != NULL);
+    rc = pl_log_cat(log, f, &eb);
+    ck_assert_msg(rc == -ENOSPC, "rc %d: %s", rc, eb.msg);
+    ck_assert_msg(strstr(eb.msg, "write") != NULL, "%s", eb.msg);
+    fclose(f);
+    pl_log_close(log);
+    free(d);
+}
+END_TEST
+
 /* ---- seek and peek ----------------------------------------------------- */
 
 START_TEST(t_seek_matches_sequential)
@@ -1089,6 +1111,7 @@ Suite *log_suite(void)
     tcase_add_test(tc, t_corrupt_block);
     tcase_add_test(tc, t_truncate_extend);
     tcase_add_loop_test(tc, t_forged_block, 0, 3);
+    tcase_add_test(tc, t_cat_write_error);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("seek");
