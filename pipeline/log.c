@@ -87,6 +87,7 @@ typedef struct blkent {
 
 struct part {
     char *path;
+    uint32_t index;      /* partition number, for messages */
     const uint8_t *base; /* mapping; NULL for an empty file */
     uint64_t size, records, nblocks;
     const blkent *blk;   /* nblocks entries inside pl_log.blks */
@@ -199,6 +200,7 @@ static int manifest_parse(pl_log *log, const uint8_t *m, size_t len, const char 
     }
     for (i = 0; i < np; i++) {
         struct part *pt = &log->parts[i];
+        pt->index = (uint32_t)i;
         pt->records = rd64(pe + i * MAN_PART);
         pt->nblocks = rd64(pe + i * MAN_PART + 8);
         pt->size = rd64(pe + i * MAN_PART + 16);
@@ -403,8 +405,8 @@ const char *pl_log_part_path(const pl_log *log, uint32_t part)
 
 static int blk_corrupt(const struct part *pt, const blkent *e, pl_errbuf *eb, const char *what)
 {
-    return pl_err(eb, PL_ECORRUPT, "%s: block at offset %llu (file byte %llu): %s", pt->path,
-                  (ull)e->first, (ull)e->pos, what);
+    return pl_err(eb, PL_ECORRUPT, "%s: partition %u, block at record offset %llu "
+                  "(file byte %llu): %s", pt->path, pt->index, (ull)e->first, (ull)e->pos, what);
 }
 
 /*
@@ -493,6 +495,18 @@ int pl_cur__next_block(pl_cursor *c, pl_errbuf *eb)
     rc = block_enter(pt, c->block, &p, &end, eb);
     if (rc < 0)
         return rc;
+    if (c->block > 0) {
+        /* Release the pages of the block behind us: a long sequential read
+         * would otherwise keep the whole mapped log resident, and a run's
+         * memory would grow with the log's length.  The mapping is private
+         * and never written, so a later access (a payload pointer kept by a
+         * caller) simply faults the page back in from the file. */
+        uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)pt->base + pt->blk[c->block - 1].pos) & ~(pg - 1);
+        uintptr_t hi = ((uintptr_t)pt->base + pt->blk[c->block].pos) & ~(pg - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
     c->p = p;
     c->end = end;
     c->next_offset = pt->blk[c->block].first;
