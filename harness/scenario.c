@@ -138,6 +138,10 @@ static int ctx_fail(sc_ctx *c, int code, int line, const char *sec, const char *
         pl_err(c->eb, code, "%s:%d: [%s]: %s", c->path, line, sec, msg);
     else
         pl_err(c->eb, code, "%s:%d: %s", c->path, line, msg);
+    /* keys and values quoted from the file may hold control bytes: keep one printable line */
+    for (char *q = c->eb ? c->eb->msg : NULL; q && *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            *q = '?';
     c->err = code;
     return code;
 }
