@@ -289,6 +289,7 @@ static const struct bad bads[] = {
     {"glob twice", VALID "points = ckpt/*, ckpt/*\n", 7, "[faults] points:", "listed twice"},
     {"bad name", "[scenario]\nname = two words\n" WORK PIPE FAUL, 2, "[scenario] name:",
      "'two words' is not a name"},
+    {"control byte in a key", VALID "bud\001get = 5\n", 7, "[faults] bud?get:", "unknown key"},
     {"key before section", "name = x\n" VALID, 1, NULL, "key 'name' before the first [section]"},
     {"line without =", VALID "budget\n", 7, NULL, "syntax error: expected 'key = value'"},
     {"unclosed section", VALID "[expect\n", 7, NULL, "section header without ']'"},
