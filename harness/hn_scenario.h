@@ -78,7 +78,8 @@ typedef struct hn_scenario {
     int64_t max_late_ppm;        /* -1 = no bound; else parts per million of valid events */
     int64_t max_dlq_ppm;         /* -1 = no bound; else parts per million of records */
 
-    /* Where things were said, for messages about them (0 = not in the file). */
+    /* Where things were said, for messages about them: the key's line, or its
+     * section header's line when the key was left at its default. */
     int binary_line;             /* [pipeline] binary */
     int points_line;             /* [faults] points */
     int last_line;               /* number of lines in the file */
@@ -91,10 +92,15 @@ typedef struct hn_scenario {
 } hn_scenario;
 
 /*
- * Parse and validate a scenario file.  Returns 0, or PL_EUSAGE / PL_EFORMAT /
- * -errno with eb holding one line "FILE:LINE: [section] key: problem"
- * (LINE is the line of the offending key, or of the end of the file for a
- * missing section or key).  Unknown sections and keys are errors.
+ * Parse and validate a scenario file into *sc (defaults first, so every
+ * field is meaningful on success).  Returns 0; PL_EUSAGE for a bad value, an
+ * unknown or duplicated key or section, or a missing section; PL_EFORMAT for
+ * a line that is not INI (no '=', an unclosed '[', indentation, longer than
+ * 198 characters); -errno when the file, or the [workload] csv, cannot be
+ * opened.  eb then holds one line "FILE:LINE: [section] key: problem" (LINE
+ * is the offending line, or the last line of the file for a missing
+ * section); only the first problem is reported.  Runs nothing: the fail
+ * point patterns are checked against a binary by hn_scenario_check_points.
  */
 int hn_scenario_load(const char *path, hn_scenario *sc, pl_errbuf *eb);
 
