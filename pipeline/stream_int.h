@@ -44,6 +44,17 @@ typedef struct pl__rbent {
     uint32_t sym;
 } pl__rbent;
 
+/*
+ * One bucket of the reorder buffer (a radix heap, see stream.c).  Entries
+ * sit in insertion order, which is position order; bucket 0 is read as a
+ * FIFO from head.
+ */
+typedef struct pl__rbucket {
+    pl__rbent *e;
+    size_t head, n, cap;
+    int64_t min_t; /* smallest t in e[head..n) */
+} pl__rbucket;
+
 /* The symbols with a bar in time window k, in the order they opened it. */
 typedef struct pl__slot {
     uint64_t k;
@@ -61,6 +72,8 @@ typedef struct pl__agg {
     uint64_t nslots;   /* window indices in [head_k, head_k + nslots) */
     uint64_t head_end; /* end of window head_k */
     uint64_t *hi1;     /* per symbol: 1 + highest window opened, 0 = none */
+    uint64_t dk, dk_lo; /* K = 1: t / slide and its multiple for the last t (a
+                         * cache, not state: t - dk_lo >= slide recomputes) */
     pl__bacc *tbars;   /* per symbol: K ring entries, sym * K + k % K */
 
     /* Data-driven bars. */
@@ -69,6 +82,10 @@ typedef struct pl__agg {
     pl__bacc *dbars;             /* per symbol */
     uint64_t *seq;               /* per symbol: bars closed so far */
 } pl__agg;
+
+/* Radix heap geometry: 8 levels of 256 buckets by byte, plus bucket 0. */
+#define PL__RB_LEVELS 8
+#define PL__RB_BUCKETS (1 + PL__RB_LEVELS * 256)
 
 typedef struct pl__sym {
     uint64_t w[2]; /* the name, zero-padded to 16 bytes */
@@ -99,9 +116,12 @@ struct pl_stream {
     uint32_t *htab;
     uint32_t hmask;
 
-    /* reorder buffer: binary min-heap on (t, pos) */
-    pl__rbent *heap;
-    size_t nheap, heapcap;
+    /* reorder buffer: radix heap on t, FIFO (= position order) within a key */
+    pl__rbucket rb[PL__RB_BUCKETS];
+    uint64_t rb_bits[PL__RB_LEVELS][4]; /* bucket 1 + 256 L + d not empty */
+    unsigned rb_levels;                  /* bit L: rb_bits[L] not all zero */
+    int64_t rb_last;                     /* the key buckets are relative to; <= W */
+    size_t nbuf;
 
     int naggs;
     pl__agg aggs[PL_MAX_AGGS];
@@ -110,14 +130,21 @@ struct pl_stream {
     pl_errbuf eb;
 };
 
-/* Intern a 1..16-byte symbol; returns its id or a negative code. */
-int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len);
+/*
+ * Intern a 1..16-byte symbol; returns its id or a negative code.  The
+ * symbol lies in a buffer [base, base + n) that may be read around it.
+ */
+int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const char *base,
+                          size_t n);
 
 /* Open time window k of aggregation a for symbol sym (appends to its slot). */
 int pl__stream_open_slot(pl_stream *s, pl__agg *a, uint64_t k, uint32_t sym);
 
-/* Grow the heap so that n more entries fit. */
-int pl__stream_heap_reserve(pl_stream *s, size_t n);
+/* Add an event with t > W to the reorder buffer: 0 or -ENOMEM. */
+int pl__stream_rb_push(pl_stream *s, const pl__rbent *e);
+
+/* Copy the buffered events, in no particular order, to out[nbuf]. */
+void pl__stream_rb_collect(const pl_stream *s, pl__rbent *out);
 
 /* Save/load must agree on the accumulator limits checked in (4). */
 #define PL__PRICE_MAX_E8 (PL_PRICE_LIMIT_E8 - 1)

@@ -252,18 +252,18 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
         w_u8(&w, s->syms[y].len);
         w_bytes(&w, s->syms[y].w, s->syms[y].len);
     }
-    /* The heap's layout depends on insertion history; sorted entries do not. */
-    if (s->nheap) {
-        sorted = malloc(s->nheap * sizeof *sorted);
+    /* The buckets' layout depends on release history; sorted entries do not. */
+    if (s->nbuf) {
+        sorted = malloc(s->nbuf * sizeof *sorted);
         if (!sorted) {
             free(w.p);
             return -ENOMEM;
         }
-        memcpy(sorted, s->heap, s->nheap * sizeof *sorted);
-        qsort(sorted, s->nheap, sizeof *sorted, cmp_ent);
+        pl__stream_rb_collect(s, sorted);
+        qsort(sorted, s->nbuf, sizeof *sorted, cmp_ent);
     }
-    w_u64(&w, s->nheap);
-    for (size_t i = 0; i < s->nheap; i++) {
+    w_u64(&w, s->nbuf);
+    for (size_t i = 0; i < s->nbuf; i++) {
         w_i64(&w, sorted[i].t);
         w_u64(&w, sorted[i].pos);
         w_i64(&w, sorted[i].price);
@@ -421,6 +421,7 @@ static const uint8_t sym_char[256] = {
 int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
 {
     pl_stream *t = NULL, tmp;
+    pl__rbent prev = { 0, 0, 0, 0, 0 };
     rbuf rd = { buf, len, 0, 0 }, *r = &rd;
     uint64_t v, nbuf, nopen = 0;
     uint32_t nsym;
@@ -510,7 +511,7 @@ int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
                 CORRUPT("symbol %u: bad byte", y);
         }
         r->off += n;
-        id = pl__stream_intern(t, name, (uint32_t)n);
+        id = pl__stream_intern(t, name, (uint32_t)n, name, n);
         if (id == -ENOMEM) {
             rc = pl_err(eb, -ENOMEM, "stream state: out of memory for symbols");
             goto fail;
@@ -524,14 +525,8 @@ int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
         CORRUPT("bad reorder buffer length");
     if (nbuf != t->st.valid - t->st.late - t->st.released)
         CORRUPT("reorder buffer length disagrees with the counters");
-    rc = pl__stream_heap_reserve(t, (size_t)nbuf);
-    if (rc < 0) {
-        rc = pl_err(eb, rc, "stream state: out of memory for %llu buffered events",
-                    (unsigned long long)nbuf);
-        goto fail;
-    }
     for (uint64_t i = 0; i < nbuf; i++) {
-        pl__rbent *e = &t->heap[i];
+        pl__rbent ent, *e = &ent;
         e->t = r_i64(r);
         e->pos = r_u64(r);
         e->price = r_i64(r);
@@ -540,12 +535,18 @@ int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
         e->sym = (uint32_t)r_u32(r);
         if (r->bad)
             CORRUPT("truncated reorder buffer");
-        /* keeps (1); a sorted array is a valid min-heap */
+        /* keeps (1); inserting in (t, pos) order keeps positions in order
+         * within each bucket */
         if (e->t < 0 || e->t <= t->W || e->pos > t->last_pos || e->sym >= t->nsym ||
             !price_ok(e->price) || e->qty < 1 || e->qty > PL_QTY_MAX ||
-            (i && !(e[-1].t < e->t || (e[-1].t == e->t && e[-1].pos < e->pos))))
+            (i && !(prev.t < e->t || (prev.t == e->t && prev.pos < e->pos))))
             CORRUPT("reorder buffer entry %llu", (unsigned long long)i);
-        t->nheap++;
+        rc = pl__stream_rb_push(t, e);
+        if (rc) {
+            rc = pl_err(eb, rc, "stream state: %s", t->eb.msg);
+            goto fail;
+        }
+        prev = ent;
     }
 
     for (int i = 0; i < t->naggs; i++) {

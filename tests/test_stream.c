@@ -1010,6 +1010,60 @@ START_TEST(test_oracle_generated)
 }
 END_TEST
 
+/*
+ * The reorder buffer over the whole range of t: jitter of 2^40 ns around a
+ * rising base, repeated values, times next to 2^63.  ticks:1 numbers the
+ * released events per symbol, so the oracle's seq check is an order check.
+ */
+START_TEST(test_reorder_wide)
+{
+    size_t nlate = 0, nbars = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        size_t n = 6000;
+        grec *g = calloc(n, sizeof *g);
+        uint64_t x = seed;
+        int64_t pool[16];
+        pl_config c = mkcfg((int64_t)1 << (36 + seed), 0);
+        rec_log got = { 0 }, want = { 0 };
+        ck_assert_ptr_nonnull(g);
+        add_agg(&c, PL_AGG_TICKS, 0, 0, 1);
+        add_agg(&c, PL_AGG_VOLUME, 0, 0, 50);
+        for (int i = 0; i < 16; i++)
+            pool[i] = (int64_t)(rng_next(&x) >> 24);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rng_next(&x);
+            int64_t t;
+            t = (int64_t)(i << 40) + (int64_t)((r >> 3) & (((uint64_t)1 << 42) - 1));
+            if (r % 8 == 0)
+                t = pool[(r >> 3) % 16]; /* repeated values */
+            if (r % 8 == 1 && i + 100 > n)
+                t = INT64_MAX - (int64_t)((r >> 3) % 4);
+            if (r % 64 == 2)
+                pool[(r >> 3) % 16] = t;
+            g[i].p = (uint32_t)((r >> 50) % 3);
+            g[i].T = (int64_t)i;
+            snprintf(g[i].payload, sizeof g[i].payload, "%" PRId64 ",%c,%u,%u", t,
+                     'A' + (int)((r >> 56) % 3), 1 + (unsigned)(r >> 20) % 1000,
+                     1 + (unsigned)(r >> 40) % 30);
+        }
+        run_whole(&c, 3, g, n, &got, NULL);
+        oracle(&c, 3, g, n, &want);
+        nlate += log_count(&want, 'L');
+        nbars += log_count(&want, 'B');
+        qsort(got.line, got.n, sizeof *got.line, str_cmp);
+        qsort(want.line, want.n, sizeof *want.line, str_cmp);
+        ck_assert_uint_eq(got.n, want.n);
+        for (size_t i = 0; i < got.n; i++)
+            ck_assert_str_eq(got.line[i], want.line[i]);
+        log_free(&got);
+        log_free(&want);
+        free(g);
+    }
+    ck_assert_uint_gt(nlate, 1000);
+    ck_assert_uint_gt(nbars, 10000);
+}
+END_TEST
+
 /* ---- save / restore --------------------------------------------------------- */
 
 static void save_ok(pl_stream *s, uint8_t **b, size_t *n)
@@ -1337,6 +1391,7 @@ Suite *stream_suite(void)
     tc = tcase_create("generated");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_oracle_generated);
+    tcase_add_test(tc, test_reorder_wide);
     tcase_add_test(tc, test_save_restore_every_split);
     tcase_add_test(tc, test_save_restore_chain);
     tcase_add_test(tc, test_load_fuzz);
