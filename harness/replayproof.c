@@ -4,14 +4,22 @@
  * `replayproof COMMAND [ARGS]`: main looks COMMAND up in one table (name,
  * handler, one-line summary, usage) and hands it the remaining arguments;
  * adding a subcommand is one table entry and its handler.  Handlers return
- * the exit status: 0 success, 1 failure, 2 bad usage or bad input.  Only this
+ * the exit status: 0 success, 1 failure, 2 bad usage or bad input (run and
+ * replay: 3 when the harness itself failed).  Only this
  * file prints and decides the exit status; the libraries fill a pl_errbuf.
  */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hn_gen.h"
+#include "hn_progress.h"
+#include "hn_results.h"
+#include "hn_run.h"
 #include "hn_scenario.h"
 #include "pl_err.h"
 
@@ -25,6 +33,10 @@ typedef struct rp_cmd {
 
 static int cmd_gen(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
+static int cmd_run(int argc, char **argv);
+static int cmd_replay(int argc, char **argv);
+static const char *run_options(void);
+static const char *replay_options(void);
 static int cmd_help(int argc, char **argv);
 
 static const rp_cmd cmds[] = {
@@ -32,6 +44,10 @@ static const rp_cmd cmds[] = {
      "replayproof gen [OPTIONS] OUT.csv    (OUT.csv = - writes to stdout)", hn_gen_usage},
     {"check", cmd_check, "validate scenario files without running them",
      "replayproof check SCENARIO.ini...", NULL},
+    {"run", cmd_run, "crash every selected fail point of each scenario and judge recovery",
+     "replayproof run [OPTIONS] SCENARIO.ini...", run_options},
+    {"replay", cmd_replay, "rerun one trial verbosely and keep its state dir",
+     "replayproof replay SCENARIO.ini --trial POINT:K[,POINT:K...]", replay_options},
     {"help", cmd_help, "show this overview, or one command's options",
      "replayproof help [COMMAND]", NULL},
 };
@@ -195,6 +211,289 @@ static int cmd_check(int argc, char **argv)
     }
     free(sc);
     return bad ? 2 : 0;
+}
+
+/* ------------------------------------------------------------ run, replay */
+
+/* Set by SIGINT/SIGTERM: the runner kills its children (they run in their
+ * own process groups, out of reach of the terminal's ^C) and returns. */
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* no SA_RESTART: the runner's poll() returns EINTR and sees the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *run_options(void)
+{
+    return "  -j, --jobs N       trials in parallel (default: online CPUs)\n"
+           "  --results PATH     results database, created with its directory; runs\n"
+           "                     accumulate (default out/results.db)\n"
+           "  --workdir DIR      where work dirs go (default /dev/shm, else $TMPDIR or /tmp)\n"
+           "  --keep             keep every trial's state dir, not only failing ones\n"
+           "  --budget N         trials per scenario, overriding [faults] budget\n"
+           "  -q, --quiet        no progress output; the summary only\n"
+           "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
+           "conflict, crash loop, hang, crash not reached, batch disagreement, failed\n"
+           "expectation); 2 usage or scenario error; 3 the harness itself failed.\n";
+}
+
+static const char *replay_options(void)
+{
+    return "  --trial POINT:K[,POINT:K...]  the crashes, as printed by `replayproof run`\n"
+           "  --workdir DIR      where the work dir goes (default as for run)\n"
+           "exit status: 0 the trial converges; 1 it fails (the failure reproduces);\n"
+           "2 usage or scenario error; 3 the harness or the golden run failed.\n";
+}
+
+static int parse_count(const char *cmd, const char *opt, const char *s, int min, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > 1000000) {
+        fprintf(stderr, "replayproof %s: %s '%s': expected an integer in %d..1000000\n", cmd,
+                opt, s, min);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL };
+
+static void note_line(void *ctx, const char *line)
+{
+    fprintf(ctx, "%s\n", line);
+    fflush(ctx);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"jobs", required_argument, NULL, 'j'},     {"results", required_argument, NULL, O_RESULTS},
+        {"workdir", required_argument, NULL, O_WORKDIR}, {"keep", no_argument, NULL, O_KEEP},
+        {"budget", required_argument, NULL, O_BUDGET}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    const char *results = "out/results.db";
+    hn_run_opts o;
+    hn_scenario *scs = NULL;
+    hn_res *db = NULL;
+    hn_prog *prog = NULL;
+    pl_errbuf eb = {{0}};
+    int quiet = 0, opt, nsc, status = 0, nfail = 0, rc;
+
+    hn_run_opts_init(&o);
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+            if (parse_count("run", "-j", optarg, 1, &o.jobs) < 0)
+                return 2;
+            break;
+        case O_RESULTS:
+            results = optarg;
+            break;
+        case O_WORKDIR:
+            o.workdir = optarg;
+            break;
+        case O_KEEP:
+            o.keep = 1;
+            break;
+        case O_BUDGET:
+            if (parse_count("run", "--budget", optarg, 1, &o.budget) < 0)
+                return 2;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("run"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof run: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof run: unknown option '%s' (see replayproof help run)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    nsc = argc - optind;
+    if (nsc < 1) {
+        fprintf(stderr, "replayproof run: no scenario file (usage: %s)\n",
+                find_cmd("run")->usage);
+        return 2;
+    }
+    scs = calloc((size_t)nsc, sizeof *scs);
+    if (!scs) {
+        fprintf(stderr, "replayproof run: out of memory\n");
+        return 3;
+    }
+    /* every file is checked before anything runs: a typo in the last
+     * scenario must not cost the time of the first ones */
+    for (int i = 0; i < nsc; i++) {
+        rc = hn_scenario_load(argv[optind + i], &scs[i], &eb);
+        if (rc < 0) {
+            fprintf(stderr, "%s\n", eb.msg);
+            free(scs);
+            return 2;
+        }
+    }
+    rc = hn_res_open(results, &db, &eb);
+    if (rc == 0) {
+        /* the command line as typed: argv[-1] is main's "replayproof" slot */
+        char **words = malloc((size_t)(argc + 1) * sizeof *words);
+        if (!words) {
+            fprintf(stderr, "replayproof run: out of memory\n");
+            hn_res_close(db);
+            free(scs);
+            return 3;
+        }
+        words[0] = "replayproof";
+        memcpy(words + 1, argv, (size_t)argc * sizeof *words);
+        rc = hn_res_run_begin(db, argc + 1, words, &o.run_id, &eb);
+        free(words);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "replayproof run: %s\n", eb.msg);
+        hn_res_close(db);
+        free(scs);
+        return 3;
+    }
+    prog = hn_prog_new(stderr, isatty(fileno(stderr)), quiet);
+    if (!prog) {
+        fprintf(stderr, "replayproof run: out of memory\n");
+        hn_res_close(db);
+        free(scs);
+        return 3;
+    }
+    o.db = db;
+    o.stop = &stop_flag;
+    o.hooks.ctx = prog;
+    o.hooks.phase = hn_prog_phase;
+    o.hooks.trial = hn_prog_trial;
+    catch_stop_signals();
+
+    for (int i = 0; i < nsc; i++) {
+        hn_scenario_result r;
+        eb.msg[0] = 0;
+        rc = hn_run_scenario(&scs[i], &o, &r, &eb);
+        hn_prog_summary(stdout, &scs[i], &r);
+        if (r.exit_status > status)
+            status = r.exit_status;
+        if (r.exit_status)
+            nfail++;
+        hn_run_result_free(&r);
+        if (rc < 0) {
+            fprintf(stderr, "replayproof run: %s: %s\n", scs[i].path, eb.msg);
+            status = 3;
+            break; /* the harness itself is broken or was interrupted */
+        }
+    }
+    if (nsc > 1)
+        printf("== %d scenario%s: %d passed, %d failed\n", nsc, nsc == 1 ? "" : "s", nsc - nfail,
+               nfail);
+    printf("exit status %d; results in %s (run %lld)\n", status, results, (long long)o.run_id);
+    if (hn_res_run_end(db, o.run_id, status, &eb) < 0) {
+        fprintf(stderr, "replayproof run: %s\n", eb.msg);
+        status = 3;
+    }
+    hn_prog_free(prog);
+    hn_res_close(db);
+    free(scs);
+    return status;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    static const struct option lo[] = {{"trial", required_argument, NULL, O_TRIAL},
+                                       {"workdir", required_argument, NULL, O_WORKDIR},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    const char *spec = NULL;
+    hn_run_opts o;
+    hn_scenario *sc;
+    hn_trial t;
+    hn_trial_result *res;
+    pl_errbuf eb = {{0}};
+    int opt, rc, golden_failed = 0, status;
+
+    hn_run_opts_init(&o);
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (opt) {
+        case O_TRIAL:
+            spec = optarg;
+            break;
+        case O_WORKDIR:
+            o.workdir = optarg;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("replay"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof replay: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof replay: unknown option '%s' (see replayproof help "
+                    "replay)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (argc - optind != 1 || !spec) {
+        fprintf(stderr, "replayproof replay: expected one scenario and --trial (usage: %s)\n",
+                find_cmd("replay")->usage);
+        return 2;
+    }
+    if (hn_run_trial_parse(spec, &t, &eb) < 0) {
+        fprintf(stderr, "replayproof replay: %s\n", eb.msg);
+        return 2;
+    }
+    sc = malloc(sizeof *sc);
+    res = malloc(sizeof *res);
+    if (!sc || !res) {
+        fprintf(stderr, "replayproof replay: out of memory\n");
+        free(sc);
+        free(res);
+        return 3;
+    }
+    rc = hn_scenario_load(argv[optind], sc, &eb);
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", eb.msg);
+        free(sc);
+        free(res);
+        return 2;
+    }
+    o.stop = &stop_flag;
+    o.hooks.ctx = stdout;
+    o.hooks.note = note_line;
+    catch_stop_signals();
+    rc = hn_run_replay(sc, &t, &o, res, &golden_failed, &eb);
+    if (rc < 0 || golden_failed) {
+        fprintf(stderr, "replayproof replay: %s\n", eb.msg);
+        status = 3;
+    } else
+        status = res->verdict == HN_V_CONVERGED ? 0 : 1;
+    free(sc);
+    free(res);
+    return status;
 }
 
 /* ------------------------------------------------------------------ help */

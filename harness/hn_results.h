@@ -1,0 +1,94 @@
+/*
+ * hn_results.h - the harness's results database: one SQLite file that
+ * accumulates every `replayproof run` (runs, scenarios, trials, divergences,
+ * fail point hit counts) so that history can be queried with plain SQL.
+ * The schema, its version and example queries are in docs/results-schema.md.
+ *
+ * Only the process that runs the scenarios writes: trial rows are buffered by
+ * the caller and written in batches, one transaction per batch
+ * (hn_res_begin ... hn_res_commit).  Other processes may read at any time
+ * (WAL mode).
+ */
+#ifndef HN_RESULTS_H
+#define HN_RESULTS_H
+
+#include <stdint.h>
+
+#include "pl_err.h"
+
+#define HN_RES_SCHEMA_VERSION 1
+#define HN_RES_LINE_MAX 1024 /* stored divergence lines are cut to this many bytes */
+
+typedef struct hn_res hn_res;
+
+/* First differing row of one exported table.  A line of 0 means "none". */
+typedef struct hn_res_div {
+    char tbl[8];                          /* "bars", "late" or "dlq" */
+    int64_t line;                         /* 1-based line in the CSV file; 1 is the header */
+    int expected_eof, actual_eof;         /* that side has no such line */
+    char expected[HN_RES_LINE_MAX];       /* without LF; cut with "..." when longer */
+    char actual[HN_RES_LINE_MAX];
+} hn_res_div;
+
+/* One trial as stored.  Strings may be empty; empty digests and state_dir
+ * are stored as NULL. */
+typedef struct hn_res_trial {
+    int64_t seq;                /* index in the scenario's plan */
+    const char *crashes;        /* "POINT:K[,POINT:K...]" */
+    const char *point;          /* first crash */
+    uint64_t k;
+    const char *verdict;
+    int restarts;
+    int64_t duration_ms;
+    const char *digest[3];      /* bars, late, dlq: 32 hex, or "" when no export */
+    const char *state_dir;      /* kept state dir or "" */
+    const char *detail;         /* reason of a failure, "" otherwise */
+    int ndiv;
+    const hn_res_div *div;
+} hn_res_trial;
+
+/* A scenario's final row (hn_res_scenario_end). */
+typedef struct hn_res_scenario {
+    const char *verdict;
+    int64_t records;            /* -1 = unknown */
+    const char *golden[3];      /* "" = unknown */
+    int64_t golden_rows[3];
+    const char *batch[3];
+    int64_t candidates;         /* trials the fault selection allows before the budget */
+    int64_t planned, run, failures;
+    int64_t duration_ms;
+    const char *detail;
+} hn_res_scenario;
+
+/*
+ * Open (creating it and its directory when missing) the database at path and
+ * check or create the schema.  A database of another schema version is
+ * PL_ECONFIG; a file that is not SQLite is PL_ECORRUPT; other SQLite failures
+ * are PL_EDB.  *out is owned by the caller (hn_res_close).
+ */
+int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb);
+void hn_res_close(hn_res *db);
+
+/* A run: argv joined with spaces (words with spaces quoted), the host name,
+ * the UTC start time.  hn_res_run_end records the finish time and exit status. */
+int hn_res_run_begin(hn_res *db, int argc, char *const argv[], int64_t *run_id, pl_errbuf *eb);
+int hn_res_run_end(hn_res *db, int64_t run_id, int exit_status, pl_errbuf *eb);
+
+/* A scenario row with verdict "running"; filled in by hn_res_scenario_end. */
+int hn_res_scenario_begin(hn_res *db, int64_t run_id, const char *name, const char *path,
+                          int64_t *scenario_id, pl_errbuf *eb);
+int hn_res_scenario_end(hn_res *db, int64_t scenario_id, const hn_res_scenario *s,
+                        pl_errbuf *eb);
+
+/* Batch transactions for the rows below (they also work outside one, each
+ * then in its own implicit transaction). */
+int hn_res_begin(hn_res *db, pl_errbuf *eb);
+int hn_res_commit(hn_res *db, pl_errbuf *eb);
+
+int hn_res_trial_add(hn_res *db, int64_t scenario_id, const hn_res_trial *t, pl_errbuf *eb);
+/* A divergence not tied to a trial (golden run against the batch oracle). */
+int hn_res_div_add(hn_res *db, int64_t scenario_id, const hn_res_div *d, pl_errbuf *eb);
+int hn_res_hits_add(hn_res *db, int64_t scenario_id, const char *point, uint64_t count,
+                    pl_errbuf *eb);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * hn_run.h - `replayproof run` and `replayproof replay`: explore the crash
+ * points of a scenario and judge every recovery against an uninterrupted run.
+ *
+ * Per scenario (hn_run_scenario):
+ *   golden     generate or take the CSV; BINARY import; BINARY run without
+ *              faults; BINARY export (the reference digests and tables);
+ *              BINARY batch (the oracle: must agree when expect_agree);
+ *              the [expect] bounds
+ *   discovery  one run under the crash preload counting every fail point hit
+ *   plan       trials = sequences of crashes (hn_run_plan; rules in
+ *              docs/cli.md "How trials are planned")
+ *   trials     run on -j N parallel slots: crash at the armed hit (SIGKILL),
+ *              restart until exit 0, export, compare with the golden tables
+ *
+ * The pipeline is driven only through its command line (docs/cli.md), so any
+ * libfiu-instrumented binary with refpipe's CLI can be tested.  Library code:
+ * nothing is printed; progress and verbose lines go through hn_run_hooks, and
+ * results to the hn_res database when one is given.
+ */
+#ifndef HN_RUN_H
+#define HN_RUN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "hn_results.h"
+#include "hn_scenario.h"
+#include "pl_err.h"
+
+#define HN_POINT_MAX 127     /* longest fail point name (HN_MAX_CRASHES: hn_scenario.h) */
+
+/* Trial verdicts.  Everything but HN_V_CONVERGED is a failure. */
+enum hn_verdict {
+    HN_V_CONVERGED = 0, /* final tables identical to the golden run, no conflict */
+    HN_V_DIVERGED,      /* a digest differs from the golden run */
+    HN_V_CONFLICT,      /* export exit 1: the sink recorded a differing replay */
+    HN_V_CRASH_LOOP,    /* still not complete after max-restarts restarts */
+    HN_V_HANG,          /* a process exceeded the timeout and was killed */
+    HN_V_NOT_REACHED,   /* the run completed without reaching the armed first crash */
+    HN_V_ERROR,         /* unexpected exit status, a crash that was not armed, ... */
+    HN_V__COUNT
+};
+
+/* "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached",
+ * "error"; "?" for anything else. */
+const char *hn_verdict_name(int v);
+
+typedef struct hn_crash {
+    char point[HN_POINT_MAX + 1];
+    uint64_t k; /* 1-based hit number within one process */
+} hn_crash;
+
+/* A trial: the i-th process of the trial is armed with crash[i] (i < ncrashes);
+ * later processes run unarmed until one completes. */
+typedef struct hn_trial {
+    int ncrashes;
+    hn_crash crash[HN_MAX_CRASHES];
+} hn_trial;
+
+/* Parse "POINT:K[,POINT:K...]".  PL_EUSAGE with a message naming the entry. */
+int hn_run_trial_parse(const char *spec, hn_trial *t, pl_errbuf *eb);
+/* The same text back; returns the length (snprintf style). */
+int hn_run_trial_format(const hn_trial *t, char *buf, size_t n);
+
+/* One fail point and how often the discovery run hit it. */
+typedef struct hn_point {
+    char name[HN_POINT_MAX + 1];
+    uint64_t count;
+} hn_point;
+
+/*
+ * Plan the trials of a scenario (pure and deterministic: same inputs, same
+ * plan).  pts: the discovered points that match the scenario's patterns, with
+ * count > 0, sorted by name.  records: records in the log (tells per-event
+ * points from per-cycle ones).  budget > 0 overrides sc->budget.
+ * *out (malloc'd, caller frees) gets the trials sorted by (point, k), *nout
+ * their number, *candidates the size of the selection before the budget.
+ * Returns 0 or -ENOMEM.
+ */
+int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t records,
+                int budget, hn_trial **out, int *nout, uint64_t *candidates, pl_errbuf *eb);
+
+/* The outcome of one trial. */
+typedef struct hn_trial_result {
+    int seq;                   /* index in the plan */
+    hn_trial trial;
+    int verdict;               /* enum hn_verdict */
+    int restarts;              /* processes started after the first one */
+    int crashes_fired;         /* armed crashes that happened */
+    int64_t duration_ms;
+    int have_digests;
+    char digest[3][33];        /* bars, late, dlq of the trial's export */
+    int64_t rows[3];
+    char state_dir[4096];      /* kept state dir; "" when removed */
+    char detail[1024];         /* why it failed (stderr tail, signal, ...) */
+    int ndiv;
+    hn_res_div div[3];         /* first differing row per differing table */
+} hn_trial_result;
+
+/* A failing trial, kept for the summary. */
+typedef struct hn_failure {
+    char spec[HN_MAX_CRASHES * (HN_POINT_MAX + 24)];
+    int verdict;
+    char state_dir[4096];
+    char detail[1024];
+    hn_res_div div;            /* first divergence, line 0 if none */
+} hn_failure;
+
+/* Scenario verdicts, worst first when several apply. */
+enum hn_sc_verdict {
+    HN_SC_CONVERGED = 0,
+    HN_SC_NO_POINTS,           /* no selected fail point was hit: nothing was tested */
+    HN_SC_EXPECTATION,         /* an [expect] bound failed */
+    HN_SC_BATCH_DISAGREES,     /* golden run differs from refpipe batch */
+    HN_SC_FAILED,              /* at least one trial failed */
+    HN_SC_ERROR                /* golden/discovery could not be done: harness error */
+};
+const char *hn_sc_verdict_name(int v);
+
+typedef struct hn_scenario_result {
+    int verdict;               /* enum hn_sc_verdict */
+    int exit_status;           /* 0, 1 (a failure), 3 (harness/golden error) */
+    char detail[1024];
+    char workdir[4096];        /* this scenario's work dir ("" once removed) */
+    int64_t records;
+    char golden[3][33];
+    int64_t golden_rows[3];
+    char batch[3][33];
+    int nbatch_div;
+    hn_res_div batch_div[3];
+    int npoints;
+    hn_point *points;          /* discovered and selected (malloc'd) */
+    char unmatched[1024];      /* patterns that matched no hit point, space separated */
+    uint64_t candidates;
+    int planned, run;
+    int by_verdict[HN_V__COUNT];
+    int nfailures;             /* failing trials (all of them) */
+    int nkept;                 /* the first of them, kept in failures[] */
+    hn_failure *failures;
+    int64_t duration_ms;
+} hn_scenario_result;
+
+void hn_run_result_free(hn_scenario_result *r);
+
+/* Callbacks; any may be NULL.  They run in the calling process. */
+typedef struct hn_run_hooks {
+    void *ctx;
+    /* phase: "golden", "discovery", "trials", "done" */
+    void (*phase)(void *ctx, const hn_scenario *sc, const char *phase,
+                  const hn_scenario_result *r);
+    /* after each finished trial */
+    void (*trial)(void *ctx, const hn_scenario *sc, const hn_trial_result *t, int done,
+                  int total, int failed);
+    /* verbose lines (replay): command lines, exit statuses, digests, diffs */
+    void (*note)(void *ctx, const char *line);
+} hn_run_hooks;
+
+typedef struct hn_run_opts {
+    int jobs;                   /* parallel trials; <= 0: online CPUs */
+    const char *workdir;        /* base for work dirs; NULL: /dev/shm, $TMPDIR or /tmp */
+    const char *bindir;         /* pipeline binaries and rp-crash.so; NULL: replayproof's dir */
+    int keep;                   /* keep every trial's state dir */
+    int budget;                 /* > 0: overrides the scenario's budget */
+    hn_res *db;                 /* results database, or NULL */
+    int64_t run_id;             /* its runs row */
+    hn_run_hooks hooks;
+    volatile sig_atomic_t *stop; /* when it becomes non-zero: kill the children, return -EINTR */
+} hn_run_opts;
+
+void hn_run_opts_init(hn_run_opts *o);
+
+/*
+ * Run one scenario to its verdict.  Returns 0 when the harness did its job
+ * (the verdict, failures included, is in *r); a negative code when it could
+ * not (spawn failure, results database error, interrupted: -EINTR), with eb
+ * set.  A golden run that fails is a verdict (HN_SC_ERROR, exit_status 3),
+ * not a return code.  *r is filled in both cases; free it with
+ * hn_run_result_free.
+ */
+int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_result *r,
+                    pl_errbuf *eb);
+
+/*
+ * `replayproof replay`: the golden run, then exactly this trial, verbosely
+ * (every command line with its environment, exit statuses, restarts, digests,
+ * first differing rows, through hooks.note).  The trial's work dir is always
+ * kept.  Returns 0 with *res filled, or a negative code (eb set) when the
+ * harness could not run it; *golden_failed is set when the golden run itself
+ * failed (then *res is not meaningful).
+ */
+int hn_run_replay(const hn_scenario *sc, const hn_trial *t, const hn_run_opts *o,
+                  hn_trial_result *res, int *golden_failed, pl_errbuf *eb);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * progress.c - progress display and summaries for `replayproof run`
+ * (hn_progress.h).
+ *
+ * Layout: the hn_prog state; drawing (the in-place bar, the plain line);
+ * the two hooks; the summary.
+ *
+ * On a terminal the bar is one line rewritten with "\r" and cleared with
+ * ESC[K before anything else is printed, so that messages never end up
+ * glued to a half-drawn bar.  Redraws are limited to ten a second: a fast
+ * scenario finishes hundreds of trials a second and drawing each would cost
+ * more than the trials.  Elsewhere (CI logs) a status line at most every
+ * five seconds keeps logs short but shows that the run is alive.
+ */
+#include "hn_progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REDRAW_NS 100000000LL     /* terminal: at most ten redraws a second */
+#define PLAIN_NS 5000000000LL     /* elsewhere: a status line every five seconds */
+#define SHOW_DETAILS 10           /* failing trials described in full in the summary */
+
+struct hn_prog {
+    FILE *out;
+    int tty, quiet;
+    int drawn;                    /* a bar is on the screen */
+    int64_t trials_t0, last_draw;
+    int done, total, failed;
+    char name[HN_NAME_MAX + 1];
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+hn_prog *hn_prog_new(FILE *out, int tty, int quiet)
+{
+    hn_prog *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->out = out;
+    p->tty = tty;
+    p->quiet = quiet;
+    return p;
+}
+
+void hn_prog_free(hn_prog *p)
+{
+    free(p);
+}
+
+/* ---------------------------------------------------------------- drawing */
+
+static void clear_bar(hn_prog *p)
+{
+    if (p->drawn) {
+        fputs("\r\033[K", p->out);
+        p->drawn = 0;
+    }
+}
+
+/* "12.3" trials/s and an ETA of "1:05", from integers only. */
+static void rate_eta(const hn_prog *p, int64_t now, char *rate, size_t rn, char *eta, size_t en)
+{
+    int64_t el = now - p->trials_t0;
+    int64_t r10 = el > 0 ? (int64_t)p->done * 10000000000LL / el : 0; /* trials/s x 10 */
+    snprintf(rate, rn, "%lld.%lld", (long long)(r10 / 10), (long long)(r10 % 10));
+    if (p->done > 0 && el > 0) {
+        int64_t left_s = (int64_t)(p->total - p->done) * el / p->done / 1000000000LL;
+        snprintf(eta, en, "%lld:%02lld", (long long)(left_s / 60), (long long)(left_s % 60));
+    } else
+        snprintf(eta, en, "?");
+}
+
+static void draw(hn_prog *p, int64_t now, int force)
+{
+    char rate[32], eta[32], bar[31];
+    int width = 30, fill;
+    if (p->quiet || p->total <= 0)
+        return;
+    if (!force && now - p->last_draw < (p->tty ? REDRAW_NS : PLAIN_NS))
+        return;
+    p->last_draw = now;
+    rate_eta(p, now, rate, sizeof rate, eta, sizeof eta);
+    if (!p->tty) {
+        fprintf(p->out, "%s: %d/%d trials, %d failed, %s trials/s, ETA %s\n", p->name, p->done,
+                p->total, p->failed, rate, eta);
+        fflush(p->out);
+        return;
+    }
+    fill = (int)((int64_t)p->done * width / p->total);
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(width - fill));
+    bar[width] = 0;
+    fprintf(p->out, "\r\033[K[%s] %d/%d  %s trials/s  ETA %s  %s%s", bar, p->done, p->total,
+            rate, eta, p->name, p->failed ? "  FAILURES" : "");
+    if (p->failed)
+        fprintf(p->out, ": %d", p->failed);
+    fflush(p->out);
+    p->drawn = 1;
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+void hn_prog_phase(void *ctx, const hn_scenario *sc, const char *phase,
+                   const hn_scenario_result *r)
+{
+    hn_prog *p = ctx;
+    uint64_t hits = 0;
+    if (p->quiet)
+        return;
+    snprintf(p->name, sizeof p->name, "%s", sc->name);
+    clear_bar(p);
+    if (strcmp(phase, "golden") == 0)
+        fprintf(p->out, "%s: golden run, batch oracle (work dir %s)\n", sc->name, r->workdir);
+    else if (strcmp(phase, "discovery") == 0)
+        fprintf(p->out, "%s: golden bars %.12s.. (%lld rows), counting fail point hits\n",
+                sc->name, r->golden[0], (long long)r->golden_rows[0]);
+    else if (strcmp(phase, "trials") == 0) {
+        for (int i = 0; i < r->npoints; i++)
+            hits += r->points[i].count;
+        fprintf(p->out, "%s: %d fail points hit %llu times; %d trials planned of %llu "
+                "candidates\n", sc->name, r->npoints, (unsigned long long)hits, r->planned,
+                (unsigned long long)r->candidates);
+        p->trials_t0 = mono_ns();
+        p->last_draw = p->tty ? 0 : p->trials_t0;
+        p->done = p->failed = 0;
+        p->total = r->planned;
+    } else if (strcmp(phase, "done") == 0) {
+        p->total = 0;
+    }
+    fflush(p->out);
+}
+
+void hn_prog_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, int done,
+                   int total, int failed)
+{
+    hn_prog *p = ctx;
+    int64_t now = mono_ns();
+    p->done = done;
+    p->total = total;
+    p->failed = failed;
+    if (p->quiet)
+        return;
+    if (t->verdict != HN_V_CONVERGED) {
+        char spec[HN_MAX_CRASHES * (HN_POINT_MAX + 24)];
+        hn_run_trial_format(&t->trial, spec, sizeof spec);
+        clear_bar(p);
+        fprintf(p->out, "%s: FAIL %s %s (state dir %s)\n", sc->name, hn_verdict_name(t->verdict),
+                spec, t->state_dir[0] ? t->state_dir : "removed");
+        draw(p, now, 1);
+        return;
+    }
+    draw(p, now, done == total);
+    if (done == total)
+        clear_bar(p);
+}
+
+/* ---------------------------------------------------------------- summary */
+
+/* A word for a POSIX shell: quoted unless it is plainly safe. */
+static void put_quoted(FILE *out, const char *s)
+{
+    int plain = *s != 0;
+    for (const char *c = s; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%",
+                    *c))
+            plain = 0;
+    if (plain) {
+        fputs(s, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*c, out);
+    }
+    fputc('\'', out);
+}
+
+static void put_div(FILE *out, const char *indent, const hn_res_div *d)
+{
+    if (!d->line) {
+        fprintf(out, "%s%s.csv differs\n", indent, d->tbl);
+        return;
+    }
+    fprintf(out, "%s%s.csv line %lld\n", indent, d->tbl, (long long)d->line);
+    fprintf(out, "%s  expected: %s\n", indent, d->expected_eof ? "(end of file)" : d->expected);
+    fprintf(out, "%s  actual:   %s\n", indent, d->actual_eof ? "(end of file)" : d->actual);
+}
+
+void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result *r)
+{
+    static const char *const tbl[3] = {"bars", "late", "dlq"};
+    int64_t ms = r->duration_ms;
+    int printed;
+
+    fprintf(out, "== %s (%s): %s\n", sc->name, sc->path, hn_sc_verdict_name(r->verdict));
+    if (r->detail[0])
+        fprintf(out, "   %s\n", r->detail);
+    if (r->golden[0][0]) {
+        fprintf(out, "   golden:");
+        for (int i = 0; i < 3; i++)
+            fprintf(out, " %s %s (%lld rows)%s", tbl[i], r->golden[i],
+                    (long long)r->golden_rows[i], i < 2 ? "," : "\n");
+        if (r->batch[0][0])
+            fprintf(out, "   batch: %s\n", r->nbatch_div ? "DISAGREES" : "agrees");
+        for (int i = 0; i < r->nbatch_div; i++)
+            put_div(out, "     ", &r->batch_div[i]);
+    }
+    if (r->npoints) {
+        fprintf(out, "   fail points:");
+        for (int i = 0; i < r->npoints; i++)
+            fprintf(out, "%s %s x%llu", i ? "," : "", r->points[i].name,
+                    (unsigned long long)r->points[i].count);
+        fputc('\n', out);
+    }
+    if (r->unmatched[0])
+        fprintf(out, "   patterns that matched no hit fail point: %s\n", r->unmatched);
+    if (r->planned || r->run) {
+        int64_t r10 = ms > 0 ? (int64_t)r->run * 10000 / ms : 0;
+        fprintf(out, "   trials: %d run of %d planned (%llu candidates): %d converged",
+                r->run, r->planned, (unsigned long long)r->candidates,
+                r->by_verdict[HN_V_CONVERGED]);
+        for (int v = 1; v < HN_V__COUNT; v++)
+            if (r->by_verdict[v])
+                fprintf(out, ", %d %s", r->by_verdict[v], hn_verdict_name(v));
+        fprintf(out, "; %lld.%03lld s, %lld.%lld trials/s\n", (long long)(ms / 1000),
+                (long long)(ms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
+    } else
+        fprintf(out, "   %lld.%03lld s\n", (long long)(ms / 1000), (long long)(ms % 1000));
+
+    printed = 0;
+    for (int i = 0; i < r->nkept; i++) {
+        const hn_failure *f = &r->failures[i];
+        if (printed++ < SHOW_DETAILS) {
+            fprintf(out, "   FAIL %s %s: %s\n", hn_verdict_name(f->verdict), f->spec, f->detail);
+            if (f->div.tbl[0])
+                put_div(out, "     ", &f->div);
+            if (f->state_dir[0])
+                fprintf(out, "     state dir: %s\n", f->state_dir);
+        }
+    }
+    if (r->nfailures > SHOW_DETAILS)
+        fprintf(out, "   (%d more failing trials; all are in the results database)\n",
+                r->nfailures - SHOW_DETAILS);
+    if (r->nkept) {
+        fprintf(out, "   reproduce with:\n");
+        for (int i = 0; i < r->nkept; i++) {
+            fputs("   replayproof replay ", out);
+            put_quoted(out, sc->path);
+            fprintf(out, " --trial %s\n", r->failures[i].spec);
+        }
+    }
+    fflush(out);
+}

@@ -1,0 +1,488 @@
+/*
+ * results.c - the harness's results database (hn_results.h; the schema is
+ * documented in docs/results-schema.md).
+ *
+ * Layout: helpers (mkdir -p, SQLite error mapping, statement runner); the
+ * schema and its version check; runs; scenarios; trials, divergences and
+ * hit counts; batch transactions.
+ *
+ * The database accumulates across runs: tables are created once and never
+ * dropped or rewritten, and a file of another schema version is refused
+ * rather than migrated silently.  Times are UTC ISO-8601 text produced by
+ * SQLite itself.  WAL mode lets report tools read while a run writes; the
+ * results are history, not state that a crash must keep consistent with
+ * anything else, so synchronous=NORMAL (durable across a process crash) is
+ * enough.
+ */
+#include "hn_results.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RES_BUSY_MS 10000
+
+struct hn_res {
+    sqlite3 *db;
+    char path[PATH_MAX];
+    sqlite3_stmt *ins_trial, *ins_div, *ins_hits;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int sq_err(hn_res *r, int rc, const char *what, pl_errbuf *eb)
+{
+    int code = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? PL_ECORRUPT
+                                                                              : PL_EDB;
+    return pl_err(eb, code, "results database %s: %s: %s", r->path, what,
+                  r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+}
+
+static int exec_sql(hn_res *r, const char *sql, const char *what, pl_errbuf *eb)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        int code = (rc & 0xff) == SQLITE_NOTADB ? PL_ECORRUPT : PL_EDB;
+        pl_err(eb, code, "results database %s: %s: %s", r->path, what,
+               msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return code;
+    }
+    return 0;
+}
+
+/* mkdir -p of the directory that will hold path. */
+static int make_parent(const char *path, pl_errbuf *eb)
+{
+    char dir[PATH_MAX];
+    char *slash;
+    struct stat st;
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return pl_err(eb, -ENAMETOOLONG, "results database path too long: %s", path);
+    slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = 0;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+            return pl_err_os(eb, errno, "mkdir(%s)", dir);
+        *p = '/';
+    }
+    if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+        return pl_err_os(eb, errno, "mkdir(%s)", dir);
+    /* SQLite would only say "unable to open database file" */
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return pl_err_os(eb, ENOTDIR, "results database %s: %s", path, dir);
+    return 0;
+}
+
+static int prepare(hn_res *r, const char *sql, sqlite3_stmt **st, pl_errbuf *eb)
+{
+    int rc = sqlite3_prepare_v2(r->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(r, rc, "prepare", eb);
+    return 0;
+}
+
+/* Bind text, or NULL for an empty or missing string. */
+static int bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (!s || !*s)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+/* Step a fully bound statement that returns no rows, then reset it. */
+static int step_done(hn_res *r, sqlite3_stmt *st, const char *what, pl_errbuf *eb)
+{
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? 0 : sq_err(r, rc, what, eb);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* ----------------------------------------------------------------- schema */
+
+static const char *schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta(\n"
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS runs(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  started TEXT NOT NULL,\n"
+    "  finished TEXT,\n"
+    "  argv TEXT NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  exit_status INTEGER) STRICT;\n"
+    "CREATE TABLE IF NOT EXISTS scenarios(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  name TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  started TEXT NOT NULL,\n"
+    "  records INTEGER,\n"
+    "  golden_bars TEXT, golden_late TEXT, golden_dlq TEXT,\n"
+    "  bars_rows INTEGER, late_rows INTEGER, dlq_rows INTEGER,\n"
+    "  batch_bars TEXT, batch_late TEXT, batch_dlq TEXT,\n"
+    "  verdict TEXT NOT NULL,\n"
+    "  candidates INTEGER NOT NULL DEFAULT 0,\n"
+    "  trials_planned INTEGER NOT NULL DEFAULT 0,\n"
+    "  trials_run INTEGER NOT NULL DEFAULT 0,\n"
+    "  failures INTEGER NOT NULL DEFAULT 0,\n"
+    "  duration_ms INTEGER,\n"
+    "  detail TEXT) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS scenarios_by_name ON scenarios(name, run_id);\n"
+    "CREATE TABLE IF NOT EXISTS trials(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  scenario_id INTEGER NOT NULL REFERENCES scenarios(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  crashes TEXT NOT NULL,\n"
+    "  point TEXT NOT NULL,\n"
+    "  k INTEGER NOT NULL,\n"
+    "  verdict TEXT NOT NULL,\n"
+    "  restarts INTEGER NOT NULL,\n"
+    "  duration_ms INTEGER NOT NULL,\n"
+    "  bars TEXT, late TEXT, dlq TEXT,\n"
+    "  state_dir TEXT,\n"
+    "  detail TEXT) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS trials_by_scenario ON trials(scenario_id, verdict);\n"
+    "CREATE TABLE IF NOT EXISTS divergences(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  scenario_id INTEGER NOT NULL REFERENCES scenarios(id),\n"
+    "  trial_id INTEGER REFERENCES trials(id),\n"
+    "  tbl TEXT NOT NULL,\n"
+    "  line INTEGER NOT NULL,\n"
+    "  expected TEXT,\n"
+    "  actual TEXT) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS divergences_by_trial ON divergences(trial_id);\n"
+    "CREATE TABLE IF NOT EXISTS hits(\n"
+    "  scenario_id INTEGER NOT NULL REFERENCES scenarios(id),\n"
+    "  point TEXT NOT NULL,\n"
+    "  count INTEGER NOT NULL,\n"
+    "  PRIMARY KEY(scenario_id, point)) STRICT, WITHOUT ROWID;\n"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');\n";
+
+/* Create the schema or check the version of an existing one.  Runs under
+ * BEGIN IMMEDIATE so that two runs opening a new file at once cannot both
+ * decide to create it. */
+static int check_schema(hn_res *r, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret, rc;
+    char version[32] = "";
+
+    if ((ret = exec_sql(r, "BEGIN IMMEDIATE", "begin", eb)))
+        return ret;
+    if ((ret = exec_sql(r, schema_sql, "creating the schema", eb)))
+        goto fail;
+    if ((ret = prepare(r, "SELECT value FROM meta WHERE key = 'schema_version'", &st, eb)))
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(version, sizeof version, "%s", (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = sq_err(r, rc, "reading schema_version", eb);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (atoi(version) != HN_RES_SCHEMA_VERSION) {
+        ret = pl_err(eb, PL_ECONFIG,
+                     "results database %s has schema version '%s'; this replayproof "
+                     "writes version %d (use another --results file)",
+                     r->path, version, HN_RES_SCHEMA_VERSION);
+        goto fail;
+    }
+    return exec_sql(r, "COMMIT", "commit", eb);
+
+fail:
+    sqlite3_finalize(st);
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb)
+{
+    hn_res *r;
+    int rc, ret;
+
+    *out = NULL;
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return pl_err(eb, -ENOMEM, "out of memory");
+    snprintf(r->path, sizeof r->path, "%s", path);
+    if ((ret = make_parent(path, eb)))
+        goto fail;
+    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                         SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ret = sq_err(r, rc, "open", eb);
+        goto fail;
+    }
+    sqlite3_busy_timeout(r->db, RES_BUSY_MS);
+    /* journal_mode is the first statement that reads the file: a file that
+     * is not a database fails here with SQLITE_NOTADB */
+    if ((ret = exec_sql(r, "PRAGMA journal_mode=WAL", "journal_mode=WAL", eb)) ||
+        (ret = exec_sql(r, "PRAGMA synchronous=NORMAL", "synchronous=NORMAL", eb)) ||
+        (ret = exec_sql(r, "PRAGMA foreign_keys=ON", "foreign_keys=ON", eb)))
+        goto fail;
+    if ((ret = check_schema(r, eb)))
+        goto fail;
+    if ((ret = prepare(r,
+                       "INSERT INTO trials(scenario_id, seq, crashes, point, k, verdict, "
+                       "restarts, duration_ms, bars, late, dlq, state_dir, detail) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                       &r->ins_trial, eb)) ||
+        (ret = prepare(r,
+                       "INSERT INTO divergences(scenario_id, trial_id, tbl, line, expected, "
+                       "actual) VALUES(?1,?2,?3,?4,?5,?6)",
+                       &r->ins_div, eb)) ||
+        (ret = prepare(r,
+                       "INSERT OR REPLACE INTO hits(scenario_id, point, count) "
+                       "VALUES(?1,?2,?3)",
+                       &r->ins_hits, eb)))
+        goto fail;
+    *out = r;
+    return 0;
+
+fail:
+    hn_res_close(r);
+    return ret;
+}
+
+void hn_res_close(hn_res *r)
+{
+    if (!r)
+        return;
+    sqlite3_finalize(r->ins_trial);
+    sqlite3_finalize(r->ins_div);
+    sqlite3_finalize(r->ins_hits);
+    if (r->db)
+        sqlite3_close(r->db);
+    free(r);
+}
+
+/* ------------------------------------------------------------------- runs */
+
+/* argv as one line; words that a shell would split or expand are quoted. */
+static char *join_argv(int argc, char *const argv[])
+{
+    size_t cap = 1;
+    char *s, *p;
+    for (int i = 0; i < argc; i++)
+        cap += 4 * strlen(argv[i]) + 3;
+    s = p = malloc(cap);
+    if (!s)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        if (i)
+            *p++ = ' ';
+        for (const char *c = a; *c; c++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "-_./=:,+@%", *c))
+                plain = 0;
+        if (plain) {
+            p += sprintf(p, "%s", a);
+            continue;
+        }
+        *p++ = '\'';
+        for (const char *c = a; *c; c++) {
+            if (*c == '\'') {
+                memcpy(p, "'\\''", 4);
+                p += 4;
+            } else
+                *p++ = *c;
+        }
+        *p++ = '\'';
+    }
+    *p = 0;
+    return s;
+}
+
+int hn_res_run_begin(hn_res *r, int argc, char *const argv[], int64_t *run_id, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    char host[256] = "";
+    char *line = join_argv(argc, argv);
+    int ret;
+
+    if (!line)
+        return pl_err(eb, -ENOMEM, "out of memory");
+    if (gethostname(host, sizeof host - 1) < 0)
+        snprintf(host, sizeof host, "unknown");
+    ret = prepare(r,
+                  "INSERT INTO runs(started, argv, host) "
+                  "VALUES(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2)",
+                  &st, eb);
+    if (ret == 0) {
+        sqlite3_bind_text(st, 1, line, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
+        ret = step_done(r, st, "inserting the run", eb);
+    }
+    if (ret == 0)
+        *run_id = sqlite3_last_insert_rowid(r->db);
+    sqlite3_finalize(st);
+    free(line);
+    return ret;
+}
+
+int hn_res_run_end(hn_res *r, int64_t run_id, int exit_status, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r,
+                      "UPDATE runs SET finished = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), "
+                      "exit_status = ?2 WHERE id = ?1",
+                      &st, eb);
+    if (ret == 0) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_int(st, 2, exit_status);
+        ret = step_done(r, st, "finishing the run", eb);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* -------------------------------------------------------------- scenarios */
+
+int hn_res_scenario_begin(hn_res *r, int64_t run_id, const char *name, const char *path,
+                          int64_t *scenario_id, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r,
+                      "INSERT INTO scenarios(run_id, name, path, started, verdict) "
+                      "VALUES(?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running')",
+                      &st, eb);
+    if (ret == 0) {
+        sqlite3_bind_int64(st, 1, run_id);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT);
+        ret = step_done(r, st, "inserting a scenario", eb);
+    }
+    if (ret == 0)
+        *scenario_id = sqlite3_last_insert_rowid(r->db);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s,
+                        pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r,
+                      "UPDATE scenarios SET records = ?2, golden_bars = ?3, golden_late = ?4, "
+                      "golden_dlq = ?5, bars_rows = ?6, late_rows = ?7, dlq_rows = ?8, "
+                      "batch_bars = ?9, batch_late = ?10, batch_dlq = ?11, verdict = ?12, "
+                      "candidates = ?13, trials_planned = ?14, trials_run = ?15, "
+                      "failures = ?16, duration_ms = ?17, detail = ?18 WHERE id = ?1",
+                      &st, eb);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, scenario_id);
+    if (s->records >= 0)
+        sqlite3_bind_int64(st, 2, s->records);
+    for (int i = 0; i < 3; i++) {
+        bind_opt(st, 3 + i, s->golden[i]);
+        if (s->golden[i] && *s->golden[i])
+            sqlite3_bind_int64(st, 6 + i, s->golden_rows[i]);
+        bind_opt(st, 9 + i, s->batch[i]);
+    }
+    sqlite3_bind_text(st, 12, s->verdict, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 13, s->candidates);
+    sqlite3_bind_int64(st, 14, s->planned);
+    sqlite3_bind_int64(st, 15, s->run);
+    sqlite3_bind_int64(st, 16, s->failures);
+    sqlite3_bind_int64(st, 17, s->duration_ms);
+    bind_opt(st, 18, s->detail);
+    ret = step_done(r, st, "finishing a scenario", eb);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* ------------------------------------------------------ trials and friends */
+
+static int div_add(hn_res *r, int64_t scenario_id, int64_t trial_id, const hn_res_div *d,
+                   pl_errbuf *eb)
+{
+    sqlite3_stmt *st = r->ins_div;
+    sqlite3_bind_int64(st, 1, scenario_id);
+    if (trial_id > 0)
+        sqlite3_bind_int64(st, 2, trial_id);
+    sqlite3_bind_text(st, 3, d->tbl, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, d->line);
+    if (!d->expected_eof)
+        sqlite3_bind_text(st, 5, d->expected, -1, SQLITE_TRANSIENT);
+    if (!d->actual_eof)
+        sqlite3_bind_text(st, 6, d->actual, -1, SQLITE_TRANSIENT);
+    return step_done(r, st, "inserting a divergence", eb);
+}
+
+int hn_res_trial_add(hn_res *r, int64_t scenario_id, const hn_res_trial *t, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = r->ins_trial;
+    int64_t id;
+    int ret;
+
+    sqlite3_bind_int64(st, 1, scenario_id);
+    sqlite3_bind_int64(st, 2, t->seq);
+    sqlite3_bind_text(st, 3, t->crashes, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, t->point, -1, SQLITE_TRANSIENT);
+    /* hit numbers come from a discovery count; SQLite holds int64 */
+    sqlite3_bind_int64(st, 5, t->k > INT64_MAX ? INT64_MAX : (int64_t)t->k);
+    sqlite3_bind_text(st, 6, t->verdict, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 7, t->restarts);
+    sqlite3_bind_int64(st, 8, t->duration_ms);
+    for (int i = 0; i < 3; i++)
+        bind_opt(st, 9 + i, t->digest[i]);
+    bind_opt(st, 12, t->state_dir);
+    bind_opt(st, 13, t->detail);
+    if ((ret = step_done(r, st, "inserting a trial", eb)))
+        return ret;
+    id = sqlite3_last_insert_rowid(r->db);
+    for (int i = 0; i < t->ndiv; i++)
+        if ((ret = div_add(r, scenario_id, id, &t->div[i], eb)))
+            return ret;
+    return 0;
+}
+
+int hn_res_div_add(hn_res *r, int64_t scenario_id, const hn_res_div *d, pl_errbuf *eb)
+{
+    return div_add(r, scenario_id, 0, d, eb);
+}
+
+int hn_res_hits_add(hn_res *r, int64_t scenario_id, const char *point, uint64_t count,
+                    pl_errbuf *eb)
+{
+    sqlite3_stmt *st = r->ins_hits;
+    sqlite3_bind_int64(st, 1, scenario_id);
+    sqlite3_bind_text(st, 2, point, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, count > INT64_MAX ? INT64_MAX : (int64_t)count);
+    return step_done(r, st, "inserting hit counts", eb);
+}
+
+/* ------------------------------------------------------------ transactions */
+
+int hn_res_begin(hn_res *r, pl_errbuf *eb)
+{
+    /* IMMEDIATE: take the write lock now, so that a concurrent writer makes
+     * us wait (busy timeout) here rather than fail in the middle */
+    return exec_sql(r, "BEGIN IMMEDIATE", "begin", eb);
+}
+
+int hn_res_commit(hn_res *r, pl_errbuf *eb)
+{
+    int ret = exec_sql(r, "COMMIT", "commit", eb);
+    if (ret)
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
