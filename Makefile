@@ -53,7 +53,7 @@ PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
 HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
-.PHONY: all deps test check-run bench clean suite
+.PHONY: all deps test check-run bench clean suite demo
 all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-fiu-probe \
      $(BIN)/rp-tests
 
@@ -117,11 +117,23 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory check-run
 
+# Under sanitizers the crash tests preload rp-crash.so and libfiu's POSIX
+# preload into instrumented binaries: ASan must accept not coming first.
+ifdef SANITIZE
+check-run: export ASAN_OPTIONS = verify_asan_link_order=0:abort_on_error=0
+check-run: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+endif
 check-run: all
 	CK_FORK=yes CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BIN)/rp-tests
 
-# The README's main command.
+# The README's main command: every scenario under crash faults, with the
+# verdict (exit 0 all converged, 1 a failure, 2 scenario error, 3 harness).
 suite: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/replayproof run $(wildcard scenarios/*.ini)
+
+# A first look: generate, stream, export, compare with batch, show bars.
+demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
