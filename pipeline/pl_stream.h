@@ -123,14 +123,17 @@ int pl_stream_partition(const pl_stream *s, uint32_t p, int *has_maxev, int64_t 
  * Serialise the complete state (per-partition maxev and last_ingest, W, the
  * reorder buffer, every open window and partial data-driven bar, the symbol
  * table, counters) into a malloc'd buffer.  Deterministic: the same history
- * gives the same bytes.  Returns 0 or -ENOMEM; caller frees *buf.
+ * gives the same bytes.  Returns 0 or -ENOMEM; caller frees *buf.  A stream
+ * made unusable by a failed push/finish is not saved (PL_EUSAGE).
  */
 int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len);
 
 /*
  * Restore into a fresh stream made by pl_stream_new with the same cfg and
  * partitions.  Malformed input is PL_ECORRUPT (never a crash, never a partial
- * restore that is then used).
+ * restore that is then used); state saved under other B, I, aggregations or
+ * partition count is PL_ECONFIG; a stream that was already used is PL_EUSAGE.
+ * On failure s is unchanged.
  */
 int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb);
 
