@@ -223,6 +223,29 @@ static void msift_down(merge *m, uint32_t i)
     }
 }
 
+/*
+ * With few partitions a branch-free linear scan of the heads beats the heap:
+ * the next partition is effectively random, so the heap's compares are
+ * mispredicted branches, while the scan is a short chain of conditional
+ * moves.  Returns the slot in m->heap of the minimum (ingest_ns, partition).
+ */
+#define MERGE_SCAN_MAX 16
+
+static inline uint32_t mscan(const merge *m)
+{
+    uint32_t best = 0, bp = m->heap[0];
+    int64_t bh = m->head[bp];
+    for (uint32_t i = 1; i < m->n; i++) {
+        uint32_t q = m->heap[i];
+        int64_t h = m->head[q];
+        int lt = (h < bh) | ((h == bh) & (q < bp));
+        best = lt ? i : best;
+        bp = lt ? q : bp;
+        bh = lt ? h : bh;
+    }
+    return best;
+}
+
 /* ---- the run ------------------------------------------------------------ */
 
 /*
@@ -270,6 +293,17 @@ static void note(const pl_run_opts *o, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     o->note(o->note_ctx, line);
+}
+
+/* A push or finish failed: the stream's own message, else the sink's (an
+ * emit callback failed). */
+static void stream_error(run *r, int rc)
+{
+    const char *m = pl_stream_errmsg(r->stream);
+    if (m && *m)
+        pl_err(r->eb, rc, "%s", m);
+    else
+        pl_err(r->eb, rc, "sink: %s", pl_sink_errmsg(r->sink));
 }
 
 /* Write the checkpoint for the current cut.  Called only after the sink
@@ -365,7 +399,7 @@ static int ensure_dir(const char *dir, pl_errbuf *eb)
 int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
 {
     run r;
-    int rc, lockfd = -1, fiu_events = 0, resumed = 0;
+    int rc, lockfd = -1, fiu_events = 0, resumed = 0, scan;
     pl_ckpt_loaded ck;
     pl_emit emit;
     uint64_t in_cycle = 0;
@@ -511,8 +545,10 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     if (rc < 0)
         goto fail;
 
+    scan = r.rs.parts <= MERGE_SCAN_MAX;
     while (r.m.n > 0) {
-        uint32_t p = r.m.heap[0];
+        uint32_t slot = scan ? mscan(&r.m) : 0;
+        uint32_t p = r.m.heap[slot];
         pl_cursor *c = &r.m.cur[p];
         int64_t ts;
         rc = pl_cur_next(c, eb);
@@ -524,8 +560,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         rc = pl_stream_push(r.stream, p, c->offset, c->ingest_ns, c->payload, c->len,
                             r.rs.position);
         if (rc != 0) {
-            if (!eb->msg[0])
-                pl_err(eb, rc, "sink: %s", pl_sink_errmsg(r.sink));
+            stream_error(&r, rc);
             goto fail;
         }
         if (fiu_events) {
@@ -538,16 +573,15 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         r.rs.next_offset[p] = c->offset + 1;
         res->processed++;
 
-        /* Advance this partition's head and restore the heap. */
+        /* Advance this partition's head; drop it when exhausted. */
         rc = pl_cur_peek(c, &ts, eb);
         if (rc < 0)
             goto fail;
-        if (rc == 1) {
+        if (rc == 1)
             r.m.head[p] = ts;
-        } else {
-            r.m.heap[0] = r.m.heap[--r.m.n];
-        }
-        if (r.m.n > 1)
+        else
+            r.m.heap[slot] = r.m.heap[--r.m.n];
+        if (!scan && r.m.n > 1)
             msift_down(&r.m, 0);
 
         if (++in_cycle == o->checkpoint_every) {
@@ -563,8 +597,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
      * finished = 1 so that a rerun is a no-op. */
     rc = pl_stream_finish(r.stream);
     if (rc != 0) {
-        if (!eb->msg[0])
-            pl_err(eb, rc, "sink: %s", pl_sink_errmsg(r.sink));
+        stream_error(&r, rc);
         goto fail;
     }
     r.rs.finished = 1;
