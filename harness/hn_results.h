@@ -56,7 +56,8 @@ typedef struct hn_res_scenario {
     const char *batch[3];
     int64_t candidates;         /* trials the fault selection allows before the budget */
     int64_t planned, run, failures;
-    int64_t duration_ms;
+    int64_t duration_ms;        /* the whole scenario */
+    int64_t trials_ms;          /* its trial phase */
     const char *detail;
 } hn_res_scenario;
 

@@ -138,7 +138,8 @@ typedef struct hn_scenario_result {
     int nfailures;             /* failing trials (all of them) */
     int nkept;                 /* the first of them, kept in failures[] */
     hn_failure *failures;
-    int64_t duration_ms;
+    int64_t duration_ms;       /* the whole scenario */
+    int64_t trials_ms;         /* the trial phase alone (what trials/s is measured on) */
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);

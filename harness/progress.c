@@ -225,15 +225,17 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
     if (r->unmatched[0])
         fprintf(out, "   patterns that matched no hit fail point: %s\n", r->unmatched);
     if (r->planned || r->run) {
-        int64_t r10 = ms > 0 ? (int64_t)r->run * 10000 / ms : 0;
+        int64_t tms = r->trials_ms;
+        int64_t r10 = tms > 0 ? (int64_t)r->run * 10000 / tms : 0;
         fprintf(out, "   trials: %d run of %d planned (%llu candidates): %d converged",
                 r->run, r->planned, (unsigned long long)r->candidates,
                 r->by_verdict[HN_V_CONVERGED]);
         for (int v = 1; v < HN_V__COUNT; v++)
             if (r->by_verdict[v])
                 fprintf(out, ", %d %s", r->by_verdict[v], hn_verdict_name(v));
-        fprintf(out, "; %lld.%03lld s, %lld.%lld trials/s\n", (long long)(ms / 1000),
-                (long long)(ms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
+        fprintf(out, "\n   time: %lld.%03lld s, of which trials %lld.%03lld s: %lld.%lld trials/s\n",
+                (long long)(ms / 1000), (long long)(ms % 1000), (long long)(tms / 1000),
+                (long long)(tms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
     } else
         fprintf(out, "   %lld.%03lld s\n", (long long)(ms / 1000), (long long)(ms % 1000));
 

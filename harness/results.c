@@ -139,6 +139,7 @@ static const char *schema_sql =
     "  trials_run INTEGER NOT NULL DEFAULT 0,\n"
     "  failures INTEGER NOT NULL DEFAULT 0,\n"
     "  duration_ms INTEGER,\n"
+    "  trials_ms INTEGER,\n"
     "  detail TEXT) STRICT;\n"
     "CREATE INDEX IF NOT EXISTS scenarios_by_name ON scenarios(name, run_id);\n"
     "CREATE TABLE IF NOT EXISTS trials(\n"
@@ -384,7 +385,7 @@ int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s
                       "golden_dlq = ?5, bars_rows = ?6, late_rows = ?7, dlq_rows = ?8, "
                       "batch_bars = ?9, batch_late = ?10, batch_dlq = ?11, verdict = ?12, "
                       "candidates = ?13, trials_planned = ?14, trials_run = ?15, "
-                      "failures = ?16, duration_ms = ?17, detail = ?18 WHERE id = ?1",
+                      "failures = ?16, duration_ms = ?17, detail = ?18, trials_ms = ?19 WHERE id = ?1",
                       &st, eb);
     if (ret)
         return ret;
@@ -404,6 +405,7 @@ int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s
     sqlite3_bind_int64(st, 16, s->failures);
     sqlite3_bind_int64(st, 17, s->duration_ms);
     bind_opt(st, 18, s->detail);
+    sqlite3_bind_int64(st, 19, s->trials_ms);
     ret = step_done(r, st, "finishing a scenario", eb);
     sqlite3_finalize(st);
     return ret;

@@ -716,6 +716,10 @@ typedef struct ctx {
     int64_t golden_rows[3];
     int64_t timeout_ns;
     int max_restarts;
+    /* "ASAN_OPTIONS=...verify_asan_link_order=0", given with the preload: an
+     * AddressSanitizer build refuses to start when a preloaded library comes
+     * before its runtime, unless told not to check */
+    char asan_env[512];
 } ctx;
 
 typedef struct proc {
@@ -1274,7 +1278,7 @@ static int discover(ctx *c, hn_scenario_result *r)
     const hn_scenario *sc = c->sc;
     char state[PATH_MAX], counts[PATH_MAX], log[PATH_MAX], ev_pre[PATH_MAX + 16];
     char ev_count[PATH_MAX + 16];
-    char *argv[MAX_ARGS + 8], *extra[3], *text, *line, *save = NULL;
+    char *argv[MAX_ARGS + 8], *extra[4], *text, *line, *save = NULL;
     int n = 0, ret, cap = 16;
 
     if ((ret = pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
@@ -1290,6 +1294,7 @@ static int discover(ctx *c, hn_scenario_result *r)
     /* count everything and select here: then a pattern that matches
      * nothing is known, whatever its form */
     extra[2] = "RP_FIU_POINTS=*";
+    extra[3] = c->asan_env;
     argv[n++] = c->bin;
     argv[n++] = "run";
     argv[n++] = c->logdir;
@@ -1297,7 +1302,7 @@ static int discover(ctx *c, hn_scenario_result *r)
     for (int i = 0; i < c->npargs; i++)
         argv[n++] = c->pargs[i];
     argv[n] = NULL;
-    if ((ret = golden_step(c, r, "discovery: run", argv, extra, 3, log, NULL)))
+    if ((ret = golden_step(c, r, "discovery: run", argv, extra, 4, log, NULL)))
         return ret;
     text = slurp(counts, NULL);
     if (!text)
@@ -1406,7 +1411,7 @@ static void set_detail(slot *s, const char *fmt, ...)
 static int spawn_run(const ctx *c, slot *s)
 {
     const hn_trial *t = s->t;
-    char *argv[MAX_ARGS + 8], *extra[3], line[8192];
+    char *argv[MAX_ARGS + 8], *extra[4], line[8192];
     char ev_pre[PATH_MAX + 16], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
     int i = s->nproc, n = 0, nextra = 0, ret;
 
@@ -1425,6 +1430,7 @@ static int spawn_run(const ctx *c, slot *s)
         extra[nextra++] = ev_pre;
         extra[nextra++] = ev_crash;
         extra[nextra++] = ev_trace;
+        extra[nextra++] = (char *)c->asan_env;
     }
     if ((ret = pathf(s->log, c->eb, "%s/run-%d.log", s->dir, i + 1)))
         return ret;
@@ -1891,6 +1897,13 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
         return pl_err_os(eb, errno, "pipeline binary %s", c->bin);
     if (access(c->preload, R_OK) < 0)
         return pl_err_os(eb, errno, "crash library %s", c->preload);
+    {
+        /* set whatever the binary is: a wrapper script may exec a
+         * sanitizer build, and other programs ignore the variable */
+        const char *cur = getenv("ASAN_OPTIONS");
+        snprintf(c->asan_env, sizeof c->asan_env, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+                 cur && *cur ? cur : "", cur && *cur ? ":" : "");
+    }
 
     /* the words live in *sc, which outlives the context */
     n = hn_scenario_pipeline_args(sc, words, MAX_ARGS);
@@ -1961,6 +1974,7 @@ static int store_scenario(const ctx *c, int64_t sid, const hn_scenario_result *r
     row.run = r->run;
     row.failures = r->nfailures + (r->nbatch_div > 0) + (r->verdict == HN_SC_EXPECTATION);
     row.duration_ms = r->duration_ms;
+    row.trials_ms = r->trials_ms;
     row.detail = r->detail;
     if (ret == 0)
         ret = hn_res_scenario_end(db, sid, &row, eb);
@@ -1977,7 +1991,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
     ctx c;
     pool pl;
     hn_trial *trials = NULL;
-    int64_t t0 = now_ns(), sid = 0;
+    int64_t t0 = now_ns(), t1, sid = 0;
     int ret, g, ntrials = 0, expect_failed = 0;
     char expect_detail[512];
 
@@ -2021,7 +2035,9 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         pl.c = &c;
         pl.r = r;
         pl.scenario_id = sid;
+        t1 = now_ns();
         ret = run_pool(&pl, trials, ntrials, o->jobs > 0 ? o->jobs : online_cpus());
+        r->trials_ms = (now_ns() - t1) / 1000000;
         if (ret < 0)
             goto out;
 

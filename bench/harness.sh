@@ -1,0 +1,92 @@
+#!/bin/sh
+# bench/harness.sh: how fast `replayproof run` explores crash points.
+#
+# The standard scenario (about 20 000 ticks on 4 partitions, every fail
+# point, every hit up to the budget) is run with the default -j (one trial
+# per online CPU) and naively (-j 1: one trial at a time, which is also what
+# a shell loop over the same plan would do), interleaved, best of
+# BENCH_ROUNDS each, so that the ratio is measured in the same run on the
+# same machine.  Then the default scenario suite (scenarios/*.ini) is timed.
+#
+# BENCH_HARNESS_BUDGET (default 1000) sets the plan size; BENCH_DIR the
+# scratch dir; BENCH_ROUNDS (default 2) the repetitions.
+set -eu
+B=bin
+D=${BENCH_DIR:-build/bench}/harness
+BUDGET=${BENCH_HARNESS_BUDGET:-1000}
+ROUNDS=${BENCH_ROUNDS:-2}
+CPUS=$(getconf _NPROCESSORS_ONLN)
+rm -rf "$D"
+mkdir -p "$D"
+
+cat >"$D/standard.ini" <<EOF
+; the harness benchmark's standard scenario
+[scenario]
+name = bench-standard
+description = 20000 ticks over 5 minutes on 4 partitions, two aggregations, a commit
+    cycle every 1000 records; every fail point, every hit up to the budget.
+[workload]
+seed = 11
+ticks = 20000
+partitions = 4
+symbols = 20
+duration = 5m
+disorder = 500ms
+poison-frac = 0.2%
+[pipeline]
+agg = 1m=tumbling:1m
+agg = 5s=tumbling:5s
+max-delay = 1s
+idle-timeout = 10s
+checkpoint-every = 1000
+[faults]
+points = *
+hits = all
+budget = $BUDGET
+seed = 1
+[expect]
+converge = true
+EOF
+
+# one_run JOBS -> "trials seconds" of the trial phase (from the summary)
+one_run() {
+    $B/replayproof run -q -j "$1" --results "$D/results.db" "$D/standard.ini" >"$D/out" ||
+        { cat "$D/out" >&2; echo "bench/harness.sh: replayproof run failed" >&2; exit 1; }
+    awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } END { print n, s }' "$D/out"
+}
+
+best_par="" best_seq=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    p=$(one_run "$CPUS")
+    s=$(one_run 1)
+    best_par=$(printf '%s\n%s\n' "$best_par" "$p" | awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }')
+    best_seq=$(printf '%s\n%s\n' "$best_seq" "$s" | awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }')
+    r=$((r + 1))
+done
+
+echo
+echo "== replayproof run: trials per second (standard scenario, $BUDGET trials, best of $ROUNDS)"
+printf '%-28s %8s %10s %14s\n' mode trials trial_s trials_per_s
+set -- $best_par
+awk -v l="-j $CPUS (default)" -v n="$1" -v s="$2" \
+    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
+PN=$1 PS=$2
+set -- $best_seq
+awk -v l="-j 1 (naive, one at a time)" -v n="$1" -v s="$2" \
+    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
+awk -v pn="$PN" -v ps="$PS" -v sn="$1" -v ss="$2" -v c="$CPUS" 'BEGIN {
+    printf "speed-up, default over naive: %.2fx on %d CPUs\n", (pn / ps) / (sn / ss), c
+    printf "target: >= 100 trials/s: %s\n", (pn / ps >= 100) ? "met" : "NOT met" }'
+
+echo
+echo "== the default scenario suite (scenarios/*.ini)"
+t0=$(date +%s.%N)
+st=0
+$B/replayproof run -q --results "$D/results.db" scenarios/*.ini >"$D/suite.out" || st=$?
+t1=$(date +%s.%N)
+grep -E '^== |^   trials: ' "$D/suite.out" | grep -v '^== [0-9]* scenarios' | sed 's/^/  /'
+awk -v a="$t0" -v b="$t1" -v st="$st" 'BEGIN {
+    printf "wall %.1f s, exit status %d; target: within 300 s: %s\n", b - a, st,
+        (b - a <= 300) ? "met" : "NOT met" }'
+rm -rf "$D"
