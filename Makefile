@@ -24,6 +24,7 @@ ifdef SANITIZE
   BIN    := build/san/bin
   OPT    ?= -O1
   SANF   := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  SANDEF := -DRP_SANITIZED
 else
   TOP    := build
   BIN    := bin
@@ -59,7 +60,7 @@ all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(B
 
 $(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DRP_BINDIR='"$(BIN)"' -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(SANDEF) -DRP_BINDIR='"$(BIN)"' -c $< -o $@
 
 $(TOP)/fiu/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -208,6 +208,12 @@ END_TEST
  * status, never retries; a restart converges. */
 START_TEST(fsync_eio_exits_with_io_status_and_recovers)
 {
+#ifdef RP_SANITIZED
+    /* libfiu's POSIX preload resolves fsync through dlsym(RTLD_NEXT) while
+     * AddressSanitizer intercepts the same symbols: the combination crashes
+     * inside the preload, before refpipe runs.  The plain build covers this. */
+    return;
+#endif
     if (tu_sh("command -v fiu-run >/dev/null") != 0)
         return;
     /* let the first fsyncs pass (epoch checkpoint), fail one later */
