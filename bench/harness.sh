@@ -12,7 +12,7 @@
 # scratch dir; BENCH_ROUNDS (default 2) the repetitions.
 set -eu
 B=bin
-D=${BENCH_DIR:-build/bench}/harness
+D=${BENCH_DIR:-build/bench-harness}
 BUDGET=${BENCH_HARNESS_BUDGET:-1000}
 ROUNDS=${BENCH_ROUNDS:-2}
 CPUS=$(getconf _NPROCESSORS_ONLN)
@@ -55,13 +55,18 @@ one_run() {
     awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } END { print n, s }' "$D/out"
 }
 
+# fastest: of "trials seconds" lines, the one with the fewest seconds
+fastest() {
+    awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
+}
+
 best_par="" best_seq=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
     p=$(one_run "$CPUS")
     s=$(one_run 1)
-    best_par=$(printf '%s\n%s\n' "$best_par" "$p" | awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }')
-    best_seq=$(printf '%s\n%s\n' "$best_seq" "$s" | awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }')
+    best_par=$(printf '%s\n%s\n' "$best_par" "$p" | fastest)
+    best_seq=$(printf '%s\n%s\n' "$best_seq" "$s" | fastest)
     r=$((r + 1))
 done
 

@@ -205,6 +205,8 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
     fprintf(out, "== %s (%s): %s\n", sc->name, sc->path, hn_sc_verdict_name(r->verdict));
     if (r->detail[0])
         fprintf(out, "   %s\n", r->detail);
+    if (r->workdir[0])
+        fprintf(out, "   work dir kept: %s\n", r->workdir);
     if (r->golden[0][0]) {
         fprintf(out, "   golden:");
         for (int i = 0; i < 3; i++)
@@ -233,7 +235,8 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
         for (int v = 1; v < HN_V__COUNT; v++)
             if (r->by_verdict[v])
                 fprintf(out, ", %d %s", r->by_verdict[v], hn_verdict_name(v));
-        fprintf(out, "\n   time: %lld.%03lld s, of which trials %lld.%03lld s: %lld.%lld trials/s\n",
+        fprintf(out,
+                "\n   time: %lld.%03lld s, of which trials %lld.%03lld s: %lld.%lld trials/s\n",
                 (long long)(ms / 1000), (long long)(ms % 1000), (long long)(tms / 1000),
                 (long long)(tms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
     } else

@@ -385,7 +385,8 @@ int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s
                       "golden_dlq = ?5, bars_rows = ?6, late_rows = ?7, dlq_rows = ?8, "
                       "batch_bars = ?9, batch_late = ?10, batch_dlq = ?11, verdict = ?12, "
                       "candidates = ?13, trials_planned = ?14, trials_run = ?15, "
-                      "failures = ?16, duration_ms = ?17, detail = ?18, trials_ms = ?19 WHERE id = ?1",
+                      "failures = ?16, duration_ms = ?17, detail = ?18, trials_ms = ?19 "
+                      "WHERE id = ?1",
                       &st, eb);
     if (ret)
         return ret;

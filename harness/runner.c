@@ -918,6 +918,15 @@ static int wait_sync(const ctx *c, proc *p, int *status, int *timed_out)
     }
 }
 
+/* "60s" or "1500ms": a timeout as the scenario would say it. */
+static void dur_text(int64_t ns, char *out, size_t n)
+{
+    if (ns % 1000000000 == 0)
+        snprintf(out, n, "%llds", (long long)(ns / 1000000000));
+    else
+        snprintf(out, n, "%lldms", (long long)(ns / 1000000));
+}
+
 static void status_text(int st, char *out, size_t n)
 {
     if (WIFEXITED(st))
@@ -1111,9 +1120,11 @@ static int golden_step(ctx *c, hn_scenario_result *r, const char *what, char *co
     if (!to && WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     tail_of(errpath ? errpath : outpath, tail, sizeof tail);
-    if (to)
-        return golden_fail(r, 3, "%s: no result within %llds (killed): %s", what,
-                           (long long)(c->timeout_ns / 1000000000), tail);
+    if (to) {
+        dur_text(c->timeout_ns, why, sizeof why);
+        return golden_fail(r, 3, "%s: no result within the timeout (%s), killed: %s", what, why,
+                           tail);
+    }
     status_text(st, why, sizeof why);
     return golden_fail(r, 3, "%s %s: %s", what, why, tail);
 }
@@ -1620,10 +1631,14 @@ static int on_exit_slot(const ctx *c, slot *s, int timed_out)
     if (ret < 0)
         return ret;
     if (timed_out) {
-        const char *what = s->phase == PH_EXPORT ? "export" : "run";
-        set_detail(s, "process %d (%s) did not finish within %llds and was killed",
-                   s->phase == PH_EXPORT ? s->nproc + 1 : s->nproc, what,
-                   (long long)(c->timeout_ns / 1000000000));
+        char limit[32];
+        dur_text(c->timeout_ns, limit, sizeof limit);
+        if (s->phase == PH_EXPORT)
+            set_detail(s, "export did not finish within the timeout (%s) and was killed",
+                       limit);
+        else
+            set_detail(s, "process %d (run) did not finish within the timeout (%s) and was "
+                       "killed", s->nproc, limit);
         note(c, "%s", s->res.detail);
         finish(c, s, HN_V_HANG);
         return 0;
@@ -2078,7 +2093,8 @@ out:
     /* failing trials keep their dirs, and then the golden log and export
      * they are judged against; everything else goes */
     if (c.dir[0] && !o->keep) {
-        if (r->nfailures == 0 && r->exit_status == 0) {
+        /* an interrupted run has nothing worth keeping unless a trial failed */
+        if (r->nfailures == 0 && (r->exit_status == 0 || ret == -EINTR)) {
             rm_rf(c.dir);
             r->workdir[0] = 0;
         } else {

@@ -491,7 +491,8 @@ START_TEST(hang_is_a_verdict)
              "  echo $$ > '%s'; exec sleep 1000\nfi", pidfile);
     script = write_script(&e, "hangs.sh", extra);
     snprintf(extra, sizeof extra, "binary = %s\n", script);
-    sc = write_scenario(&e, "hang", extra, "points = sink/commit/after\nhits = 2\ntimeout = 1s\n", "");
+    sc = write_scenario(&e, "hang", extra, "points = sink/commit/after\nhits = 2\ntimeout = 1s\n",
+                        "");
     rc = run_rp(&e, "", sc);
     if (rc != 1)
         dump_on_failure(&e);
