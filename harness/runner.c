@@ -1974,6 +1974,14 @@ static int store_scenario(const ctx *c, int64_t sid, const hn_scenario_result *r
         return ret;
     for (int i = 0; i < r->npoints && ret == 0; i++)
         ret = hn_res_hits_add(db, sid, r->points[i].name, r->points[i].count, eb);
+    /* a pattern that selected nothing is on record too, as itself with 0 */
+    for (int i = 0; i < c->sc->npatterns && ret == 0 && r->unmatched[0]; i++) {
+        int hit = 0;
+        for (int j = 0; j < r->npoints && !hit; j++)
+            hit = hn_scenario_pattern_match(c->sc->patterns[i], r->points[j].name);
+        if (!hit)
+            ret = hn_res_hits_add(db, sid, c->sc->patterns[i], 0, eb);
+    }
     for (int i = 0; i < r->nbatch_div && ret == 0; i++)
         ret = hn_res_div_add(db, sid, &r->batch_div[i], eb);
     memset(&row, 0, sizeof row);

@@ -380,10 +380,15 @@ END_TEST
 START_TEST(run_results_accumulate)
 {
     env e;
-    char *sc;
+    char *sc, *out;
     env_open(&e);
-    sc = write_scenario(&e, "acc", "", "points = sink/commit/after\nhits = 1, 5\n", "");
+    sc = write_scenario(&e, "acc", "", "points = sink/commit/after, nope/*\nhits = 1, 5\n", "");
     ck_assert_int_eq(run_rp(&e, "-q", sc), 0);
+    /* a pattern that selects nothing is reported and recorded */
+    out = output(&e, "stdout");
+    ck_assert_msg(strstr(out, "matched no hit fail point: nope/*") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(q_int(&e, "SELECT count FROM hits WHERE point = 'nope/*'"), 0);
     ck_assert_int_eq(run_rp(&e, "-q --budget 1", sc), 0);
     ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM runs WHERE exit_status = 0"), 2);
     ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM scenarios WHERE name = 'acc'"), 2);
