@@ -8,7 +8,8 @@
  * converges, the test-only broken builds of refpipe-fiu are caught at the
  * right trials (and only there) with a working reproducer, and stand-in
  * "pipelines" (shell scripts delegating to refpipe-fiu) produce the hang,
- * crash-loop and not-reached verdicts.
+ * crash-loop, not-reached and error (a crash nobody armed) verdicts, a
+ * batch disagreement and a failed expectation.
  */
 #include <check.h>
 #include <errno.h>
@@ -540,6 +541,34 @@ START_TEST(crash_loop_is_a_verdict)
 }
 END_TEST
 
+START_TEST(crash_not_armed_is_an_error)
+{
+    env e;
+    char *sc, *script, extra[1200], body[1200];
+    int rc;
+    env_open(&e);
+    /* the first unarmed restart of each trial segfaults once; the next one
+     * completes and converges, but a crash nobody armed is a finding */
+    snprintf(body, sizeof body,
+             "if [ \"$1\" = run ] && [ -z \"$RP_FIU_CRASH$RP_FIU_COUNT\" ] && "
+             "[ ! -e \"$3/../segv-done\" ] && ls \"$3\"/ckpt-* >/dev/null 2>&1; then\n"
+             "  touch \"$3/../segv-done\"; kill -SEGV $$\nfi");
+    script = write_script(&e, "segv.sh", body);
+    snprintf(extra, sizeof extra, "binary = %s\n", script);
+    sc = write_scenario(&e, "segv", extra, "points = sink/commit/after\nhits = 2\n", "");
+    rc = run_rp(&e, "", sc);
+    if (rc != 1)
+        dump_on_failure(&e);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM trials WHERE verdict = 'error' AND "
+                               "restarts = 2 AND detail LIKE '%SIGSEGV without an armed crash%' "
+                               "AND bars IS NOT NULL"), 1);
+    free(script);
+    free(sc);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(not_reached_is_a_verdict)
 {
     env e;
@@ -649,6 +678,7 @@ Suite *harness_suite(void)
     tcase_add_test(e2e, broken_nonidempotent_sink_is_a_conflict);
     tcase_add_test(e2e, hang_is_a_verdict);
     tcase_add_test(e2e, crash_loop_is_a_verdict);
+    tcase_add_test(e2e, crash_not_armed_is_an_error);
     tcase_add_test(e2e, not_reached_is_a_verdict);
     tcase_add_test(e2e, batch_disagreement_and_expectations);
     tcase_add_test(e2e, bad_scenario_is_exit_2_with_file_line);
