@@ -560,8 +560,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
             if (!p->ncand)
                 continue;
             rc = choose(p, cand_at(p, pass ? p->ncand - 1 : 0));
-            if (rc < 0)
-                goto nomem;
+            if (rc < 0) {
+                ret = -ENOMEM;
+                goto done;
+            }
             left -= rc;
         }
 
@@ -574,7 +576,8 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
             free(bl);
             free(bn);
             free(bi);
-            goto nomem;
+            ret = -ENOMEM;
+            goto done;
         }
         for (int i = 0; i < npts && ret == 0; i++)
             if (pp[i].ncand && boundaries(&pp[i], every, &bl[i], &bn[i]) < 0)
@@ -602,8 +605,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
         free(bl);
         free(bn);
         free(bi);
-        if (ret)
-            goto nomem;
+        if (ret) {
+            ret = -ENOMEM;
+            goto done;
+        }
     }
 
     /* (c) the rest, shared evenly; leftovers of saturated points go round again */
@@ -630,8 +635,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
             if (!q)
                 continue;
             rc = fill_point(p, q, &left);
-            if (rc < 0)
-                goto nomem;
+            if (rc < 0) {
+                ret = -ENOMEM;
+                goto done;
+            }
             added += rc;
         }
         if (!added) {
@@ -640,8 +647,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
                 for (uint64_t c = 0; c < pp[i].ncand && left > 0 &&
                                      pp[i].nchosen < pp[i].quota; c++) {
                     int rc = choose(&pp[i], cand_at(&pp[i], c));
-                    if (rc < 0)
-                        goto nomem;
+                    if (rc < 0) {
+                        ret = -ENOMEM;
+                        goto done;
+                    }
                     left -= rc;
                     added += rc;
                 }
@@ -654,8 +663,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
     for (int i = 0; i < npts; i++)
         want += (int64_t)pp[i].nchosen;
     tr = calloc(want ? (size_t)want : 1, sizeof *tr);
-    if (!tr)
-        goto nomem;
+    if (!tr) {
+        ret = -ENOMEM;
+        goto done;
+    }
     for (int i = 0; i < npts; i++) {
         pplan *p = &pp[i];
         qsort(p->chosen, p->nchosen, sizeof *p->chosen, cmp_u64);
@@ -678,11 +689,10 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
     *out = tr;
     *nout = ntr;
     tr = NULL;
-    goto done;
 
-nomem:
-    ret = pl_err(eb, -ENOMEM, "planning: out of memory");
 done:
+    if (ret < 0)
+        pl_err(eb, ret, "planning: out of memory");
     free(tr);
     for (int i = 0; pp && i < npts; i++) {
         free(pp[i].list);
