@@ -82,9 +82,11 @@ int hn_res_scenario_end(hn_res *db, int64_t scenario_id, const hn_res_scenario *
                         pl_errbuf *eb);
 
 /* Batch transactions for the rows below (they also work outside one, each
- * then in its own implicit transaction). */
+ * then in its own implicit transaction).  A failed commit rolls back;
+ * hn_res_rollback abandons a batch after a failed insert (never fails). */
 int hn_res_begin(hn_res *db, pl_errbuf *eb);
 int hn_res_commit(hn_res *db, pl_errbuf *eb);
+void hn_res_rollback(hn_res *db);
 
 int hn_res_trial_add(hn_res *db, int64_t scenario_id, const hn_res_trial *t, pl_errbuf *eb);
 /* A divergence not tied to a trial (golden run against the batch oracle). */

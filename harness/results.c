@@ -486,6 +486,12 @@ int hn_res_commit(hn_res *r, pl_errbuf *eb)
 {
     int ret = exec_sql(r, "COMMIT", "commit", eb);
     if (ret)
-        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        hn_res_rollback(r);
     return ret;
+}
+
+void hn_res_rollback(hn_res *r)
+{
+    /* fails only when no transaction is open, which is what we want anyway */
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -1706,7 +1706,7 @@ static int flush_db(pool *pl)
     if (ret == 0)
         ret = hn_res_commit(db, c->eb);
     else
-        hn_res_commit(db, NULL); /* rows of a failed batch are lost either way */
+        hn_res_rollback(db);
     pl->npending = 0;
     return ret;
 }
@@ -1837,6 +1837,12 @@ static int run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
 done:
     if (slots)
         kill_all(slots, jobs);
+    if (ret == -EINTR && pl->npending) {
+        /* the trials that did finish before the interrupt are results too */
+        pl_errbuf keep = *c->eb;
+        flush_db(pl);
+        *c->eb = keep;
+    }
     (void)active;
     free(slots);
     free(pfd);
@@ -2014,7 +2020,7 @@ static int store_scenario(const ctx *c, int64_t sid, const hn_scenario_result *r
     if (ret == 0)
         ret = hn_res_commit(db, eb);
     else
-        hn_res_commit(db, NULL);
+        hn_res_rollback(db);
     return ret;
 }
 

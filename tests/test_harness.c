@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hn_results.h"
@@ -516,6 +517,51 @@ START_TEST(hang_is_a_verdict)
 }
 END_TEST
 
+START_TEST(interrupt_kills_the_pipeline)
+{
+    env e;
+    char *sc, *script, extra[2400], pidfile[700], *pid = NULL, *cmd = NULL;
+    pid_t rp;
+    int st;
+    env_open(&e);
+    snprintf(pidfile, sizeof pidfile, "%s/hung.pid", e.tmp);
+    snprintf(extra, sizeof extra, "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n"
+             "  echo $$ > '%s.tmp'; mv '%s.tmp' '%s'; exec sleep 1000\nfi", pidfile, pidfile,
+             pidfile);
+    script = write_script(&e, "hangs.sh", extra);
+    snprintf(extra, sizeof extra, "binary = %s\n", script);
+    sc = write_scenario(&e, "intr", extra, "points = sink/commit/after\nhits = 2\n", "");
+    ck_assert(asprintf(&cmd, "exec '%s' run -q --results '%s' --workdir '%s' '%s' >/dev/null "
+                       "2>&1", tu_bin("replayproof"), e.db, e.work, sc) > 0);
+    rp = fork();
+    ck_assert(rp >= 0);
+    if (rp == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 300 && !pid; i++) {
+        usleep(20000);
+        pid = tu_slurp(pidfile, NULL);
+    }
+    ck_assert_msg(pid != NULL, "the pipeline never started");
+    ck_assert_int_eq(kill(atoi(pid), 0), 0);
+    ck_assert_int_eq(kill(rp, SIGINT), 0);
+    ck_assert_int_eq(waitpid(rp, &st, 0), rp);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 3);
+    /* the hung pipeline went with it, and the run is on record as such */
+    ck_assert_int_eq(kill(atoi(pid), 0), -1);
+    ck_assert_int_eq(q_int(&e, "SELECT exit_status FROM runs"), 3);
+    ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM scenarios WHERE verdict = 'error' AND "
+                               "detail = 'interrupted'"), 1);
+    free(pid);
+    free(cmd);
+    free(script);
+    free(sc);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(crash_loop_is_a_verdict)
 {
     env e;
@@ -677,6 +723,7 @@ Suite *harness_suite(void)
     tcase_add_test(e2e, broken_ckpt_first_is_caught_and_reproduced);
     tcase_add_test(e2e, broken_nonidempotent_sink_is_a_conflict);
     tcase_add_test(e2e, hang_is_a_verdict);
+    tcase_add_test(e2e, interrupt_kills_the_pipeline);
     tcase_add_test(e2e, crash_loop_is_a_verdict);
     tcase_add_test(e2e, crash_not_armed_is_an_error);
     tcase_add_test(e2e, not_reached_is_a_verdict);
