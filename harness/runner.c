@@ -1527,7 +1527,7 @@ static int on_run_exit(const ctx *c, slot *s, int st)
         note(c, "process %d: %s", i + 1, why);
         if (armed && i == 0) {
             set_detail(s, "process 1 exited 0 without reaching its armed crash %s:%llu "
-                       "(discovery counted more hits: hit counts are not deterministic)",
+                       "(fewer hits than the discovery run counted, or no such point)",
                        t->crash[0].point, (unsigned long long)t->crash[0].k);
             note(c, "%s", s->res.detail);
             finish(c, s, HN_V_NOT_REACHED);
