@@ -307,6 +307,9 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
  * makes this several times faster than a binary heap of the same events.
  */
 
+/* Entries an emptied bucket may keep allocated (see rb_pop). */
+#define RB_KEEP 64
+
 static inline unsigned rb_index(int64_t last, int64_t t)
 {
     uint64_t x = (uint64_t)t ^ (uint64_t)last;
@@ -413,6 +416,14 @@ static inline int rb_pop(pl_stream *s, int64_t W, pl__rbent *e)
                 return rc;
         }
         b->n = 0;
+        if (b->cap > RB_KEEP) {
+            /* Over a long run every one of the 2049 buckets is used in
+             * turn (they follow the bytes of t); keeping each one's peak
+             * storage would make memory grow with the log's length. */
+            free(b->e);
+            b->e = NULL;
+            b->cap = 0;
+        }
     }
 }
 
