@@ -107,7 +107,8 @@ typedef struct hn_failure {
     hn_res_div div;            /* first divergence, line 0 if none */
 } hn_failure;
 
-/* Scenario verdicts, worst first when several apply. */
+/* Scenario verdicts, in rising severity; when several apply, the most
+ * severe is the verdict. */
 enum hn_sc_verdict {
     HN_SC_CONVERGED = 0,
     HN_SC_NO_POINTS,           /* no selected fail point was hit: nothing was tested */
