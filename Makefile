@@ -145,6 +145,7 @@ $(BIN)/rp-bench: $(TOP)/plain/bench/rp_bench.o $(PL_PLAIN)
 bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
 	@sh bench/run.sh
+	@sh bench/harness.sh
 
 clean:
 	rm -rf build bin
