@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pl_config.h"
+#include "pl_fs.h"
 #include "pl_payload.h"
 
 #define NS_US 1000LL
@@ -208,30 +210,6 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
-/* Integer with optional unit (ns us ms s m h; bare = ns). */
-static int parse_dur(const char *s, int64_t *out)
-{
-    static const struct { const char *u; int64_t mul; } units[] = {
-        {"", 1}, {"ns", 1}, {"us", NS_US}, {"ms", NS_MS},
-        {"s", NS_S}, {"m", NS_M}, {"h", NS_H},
-    };
-    size_t n = 0;
-    uint64_t v;
-    while (s[n] >= '0' && s[n] <= '9')
-        n++;
-    if (parse_u64(s, n, &v) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(s + n, units[i].u) == 0) {
-            if (v > (uint64_t)I64_MAX / (uint64_t)units[i].mul)
-                return -2;
-            *out = (int64_t)v * units[i].mul;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /*
  * FRAC to parts per million: "5" per mille, "0.005" fraction, "0.5%"
  * percent.  Digits beyond ppm resolution are truncated.
@@ -312,13 +290,9 @@ int hn_gen_parse_opt(hn_gen_opts *o, const char *key, const char *value, pl_errb
         v = (int64_t)u;
         break;
     case K_DUR:
-        rc = parse_dur(value, &v);
-        if (rc == -2)
-            return pl_err(eb, PL_EUSAGE, "%s: '%s' overflows 2^63 ns", key, value);
+        rc = pl_parse_duration(value, key, &v, eb);
         if (rc < 0)
-            return pl_err(eb, PL_EUSAGE,
-                          "%s: '%s' is not a duration (integer with unit ns, us, ms, s, m or h)",
-                          key, value);
+            return rc;
         break;
     default: /* K_FRAC */
         if (parse_frac(value, &v) < 0)
@@ -1161,9 +1135,9 @@ int hn_gen_write(const hn_gen_opts *o, FILE *f, hn_gen_stats *st, pl_errbuf *eb)
 int hn_gen_write_path(const hn_gen_opts *o, const char *path, hn_gen_stats *st,
                       pl_errbuf *eb)
 {
-    char *tmp = NULL, *dir = NULL, *slash;
+    char *tmp = NULL;
     FILE *f = NULL;
-    int rc, fd = -1;
+    int rc;
 
     rc = hn_gen_validate(o, eb);
     if (rc < 0)
@@ -1202,24 +1176,9 @@ int hn_gen_write_path(const hn_gen_opts *o, const char *path, hn_gen_stats *st,
         goto fail;
     }
     /* the rename itself is durable only once the directory is synced */
-    dir = strdup(path);
-    if (dir) {
-        slash = strrchr(dir, '/');
-        if (!slash)
-            strcpy(dir, ".");
-        else if (slash == dir)
-            dir[1] = 0;
-        else
-            *slash = 0;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            (void)fsync(fd); /* best effort: the data file itself is synced */
-            close(fd);
-        }
-    }
-    free(dir);
+    rc = pl_fs_sync_parent(path, eb);
     free(tmp);
-    return 0;
+    return rc;
 fail:
     if (f)
         fclose(f);

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pl_fs.h"
+
 #define RES_BUSY_MS 10000
 
 struct hn_res {
@@ -62,27 +64,14 @@ static int make_parent(const char *path, pl_errbuf *eb)
 {
     char dir[PATH_MAX];
     char *slash;
-    struct stat st;
     if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
         return pl_err(eb, -ENAMETOOLONG, "results database path too long: %s", path);
     slash = strrchr(dir, '/');
     if (!slash || slash == dir)
         return 0;
     *slash = 0;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-            return pl_err_os(eb, errno, "mkdir(%s)", dir);
-        *p = '/';
-    }
-    if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-        return pl_err_os(eb, errno, "mkdir(%s)", dir);
     /* SQLite would only say "unable to open database file" */
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return pl_err_os(eb, ENOTDIR, "results database %s: %s", path, dir);
-    return 0;
+    return pl_fs_mkdir_p(dir, eb);
 }
 
 static int prepare(hn_res *r, const char *sql, sqlite3_stmt **st, pl_errbuf *eb)

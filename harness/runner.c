@@ -43,6 +43,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "pl_fs.h"
+
 extern char **environ;
 
 #define MAX_ARGS 64
@@ -74,24 +76,6 @@ static int pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || n >= PATH_MAX)
         return pl_err(eb, -ENAMETOOLONG, "path too long: %.200s...", out);
-    return 0;
-}
-
-static int mkdir_p(const char *path, pl_errbuf *eb)
-{
-    char d[PATH_MAX];
-    if (pathf(d, eb, "%s", path))
-        return -ENAMETOOLONG;
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(d, 0777) < 0 && errno != EEXIST)
-            return pl_err_os(eb, errno, "mkdir(%s)", d);
-        *p = '/';
-    }
-    if (mkdir(d, 0777) < 0 && errno != EEXIST)
-        return pl_err_os(eb, errno, "mkdir(%s)", d);
     return 0;
 }
 
@@ -1157,7 +1141,7 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
         (ret = pathf(bdir, c->eb, "%s/batch", c->dir)) ||
         (ret = pathf(err, c->eb, "%s/golden/stderr", c->dir)) ||
         (ret = pathf(out, c->eb, "%s/golden/digests", c->dir)) ||
-        (ret = mkdir_p(state, c->eb)))
+        (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
 
     if (sc->use_csv) {
@@ -1305,7 +1289,7 @@ static int discover(ctx *c, hn_scenario_result *r)
     if ((ret = pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
         (ret = pathf(counts, c->eb, "%s/discovery/counts", c->dir)) ||
         (ret = pathf(log, c->eb, "%s/discovery/stderr", c->dir)) ||
-        (ret = mkdir_p(state, c->eb)))
+        (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
     unlink(counts);
     snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
@@ -1504,7 +1488,7 @@ static int trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         (ret = pathf(s->trace, c->eb, "%s/trace", s->dir)))
         return ret;
     rm_rf(s->dir); /* a stale dir of an earlier replay must not leak state in */
-    if ((ret = mkdir_p(s->state, c->eb)))
+    if ((ret = pl_fs_mkdir_p(s->state, c->eb)))
         return ret;
     if (c->verbose) {
         char spec[sizeof ((hn_failure *)0)->spec];
@@ -1953,7 +1937,7 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
         return ret;
 
     if (o->workdir) {
-        if ((ret = mkdir_p(o->workdir, eb)) || (ret = pathf(base, eb, "%s", o->workdir)))
+        if ((ret = pl_fs_mkdir_p(o->workdir, eb)) || (ret = pathf(base, eb, "%s", o->workdir)))
             return ret;
     } else if ((ret = pathf(base, eb, "%s", default_base())))
         return ret;

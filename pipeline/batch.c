@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 
 #include "pl_digest.h"
+#include "pl_fs.h"
 #include "pl_payload.h"
 
 typedef unsigned __int128 u128;
@@ -652,44 +653,6 @@ fail:
     return rc;
 }
 
-/* mkdir -p: the output directory and any missing parents. */
-static int make_dirs(const char *dir, pl_errbuf *eb)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-    int rc = 0;
-
-    if (n == 0 || n >= sizeof buf) {
-        rc = pl_err(eb, PL_EUSAGE, "batch: bad output directory \"%s\"", dir);
-        goto fail;
-    }
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) < 0 && errno != EEXIST) {
-            rc = pl_err_os(eb, errno, "batch: mkdir(%s)", buf);
-            goto fail;
-        }
-        buf[i] = dir[i];
-    }
-    {
-        struct stat st;
-        if (stat(dir, &st) < 0) {
-            rc = pl_err_os(eb, errno, "batch: stat(%s)", dir);
-            goto fail;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            rc = pl_err_os(eb, ENOTDIR, "batch: output %s", dir);
-            goto fail;
-        }
-    }
-    return 0;
-fail:
-    return rc;
-}
-
 int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_digests *d,
                  pl_errbuf *eb)
 {
@@ -710,7 +673,7 @@ int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_diges
                     cfg->max_delay, cfg->idle_timeout);
         goto fail;
     }
-    rc = make_dirs(outdir, eb);
+    rc = pl_fs_mkdir_p(outdir, eb);
     if (rc < 0)
         goto fail;
     rc = load_records(log, &r, &n, eb);

@@ -61,6 +61,7 @@
  *                                     truncated by the next pl_ckpt_write
  */
 #include "pl_ckpt.h"
+#include "pl_fs.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -288,39 +289,6 @@ fail:
     return rc;
 }
 
-/* fsync a directory so that names created or removed in it survive a power cut. */
-static int ckpt__sync_dir(const char *dir, pl_errbuf *eb)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0)
-        return ckpt__os(eb, errno, "open", dir);
-    if (fsync(fd) != 0)
-        rc = ckpt__os(eb, errno, "fsync", dir);
-    if (close(fd) != 0 && rc == 0)
-        rc = ckpt__os(eb, errno, "close", dir);
-    return rc;
-}
-
-/* Write all of buf, across short writes and EINTR. */
-static int ckpt__write_all(int fd, const void *buf, size_t len, const char *path, pl_errbuf *eb)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return ckpt__os(eb, errno, "write", path);
-        }
-        if (w == 0)
-            return pl_err(eb, -EIO, "write(%s): wrote nothing with %zu bytes left", path, len);
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* ---- write -------------------------------------------------------------- */
 
 int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body, size_t len,
@@ -381,9 +349,9 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
     }
     tmp_made = 1;
     /* one full pass, short writes resumed: a partial body would fail (3) at load, wasting the cycle */
-    if ((rc = ckpt__write_all(fd, hdr, sizeof hdr, tmp, eb)) < 0 ||
-        (rc = ckpt__write_all(fd, body, len, tmp, eb)) < 0 ||
-        (rc = ckpt__write_all(fd, sum.digest, sizeof sum.digest, tmp, eb)) < 0)
+    if ((rc = pl_fs_write_all(fd, hdr, sizeof hdr, tmp, eb)) < 0 ||
+        (rc = pl_fs_write_all(fd, body, len, tmp, eb)) < 0 ||
+        (rc = pl_fs_write_all(fd, sum.digest, sizeof sum.digest, tmp, eb)) < 0)
         goto fail;
     if (fiu_fail("ckpt/write/after")) {
         rc = pl_err(eb, -EIO, "write(%s): Input/output error (fail point ckpt/write/after)", tmp);
@@ -418,7 +386,7 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
         goto fail;
     }
     /* without this fsync a power cut can forget the rename; pruning must wait for it (2) */
-    if ((rc = ckpt__sync_dir(statedir, eb)) < 0)
+    if ((rc = pl_fs_sync_dir(statedir, eb)) < 0)
         goto fail;
 
     /* keeps (2): ckpt-N is durable, so all but the previous one (old[nold-1]) may go */
@@ -435,7 +403,7 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
         }
         /* without this fsync removed checkpoints may reappear after a power cut; harmless
          * for correctness (they are older), but the directory would grow unbounded */
-        if ((rc = ckpt__sync_dir(statedir, eb)) < 0)
+        if ((rc = pl_fs_sync_dir(statedir, eb)) < 0)
             goto fail;
     }
     if (fiu_fail("ckpt/done/after")) {
@@ -722,7 +690,7 @@ int pl_ckpt_discard(const char *statedir, pl_errbuf *eb)
     }
     /* without this fsync the removed checkpoints can reappear after a power cut
      * and be resumed against a sink the caller removes next */
-    rc = (n > 0 || has_tmp) ? ckpt__sync_dir(statedir, eb) : 0;
+    rc = (n > 0 || has_tmp) ? pl_fs_sync_dir(statedir, eb) : 0;
 
 fail:
     free(seqs);

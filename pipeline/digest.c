@@ -26,6 +26,7 @@
  * close / abort, then the one-shot digest.
  */
 #include "pl_digest.h"
+#include "pl_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,55 +52,6 @@ struct pl_dfile {
 };
 
 /* ---- helpers ---- */
-
-/* Whole buffer, resuming short writes and EINTR.  Returns 0 or -errno. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO; /* a regular file never takes 0 bytes without an error */
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so that a rename into it is durable. */
-static int sync_parent(const char *path, pl_errbuf *eb)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    int fd = -1, rc = 0;
-
-    if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return pl_err_os(eb, ENOMEM, "fsync directory of %s", path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = pl_err_os(eb, errno, "open(%s) for fsync after renaming %s", dir, path);
-        goto fail;
-    }
-    if (fsync(fd) != 0) {
-        rc = pl_err_os(eb, errno, "fsync(%s) after renaming %s", dir, path);
-        goto fail;
-    }
-fail:
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return rc;
-}
 
 static void fmt_digest(char hex_out[33], const unsigned char digest[16]);
 
@@ -159,11 +111,11 @@ static int dfile_flush(pl_dfile *f)
         return f->err;
     if (f->len == 0)
         return 0;
-    rc = write_all(f->fd, f->buf, f->len);
+    rc = pl_fs_write_all(f->fd, f->buf, f->len, f->tmp, &f->eb);
     if (rc == 0 && fiu_fail("digest/write/after"))
-        rc = -EIO;
+        rc = pl_err_os(&f->eb, EIO, "write(%s)", f->tmp);
     if (rc < 0) {
-        f->err = pl_err_os(&f->eb, -rc, "write(%s)", f->tmp);
+        f->err = rc;
         return f->err;
     }
     /* hashed only once written: keeps (1) */
@@ -233,7 +185,7 @@ int pl_dfile_close(pl_dfile *f, char hex_out[33], pl_errbuf *eb)
         return rc;
     }
     /* without this fsync a power cut can forget the rename and bring back the old table */
-    if ((rc = sync_parent(f->path, eb)) < 0) {
+    if ((rc = pl_fs_sync_parent(f->path, eb)) < 0) {
         /* path is complete (2); only its durability is unknown, so it stays */
         dfile_free(f);
         return rc;

@@ -34,6 +34,8 @@
 #include <fiu-local.h>
 #include <xxhash.h>
 
+#include "pl_fs.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the inline pl_cur_next() reads little-endian records natively"
 #endif
@@ -1088,29 +1090,15 @@ static int csv_pass(struct importer *im, int write, pl_errbuf *eb)
     return 0;
 }
 
-/* fsync a directory by path: makes the names created or renamed in it durable. */
-static int sync_dir(const char *path, pl_errbuf *eb)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-    if (fd < 0)
-        return pl_err_os(eb, errno, "import: open(%s) for fsync", path);
-    if (fsync(fd) != 0)
-        rc = pl_err_os(eb, errno, "import: fsync(%s)", path);
-    if (close(fd) != 0 && rc == 0)
-        rc = pl_err_os(eb, errno, "import: close(%s)", path);
-    return rc;
-}
-
 static int write_manifest(struct importer *im, pl_errbuf *eb)
 {
     uint64_t nblk = 0, total = 0, i, b;
     size_t len, k;
     uint8_t *m = NULL;
-    char *tmp = path_join(im->tmpdir, MAN_NAME ".tmp");
     char *fin = path_join(im->tmpdir, MAN_NAME);
-    int fd = -1, rc = 0;
+    int rc = 0;
 
-    if (!tmp || !fin) {
+    if (!fin) {
         rc = pl_err_os(eb, ENOMEM, "import: manifest");
         goto fail;
     }
@@ -1143,47 +1131,12 @@ static int write_manifest(struct importer *im, pl_errbuf *eb)
         }
     wr64(m + k, XXH3_64bits(m, k));
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = pl_err_os(eb, errno, "import: open(%s)", tmp);
-        goto fail;
-    }
-    for (k = 0; k < len;) {
-        ssize_t r = write(fd, m + k, len - k);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = pl_err_os(eb, r < 0 ? errno : EIO, "import: write(%s)", tmp);
-            goto fail;
-        }
-        k += (size_t)r;
-    }
-    /* without it a power cut can leave the renamed manifest empty */
-    if (fsync(fd) != 0) {
-        rc = pl_err_os(eb, errno, "import: fsync(%s)", tmp);
-        goto fail;
-    }
-    /* a failing close can be the first report of a lost write (NFS) */
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        rc = pl_err_os(eb, errno, "import: close(%s)", tmp);
-        goto fail;
-    }
-    /* the name MANIFEST appears only with complete content: a half-written
-     * manifest is never mistaken for a log */
-    if (rename(tmp, fin) != 0) {
-        rc = pl_err_os(eb, errno, "import: rename(%s, %s)", tmp, fin);
-        goto fail;
-    }
-    /* makes the manifest's directory entry durable before the directory is
-     * published under its final name */
-    rc = sync_dir(im->tmpdir, eb);
+    /* the name MANIFEST appears only with complete, durable content, and
+     * its directory entry is durable before the directory is published
+     * under its final name: a half-written manifest is never taken for a log */
+    rc = pl_fs_replace(fin, m, len, eb);
 fail:
-    if (fd >= 0)
-        close(fd);
     free(m);
-    free(tmp);
     free(fin);
     return rc;
 }
@@ -1373,7 +1326,7 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     }
     /* without it a power cut can forget the rename: the log would vanish
      * after import reported success */
-    rc = sync_dir(dirname(parent), eb);
+    rc = pl_fs_sync_dir(dirname(parent), eb);
     if (rc < 0)
         goto fail;
     if (nrecords_out)

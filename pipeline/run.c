@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "pl_ckpt.h"
+#include "pl_fs.h"
 #include "pl_log.h"
 #include "pl_sink.h"
 
@@ -363,23 +364,13 @@ static int discard_sink(const char *dir, pl_errbuf *eb)
 {
     static const char *names[] = { "sink.db", "sink.db-journal", "sink.db-wal", "sink.db-shm" };
     char path[4096];
-    int dfd;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (unlink(path) < 0 && errno != ENOENT)
             return pl_err_os(eb, errno, "unlink(%s)", path);
     }
     /* without this fsync a power cut could resurrect the discarded sink */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return pl_err_os(eb, errno, "open(%s)", dir);
-    if (fsync(dfd) < 0) {
-        int err = errno;
-        close(dfd);
-        return pl_err_os(eb, err, "fsync(%s)", dir);
-    }
-    close(dfd);
-    return 0;
+    return pl_fs_sync_dir(dir, eb);
 }
 
 static int ensure_dir(const char *dir, pl_errbuf *eb)
@@ -649,5 +640,11 @@ const pl_failpoint pl_failpoints[] = {
     { "ckpt/rename/after",
       "new checkpoint renamed into place, directory not fsynced; a power cut may lose the rename" },
     { "ckpt/done/after", "checkpoint complete and durable" },
+    { "digest/write/after",
+      "export/batch: a table's temp file was written; the old table (if any) is intact" },
+    { "digest/fsync/after",
+      "export/batch: a table's temp file is durable but not renamed; the old table is intact" },
+    { "digest/rename/after",
+      "export/batch: a table was renamed into place, directory not fsynced" },
 };
 const int pl_nfailpoints = (int)(sizeof pl_failpoints / sizeof pl_failpoints[0]);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "pl_digest.h"
+#include "pl_fs.h"
 #include "pl_payload.h"
 
 #define SINK_SCHEMA_VERSION "1"
@@ -390,20 +391,6 @@ out:
     return ret;
 }
 
-/* Without this a power cut can drop a new sink.db's directory entry while its WAL survives. */
-static int fsync_dir(const char *dir, pl_errbuf *eb)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int ret = 0;
-    if (fd < 0)
-        return pl_err_os(eb, errno, "open(%s)", dir);
-    if (fsync(fd) != 0)
-        ret = pl_err_os(eb, errno, "fsync(%s)", dir);
-    if (close(fd) != 0 && ret == 0)
-        ret = pl_err_os(eb, errno, "close(%s)", dir);
-    return ret;
-}
-
 static int make_path(char *out, size_t n, const char *dir, const char *name, pl_errbuf *eb)
 {
     int w = snprintf(out, n, "%s/%s", dir, name);
@@ -489,7 +476,8 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
         sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
     }
-    if (created && (ret = fsync_dir(statedir, eb)))
+    /* without it a power cut can drop a new sink.db's directory entry while its WAL survives */
+    if (created && (ret = pl_fs_sync_dir(statedir, eb)))
         goto fail;
 
     if ((ret = prep(k->db,
@@ -913,30 +901,6 @@ int pl_sink_dlq(pl_sink *k, const pl_dlq *d)
 
 /* ------------------------------------------------------------ the export */
 
-/* mkdir -p: every missing component is created; an existing directory is fine. */
-static int mkdir_p(const char *dir, pl_errbuf *eb)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(dir), i;
-    struct stat sb;
-    if (n == 0 || n >= sizeof tmp)
-        return pl_err(eb, PL_EUSAGE, "export: bad output directory \"%s\"", dir);
-    memcpy(tmp, dir, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return pl_err_os(eb, errno, "export: mkdir(%s)", tmp);
-        tmp[i] = dir[i];
-    }
-    if (stat(dir, &sb) != 0)
-        return pl_err_os(eb, errno, "export: stat(%s)", dir);
-    if (!S_ISDIR(sb.st_mode))
-        return pl_err_os(eb, ENOTDIR, "export: %s", dir);
-    return 0;
-}
-
 typedef int (*fmt_row_fn)(sqlite3_stmt *s, sbuf *o);
 
 static int fmt_bar_stmt(sqlite3_stmt *s, sbuf *o)
@@ -1052,7 +1016,7 @@ int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_e
     sqlite3_busy_timeout(db, SINK_BUSY_MS);
     /* keeps (5) */
     if ((ret = exec_sql(db, "BEGIN", "export: begin", path, eb)) ||
-        (ret = check_version(db, path, eb)) || (ret = mkdir_p(outdir, eb)))
+        (ret = check_version(db, path, eb)) || (ret = pl_fs_mkdir_p(outdir, eb)))
         goto fail;
     if ((ret = export_table(db, path, "SELECT " BAR_COLS " FROM bars ORDER BY agg, symbol, seq",
                             "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,"

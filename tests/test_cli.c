@@ -162,7 +162,9 @@ START_TEST(faults_lists_every_point)
     static const char *points[] = { "log/block/enter", "stream/event/after",
                                      "sink/commit/before", "sink/commit/after",
                                      "ckpt/write/after", "ckpt/fsync/after",
-                                     "ckpt/rename/after", "ckpt/done/after" };
+                                     "ckpt/rename/after", "ckpt/done/after",
+                                     "digest/write/after", "digest/fsync/after",
+                                     "digest/rename/after" };
     ck_assert_int_eq(tu_sh("%s faults > %s/f.txt", tu_bin("refpipe"), dir), 0);
     for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
         ck_assert_int_eq(tu_sh("grep -q '^%s ' %s/f.txt", points[i], dir), 0);

@@ -1,0 +1,120 @@
+/*
+ * fs.c - shared durable-filesystem steps (see pl_fs.h).
+ *
+ * Layout: directory fsync, full write, atomic small-file replace, mkdir -p.
+ */
+#include "pl_fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pl_fs_sync_dir(const char *dir, pl_errbuf *eb)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    if (fd < 0)
+        return pl_err_os(eb, errno, "open(%s) for fsync", dir);
+    if (fsync(fd) != 0)
+        rc = pl_err_os(eb, errno, "fsync(%s)", dir);
+    if (close(fd) != 0 && rc == 0)
+        rc = pl_err_os(eb, errno, "close(%s)", dir);
+    return rc;
+}
+
+int pl_fs_sync_parent(const char *path, pl_errbuf *eb)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n;
+    if (!slash)
+        return pl_fs_sync_dir(".", eb);
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return pl_err_os(eb, ENAMETOOLONG, "directory of %s", path);
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    return pl_fs_sync_dir(dir, eb);
+}
+
+int pl_fs_write_all(int fd, const void *buf, size_t len, const char *what, pl_errbuf *eb)
+{
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == ENOSPC)
+            return pl_err(eb, -ENOSPC, "write(%s): disk full (no space left on device)", what);
+        if (w <= 0)
+            return pl_err_os(eb, w < 0 ? errno : EIO, "write(%s)", what);
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int pl_fs_replace(const char *path, const void *buf, size_t len, pl_errbuf *eb)
+{
+    char tmp[PATH_MAX];
+    int fd = -1, rc;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return pl_err_os(eb, ENAMETOOLONG, "%s", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return pl_err_os(eb, errno, "open(%s)", tmp);
+    rc = pl_fs_write_all(fd, buf, len, tmp, eb);
+    if (rc < 0)
+        goto fail;
+    /* without it a power cut can leave the renamed file empty or partial */
+    if (fsync(fd) != 0) {
+        rc = pl_err_os(eb, errno, "fsync(%s)", tmp);
+        goto fail;
+    }
+    /* a failing close can be the first report of a lost write (NFS) */
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        rc = pl_err_os(eb, errno, "close(%s)", tmp);
+        goto fail;
+    }
+    /* the final name appears only with complete content */
+    if (rename(tmp, path) != 0) {
+        rc = pl_err_os(eb, errno, "rename(%s, %s)", tmp, path);
+        goto fail;
+    }
+    /* without it a power cut can undo the rename */
+    return pl_fs_sync_parent(path, eb);
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(dir);
+    struct stat st;
+    if (n == 0 || n >= sizeof buf)
+        return pl_err(eb, PL_EUSAGE, "bad directory name \"%s\"", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return pl_err_os(eb, errno, "mkdir(%s)", buf);
+        buf[i] = dir[i];
+    }
+    if (stat(dir, &st) != 0)
+        return pl_err_os(eb, errno, "stat(%s)", dir);
+    if (!S_ISDIR(st.st_mode))
+        return pl_err_os(eb, ENOTDIR, "%s", dir);
+    return 0;
+}
