@@ -656,28 +656,55 @@ static int put_conflict(pl_sink *k, const char *tbl)
 }
 
 /* The key's row exists: absorb an identical replay, record a differing one. */
+/*
+ * A row's key already exists: settle_* read the stored row (the key is bound
+ * to the lookup statement), compare, and absorb an identical row or record a
+ * conflict.  The conflict texts are formatted before the statement is reset,
+ * because the stored row's text columns point into it.
+ */
+
+/* Step the lookup; 0 with the stored row ready, or the latched error. */
+static int fetch_stored(pl_sink *k, sqlite3_stmt *g, const char *what)
+{
+    int rc = sqlite3_step(g);
+    if (rc == SQLITE_ROW)
+        return 0;
+    sqlite3_reset(g);
+    return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, what, NULL);
+}
+
+/* Reset the lookup, then absorb (same) or record the conflict whose texts
+ * are in k->stored, k->attempted and k->key (nomem: formatting them failed). */
+static int settle_end(pl_sink *k, sqlite3_stmt *g, int same, int nomem, const char *tbl)
+{
+    sqlite3_reset(g);
+    if (nomem)
+        return pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+    if (same) {
+        k->st.absorbed++;
+        return 0;
+    }
+    return put_conflict(k, tbl);
+}
+
 static int settle_bar(pl_sink *k, const bar_row *a)
 {
     sqlite3_stmt *g = k->get_bar;
     bar_row s;
-    int rc, ret = 0, same;
+    int rc, same, nomem = 0;
     if (sqlite3_bind_text(g, 1, a->agg, (int)a->agg_len, SQLITE_STATIC) ||
         sqlite3_bind_text(g, 2, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
         sqlite3_bind_int64(g, 3, a->seq))
         return latch(k, sqlite3_errcode(k->db), "bind bars key", NULL);
-    rc = sqlite3_step(g);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(g);
-        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored bar", NULL);
-    }
+    if ((rc = fetch_stored(k, g, "read stored bar")))
+        return rc;
     bar_from_stmt(g, &s);
     same = bar_eq(a, &s);
     if (!same) {
         k->stored.n = k->attempted.n = k->key.n = 0;
-        if (fmt_bar(&k->stored, &s) || fmt_bar(&k->attempted, a) ||
-            sb_reserve(&k->key, a->agg_len + a->sym_len + 32))
-            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
-        else {
+        nomem = fmt_bar(&k->stored, &s) || fmt_bar(&k->attempted, a) ||
+                sb_reserve(&k->key, a->agg_len + a->sym_len + 32);
+        if (!nomem) {
             char *p = k->key.p;
             p = put_bytes(p, a->agg, a->agg_len);
             *p++ = ',';
@@ -687,17 +714,9 @@ static int settle_bar(pl_sink *k, const bar_row *a)
             k->key.n = (size_t)(p - k->key.p);
         }
     }
-    sqlite3_reset(g);
-    if (ret)
-        return ret;
-    if (same) {
-        k->st.absorbed++;
-        return 0;
-    }
-    return put_conflict(k, "bars");
+    return settle_end(k, g, same, nomem, "bars");
 }
 
-/* (partition, offset) key text for late and dlq conflicts. */
 static int fmt_pkey(sbuf *o, int64_t partition, int64_t offset)
 {
     char *p;
@@ -712,64 +731,49 @@ static int fmt_pkey(sbuf *o, int64_t partition, int64_t offset)
     return 0;
 }
 
+/* Bind a (partition, offset) key to a lookup statement. */
+static int bind_pkey(pl_sink *k, sqlite3_stmt *g, int64_t partition, int64_t offset,
+                     const char *what)
+{
+    if (sqlite3_bind_int64(g, 1, partition) || sqlite3_bind_int64(g, 2, offset))
+        return latch(k, sqlite3_errcode(k->db), what, NULL);
+    return 0;
+}
+
 static int settle_late(pl_sink *k, const late_row *a)
 {
     sqlite3_stmt *g = k->get_late;
     late_row s;
-    int rc, ret = 0, same;
-    if (sqlite3_bind_int64(g, 1, a->partition) || sqlite3_bind_int64(g, 2, a->offset))
-        return latch(k, sqlite3_errcode(k->db), "bind late key", NULL);
-    rc = sqlite3_step(g);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(g);
-        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored late row", NULL);
-    }
+    int rc, same, nomem = 0;
+    if ((rc = bind_pkey(k, g, a->partition, a->offset, "bind late key")) ||
+        (rc = fetch_stored(k, g, "read stored late row")))
+        return rc;
     late_from_stmt(g, &s);
     same = late_eq(a, &s);
     if (!same) {
         k->stored.n = k->attempted.n = 0;
-        if (fmt_late(&k->stored, &s) || fmt_late(&k->attempted, a) ||
-            fmt_pkey(&k->key, a->partition, a->offset))
-            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+        nomem = fmt_late(&k->stored, &s) || fmt_late(&k->attempted, a) ||
+                fmt_pkey(&k->key, a->partition, a->offset);
     }
-    sqlite3_reset(g);
-    if (ret)
-        return ret;
-    if (same) {
-        k->st.absorbed++;
-        return 0;
-    }
-    return put_conflict(k, "late");
+    return settle_end(k, g, same, nomem, "late");
 }
 
 static int settle_dlq(pl_sink *k, const dlq_row *a)
 {
     sqlite3_stmt *g = k->get_dlq;
     dlq_row s;
-    int rc, ret = 0, same;
-    if (sqlite3_bind_int64(g, 1, a->partition) || sqlite3_bind_int64(g, 2, a->offset))
-        return latch(k, sqlite3_errcode(k->db), "bind dlq key", NULL);
-    rc = sqlite3_step(g);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(g);
-        return latch(k, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, "read stored dlq row", NULL);
-    }
+    int rc, same, nomem = 0;
+    if ((rc = bind_pkey(k, g, a->partition, a->offset, "bind dlq key")) ||
+        (rc = fetch_stored(k, g, "read stored dlq row")))
+        return rc;
     dlq_from_stmt(g, &s);
     same = dlq_eq(a, &s);
     if (!same) {
         k->stored.n = k->attempted.n = 0;
-        if (fmt_dlq(&k->stored, &s) || fmt_dlq(&k->attempted, a) ||
-            fmt_pkey(&k->key, a->partition, a->offset))
-            ret = pl_err(&k->eb, -ENOMEM, "sink conflict(%s): out of memory", k->path);
+        nomem = fmt_dlq(&k->stored, &s) || fmt_dlq(&k->attempted, a) ||
+                fmt_pkey(&k->key, a->partition, a->offset);
     }
-    sqlite3_reset(g);
-    if (ret)
-        return ret;
-    if (same) {
-        k->st.absorbed++;
-        return 0;
-    }
-    return put_conflict(k, "dlq");
+    return settle_end(k, g, same, nomem, "dlq");
 }
 
 /*
