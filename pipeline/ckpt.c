@@ -294,6 +294,13 @@ fail:
 int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body, size_t len,
                   pl_errbuf *eb)
 {
+    return pl_ckpt_write2(statedir, m, body, len, NULL, 0, eb);
+}
+
+int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body, size_t blen,
+                   const void *tail, size_t tlen, pl_errbuf *eb)
+{
+    size_t len = blen + tlen;
     char tmp[PATH_MAX], fin[PATH_MAX], name[CKPT_NAME_LEN + 1];
     uint8_t hdr[CKPT_HDR];
     XXH128_canonical_t sum;
@@ -302,9 +309,9 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
     size_t nold = 0;
     int fd = -1, rc, tmp_made = 0;
 
-    if (!statedir || !m || (len > 0 && !body))
+    if (!statedir || !m || (blen > 0 && !body) || (tlen > 0 && !tail))
         return pl_err(eb, PL_EUSAGE, "pl_ckpt_write: missing argument");
-    if ((uint64_t)len > PL_CKPT_MAX_FILE - CKPT_MIN)
+    if (len < blen || (uint64_t)len > PL_CKPT_MAX_FILE - CKPT_MIN)
         return pl_err(eb, PL_ELIMIT, "checkpoint body of %zu bytes exceeds the %" PRIu64
                       "-byte limit", len, PL_CKPT_MAX_FILE - CKPT_MIN);
     ckpt__name(name, sizeof name, m->seqno);
@@ -335,7 +342,8 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
     }
     xs = XXH3_createState();
     if (!xs || XXH3_128bits_reset(xs) != XXH_OK || XXH3_128bits_update(xs, hdr, sizeof hdr) != XXH_OK ||
-        (len > 0 && XXH3_128bits_update(xs, body, len) != XXH_OK)) {
+        (blen > 0 && XXH3_128bits_update(xs, body, blen) != XXH_OK) ||
+        (tlen > 0 && XXH3_128bits_update(xs, tail, tlen) != XXH_OK)) {
         rc = pl_err_os(eb, ENOMEM, "checksumming checkpoint %s", fin);
         goto fail;
     }
@@ -350,7 +358,8 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
     tmp_made = 1;
     /* one full pass, short writes resumed: a partial body would fail (3) at load, wasting the cycle */
     if ((rc = pl_fs_write_all(fd, hdr, sizeof hdr, tmp, eb)) < 0 ||
-        (rc = pl_fs_write_all(fd, body, len, tmp, eb)) < 0 ||
+        (rc = pl_fs_write_all(fd, body, blen, tmp, eb)) < 0 ||
+        (rc = pl_fs_write_all(fd, tail, tlen, tmp, eb)) < 0 ||
         (rc = pl_fs_write_all(fd, sum.digest, sizeof sum.digest, tmp, eb)) < 0)
         goto fail;
     if (fiu_fail("ckpt/write/after")) {

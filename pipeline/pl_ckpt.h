@@ -54,6 +54,14 @@ int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body,
                   pl_errbuf *eb);
 
 /*
+ * The same with the body given in two parts, stored back to back (a load
+ * returns them as one body).  Saves the caller from copying a large state
+ * behind a small header of its own.
+ */
+int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body, size_t blen,
+                   const void *tail, size_t tlen, pl_errbuf *eb);
+
+/*
  * The result of pl_ckpt_load.  The caller owns body (free it with
  * pl_ckpt_loaded_free) and may read every field.
  */

@@ -125,30 +125,23 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* body = magic u32, version u32, parts u32, finished u32, position u64,
- *        next_offset[parts] u64, stream_len u64, stream bytes */
-static int encode_body(const run_state *rs, const pl_stream *s, uint8_t **out, size_t *len)
+ *        next_offset[parts] u64, stream_len u64, stream bytes.
+ * encode_head builds everything before the stream bytes; the stream's own
+ * save buffer is written behind it as is (pl_ckpt_write2), not copied. */
+static int encode_head(const run_state *rs, size_t slen, uint8_t **out, size_t *len)
 {
-    uint8_t *sb = NULL, *b, *p;
-    size_t slen = 0, n;
-    int rc = pl_stream_save(s, &sb, &slen);
+    uint8_t *b, *p;
+    size_t n = 16 + 8 + 8 * (size_t)rs->parts + 8;
     uint32_t hdr[4] = { RUN_BODY_MAGIC, RUN_BODY_VERSION, rs->parts, (uint32_t)rs->finished };
-    if (rc < 0)
-        return rc;
-    n = 16 + 8 + 8 * (size_t)rs->parts + 8 + slen;
     b = malloc(n);
-    if (!b) {
-        free(sb);
+    if (!b)
         return -ENOMEM;
-    }
     p = b;
     memcpy(p, hdr, 16); p += 16;
     put64(p, rs->position); p += 8;
     for (uint32_t i = 0; i < rs->parts; i++, p += 8)
         put64(p, rs->next_offset[i]);
-    put64(p, slen); p += 8;
-    if (slen)
-        memcpy(p, sb, slen);
-    free(sb);
+    put64(p, slen);
     *out = b;
     *len = n;
     return 0;
@@ -311,20 +304,25 @@ static void stream_error(run *r, int rc)
  * transaction holding every row before the cut has committed: keeps (3). */
 static int write_checkpoint(run *r)
 {
-    uint8_t *body = NULL;
-    size_t len = 0;
+    uint8_t *head = NULL, *state = NULL;
+    size_t hlen = 0, slen = 0;
     pl_ckpt_meta meta;
-    int rc = encode_body(&r->rs, r->stream, &body, &len);
-    if (rc < 0)
+    int rc = pl_stream_save(r->stream, &state, &slen);
+    if (rc == 0)
+        rc = encode_head(&r->rs, slen, &head, &hlen);
+    if (rc < 0) {
+        free(state);
         return pl_err(r->eb, rc, "encoding checkpoint: %s", pl_strerror(rc));
+    }
     memset(&meta, 0, sizeof meta);
     meta.seqno = ++r->seqno;
     meta.config_fp = r->config_fp;
     meta.log_id = r->log_id;
     meta.position = r->rs.position;
     /* keeps (2): state and offsets go into one file, written atomically */
-    rc = pl_ckpt_write(r->o->statedir, &meta, body, len, r->eb);
-    free(body);
+    rc = pl_ckpt_write2(r->o->statedir, &meta, head, hlen, state, slen, r->eb);
+    free(head);
+    free(state);
     return rc;
 }
 

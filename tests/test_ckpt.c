@@ -176,6 +176,28 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* A body written in two parts loads as their concatenation. */
+START_TEST(test_two_part_body)
+{
+    static const uint8_t head[] = {'h', 'e', 'a', 'd', 0};
+    static const uint8_t tail[] = {0xff, 't', 'a', 'i', 'l', 0, 7};
+    uint8_t joined[sizeof head + sizeof tail];
+    pl_ckpt_meta m = {3, FP_A, LOG_A, 9};
+    pl_ckpt_loaded out;
+    pl_errbuf eb = {{0}};
+
+    memcpy(joined, head, sizeof head);
+    memcpy(joined + sizeof head, tail, sizeof tail);
+    ck_assert_int_eq(pl_ckpt_write2(dir, &m, head, sizeof head, tail, sizeof tail, &eb), 0);
+    ck_assert_int_eq(pl_ckpt_load(dir, FP_A, LOG_A, &out, &eb), 1);
+    ck_assert_uint_eq(out.len, sizeof joined);
+    ck_assert(memcmp(out.body, joined, sizeof joined) == 0);
+    pl_ckpt_loaded_free(&out);
+    m.seqno = 4;
+    ck_assert_int_eq(pl_ckpt_write2(dir, &m, NULL, 1, tail, sizeof tail, &eb), PL_EUSAGE);
+}
+END_TEST
+
 START_TEST(test_empty_body)
 {
     pl_ckpt_meta m = {7, FP_A, LOG_A, 0};
@@ -579,6 +601,7 @@ Suite *ckpt_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_two_part_body);
     tcase_add_test(tc, test_empty_body);
     tcase_add_test(tc, test_format_layout);
     tcase_add_test(tc, test_newest_wins);
