@@ -180,7 +180,21 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* Late and dead-letter rows are usually few, so their arrays grow on
  * demand rather than being sized for the whole log. */
-static size_t next_cap(size_t cap) { return cap ? cap * 2 : 64; }
+/* Make room for one more element in *arr (capacity *cap, n used). */
+static int grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+    void **p = arr;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *q;
+    if (n < *cap)
+        return 0;
+    q = realloc(*p, c * elem);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
 
 /*
  * Walk the records in canonical order applying SPEC section 2 steps 1-4
@@ -218,14 +232,9 @@ static int classify(const rec *r, size_t n, uint32_t nparts, const pl_config *cf
         /* step 1: poison goes to the dead letters */
         if (reason != PL_VALID) {
             dlq_row *d;
-            if (tb->ndlq == dlq_cap) {
-                d = realloc(tb->dlq, next_cap(dlq_cap) * sizeof *d);
-                if (!d) {
-                    rc = pl_err_os(eb, ENOMEM, "batch: growing the dead-letter table");
-                    goto fail;
-                }
-                tb->dlq = d;
-                dlq_cap = next_cap(dlq_cap);
+            if (grow(&tb->dlq, &dlq_cap, tb->ndlq, sizeof *d) < 0) {
+                rc = pl_err_os(eb, ENOMEM, "batch: growing the dead-letter table");
+                goto fail;
             }
             d = &tb->dlq[tb->ndlq++];
             d->part = x->part;
@@ -236,14 +245,9 @@ static int classify(const rec *r, size_t n, uint32_t nparts, const pl_config *cf
         } else if (e.t <= W) {
             /* step 2: late, with the W in force before this record */
             late_row *l;
-            if (tb->nlate == late_cap) {
-                l = realloc(tb->late, next_cap(late_cap) * sizeof *l);
-                if (!l) {
-                    rc = pl_err_os(eb, ENOMEM, "batch: growing the late table");
-                    goto fail;
-                }
-                tb->late = l;
-                late_cap = next_cap(late_cap);
+            if (grow(&tb->late, &late_cap, tb->nlate, sizeof *l) < 0) {
+                rc = pl_err_os(eb, ENOMEM, "batch: growing the late table");
+                goto fail;
             }
             l = &tb->late[tb->nlate++];
             l->part = x->part;
