@@ -2,11 +2,13 @@
  * payload.c - the producer payload grammar (pl_payload.h) and the canonical
  * number formatting used by every export.
  *
- * Layout: character tables; a fast single-pass parser that accepts only the
- * common shape of a valid payload (no zero padding beyond what fits in 19
- * digits) and hands anything else to the slow path; the slow path, which
- * splits on commas first and then checks each field in table order, so the
- * first failing field names the poison reason; the formatters.
+ * Layout: character tables; the slow path, which splits on commas first and
+ * then checks each field in table order, so the first failing field names
+ * the poison reason; the fast path for payloads of 16..64 bytes on
+ * little-endian machines (bit masks of commas, digits and symbol bytes,
+ * SSE2 where available, numbers converted eight digits at a time), which
+ * accepts only the common shape of a valid payload (no zero padding beyond
+ * 19 digits) and hands anything else to the slow path; the formatters.
  *
  * The fast path never decides that a payload is poison: it either proves the
  * payload valid or defers.  So the reason a poison message gets depends on
@@ -102,7 +104,7 @@ static int check_price(const uint8_t *s, size_t n, int64_t *out)
     return 1;
 }
 
-static int parse_slow(const uint8_t *p, size_t n, pl_tick *out)
+static __attribute__((noinline)) int parse_slow(const uint8_t *p, size_t n, pl_tick *out)
 {
     const uint8_t *f[4], *end = p + n;
     size_t len[4];
@@ -111,6 +113,9 @@ static int parse_slow(const uint8_t *p, size_t n, pl_tick *out)
     int64_t price;
     int k = 0;
 
+    /* one empty field, and p may be NULL: no pointer arithmetic on it */
+    if (n == 0)
+        return PL_POISON_FIELDS;
     /* count fields first: a bad field never hides a wrong field count */
     for (;;) {
         const uint8_t *c = memchr(s, ',', (size_t)(end - s));
@@ -145,94 +150,253 @@ static int parse_slow(const uint8_t *p, size_t n, pl_tick *out)
 
 /* ---- fast path ---- */
 
-/*
- * Digits at *sp accumulated into *v (wrapping past 20 digits; callers reject
- * long runs by the count returned).  Eight digits at a time where eight bytes
- * remain: a 19-digit event_ns is the longest field of a typical payload, and
- * a byte-serial multiply-add chain over it costs more than the rest of the
- * parse together.  Loads stay inside [*sp, e).
- */
-static inline size_t take_digits(const uint8_t **sp, const uint8_t *e, uint64_t *v)
-{
-    const uint8_t *s = *sp, *f = s;
-    uint64_t acc = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (e - s >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        /* all eight bytes in '0'..'9' (high nibble 3, and no carry past 9) */
-        if (((w & 0xF0F0F0F0F0F0F0F0ULL) |
-             (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) !=
-            0x3333333333333333ULL)
-            break;
-        w -= 0x3030303030303030ULL;
-        w = w * 10 + (w >> 8);
-        w = (((w & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
-             (((w >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
-        acc = acc * 100000000ULL + (uint32_t)w;
-        s += 8;
-    }
+
+/*
+ * The fast path finds every field boundary at once: bit masks over the
+ * whole payload (up to 64 bytes) say which bytes are commas and digits
+ * (and, around the symbol, symbol bytes), and the fields' checks become
+ * mask comparisons.  Byte
+ * loops would be shorter to write, but their exits depend on field lengths
+ * that vary from payload to payload, and each field's start would wait on
+ * the previous field's end; the masks need neither.  Numbers are then
+ * converted eight digits at a time from words anchored at a field's end.
+ * Byte i of a little-endian word loaded at p is p[i].
+ */
+#define REP(b) (0x0101010101010101ULL * (uint8_t)(b))
+
+static inline uint64_t load8(const uint8_t *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* The eight bytes from p[i] on, bytes at or past n reading as 0; 8 <= n, i < n. */
+static inline uint64_t load_at(const uint8_t *p, unsigned n, unsigned i)
+{
+    if (i + 8 <= n)
+        return load8(p + i);
+    return load8(p + n - 8) >> (8 * (i + 8 - n));
+}
+
+/* Bits 0..n-1 set, for 1 <= n <= 64. */
+static inline uint64_t low_bits(unsigned n)
+{
+    return (2ULL << (n - 1)) - 1;
+}
+
+/* Bits a..b-1 set, for a < b <= 64. */
+static inline uint64_t bit_range(unsigned a, unsigned b)
+{
+    return low_bits(b) & ~(low_bits(a + 1) >> 1);
+}
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+static inline __m128i load16(const uint8_t *s)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)s);
+}
+
+/* Digits of the 16 bytes v, as 0xFF bytes: v - '0' is below 10 unsigned,
+ * tested as a signed compare after moving 0 to -128. */
+static inline __m128i digits16(__m128i v)
+{
+    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8((char)(0x80 - '0'))),
+                          _mm_set1_epi8((char)(0x80 + 10)));
+}
+
+/* Bits 0..15: which of the 16 bytes at s are commas, and which digits. */
+static inline void scan16(const uint8_t *s, uint64_t *comma, uint64_t *digit)
+{
+    __m128i v = load16(s);
+    *comma = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
+    *digit = (uint32_t)_mm_movemask_epi8(digits16(v));
+}
+
+/* Bits 0..15: which of the 16 bytes at s are symbol bytes (A-Z 0-9 . _ -). */
+static inline uint64_t symbol16(const uint8_t *s)
+{
+    __m128i v = load16(s);
+    /* signed compares: bytes >= 0x80 are negative, so in neither range */
+    __m128i az = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    __m128i dd = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('-' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('.' + 1)));
+    __m128i ok = _mm_or_si128(_mm_or_si128(digits16(v), az),
+                              _mm_or_si128(dd, _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
+    return (uint32_t)_mm_movemask_epi8(ok);
+}
+
+#else /* eight bytes at a time in general-purpose registers */
+
+#define HIGHS REP(0x80)
+
+/* 0x80 in each byte that is nonzero (exact: no borrow between bytes). */
+static inline uint64_t nonzero_bytes(uint64_t z)
+{
+    return (((z & ~HIGHS) + ~HIGHS) | z) & HIGHS;
+}
+
+/* 0x80 in each byte equal to c. */
+static inline uint64_t eq_bytes(uint64_t w, uint8_t c)
+{
+    return ~nonzero_bytes(w ^ REP(c)) & HIGHS;
+}
+
+/*
+ * 0x80 in each byte in [lo, hi].  With bit 7 cleared no byte sum below
+ * carries: x + (0x80 - lo) has bit 7 set iff x >= lo, x + (0x7F - hi) iff
+ * x > hi.  Bytes with bit 7 set are in no range.
+ */
+static inline uint64_t in_bytes(uint64_t w, uint8_t lo, uint8_t hi)
+{
+    uint64_t x = w & ~HIGHS;
+    return (x + REP(0x80 - lo)) & ~(x + REP(0x7F - hi)) & ~w & HIGHS;
+}
+
+/* 0x80 bytes -> one bit per byte, byte i to bit i. */
+static inline uint64_t gather(uint64_t m)
+{
+    return ((m >> 7) * 0x0102040810204080ULL) >> 56;
+}
+
+static inline void scan16(const uint8_t *s, uint64_t *comma, uint64_t *digit)
+{
+    uint64_t w0 = load8(s), w1 = load8(s + 8);
+    *comma = gather(eq_bytes(w0, ',')) | gather(eq_bytes(w1, ',')) << 8;
+    *digit = gather(in_bytes(w0, '0', '9')) | gather(in_bytes(w1, '0', '9')) << 8;
+}
+
+static inline uint64_t symbol8(uint64_t w)
+{
+    return gather(in_bytes(w, '0', '9') | in_bytes(w, 'A', 'Z') | in_bytes(w, '-', '.') |
+                  eq_bytes(w, '_'));
+}
+
+static inline uint64_t symbol16(const uint8_t *s)
+{
+    return symbol8(load8(s)) | symbol8(load8(s + 8)) << 8;
+}
+
 #endif
-    while (s < e && is_digit(*s))
-        acc = acc * 10 + (uint64_t)(*s++ - '0');
-    *sp = s;
-    *v = acc;
-    return (size_t)(s - f);
+
+/* Eight digit bytes, first digit lowest, with '0' subtracted -> value. */
+static inline uint64_t value8(uint64_t w)
+{
+    w = w * 10 + (w >> 8); /* byte pairs: 10 * d0 + d1 <= 99, no carry */
+    return (((w & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+            (((w >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+}
+
+/*
+ * Value of the digits p[a..b), 1 <= b - a <= 8, b <= n, n >= 16: the word
+ * ending at b (or starting at p when b < 8), shifted so the last digit is
+ * the top byte, with the bytes before a cleared to leading zero digits.
+ */
+static inline __attribute__((always_inline)) uint64_t value_end(const uint8_t *p, unsigned a, unsigned b)
+{
+    unsigned base = b >= 8 ? b - 8 : 0;
+    uint64_t w = (load8(p + base) ^ REP('0')) << (8 * (8 - (b - base)));
+    return value8(w & (~0ULL << (8 * (8 - (b - a)))));
+}
+
+/* Value of the digits p[a..b), 1 <= b - a <= 19: below 1e19, fits. */
+static inline __attribute__((always_inline)) uint64_t value_range(const uint8_t *p, unsigned a,
+                                                                  unsigned b)
+{
+    uint64_t v;
+    if (b - a <= 8)
+        return value_end(p, a, b);
+    v = value_end(p, b - 8, b);
+    if (b - a <= 16)
+        return value_end(p, a, b - 8) * E8 + v;
+    return (value_end(p, a, b - 16) * E8 + value_end(p, b - 16, b - 8)) * E8 + v;
 }
 
 int pl_payload_parse(const uint8_t *p, size_t n, pl_tick *out)
 {
-    const uint8_t *s = p, *e = p + n, *f;
-    uint64_t t, ip = 0, fp = 0, q = 0;
-    size_t nd, nf;
+    uint64_t cm = 0, dm = 0, c, d, r, t, ip, fp = 0, q;
+    unsigned c1, c2, c3, nu = (unsigned)n, pe, o;
 
-    /* one field, and p may be NULL: no pointer arithmetic on it */
-    if (n == 0)
-        return PL_POISON_FIELDS;
-
-    /* event_ns: 1..19 digits fit uint64 unchecked; the range test follows */
-    nd = take_digits(&s, e, &t);
-    if (nd == 0 || nd > 19 || t > (uint64_t)INT64_MAX || s == e || *s != ',')
+    /* Masks need 16..64 bytes; a typical payload has about 40. */
+    if (n < 16 || n > 64)
         goto slow;
-    s++;
-
-    /* symbol: table lookup stops at ',' (not a symbol byte) */
-    f = s;
-    while (s < e && sym_ok[*s])
-        s++;
-    if (s == f || s - f > PL_SYMBOL_MAX || s == e || *s != ',')
-        goto slow;
-    out->sym = (const char *)f;
-    out->sym_len = (uint32_t)(s - f);
-    s++;
-
-    /* price: integer part of 1..10 digits keeps ip * 1e8 + fp in int64 */
-    f = s;
-    while (s < e && is_digit(*s))
-        ip = ip * 10 + (uint64_t)(*s++ - '0');
-    if (s == f || s - f > 10 || ip >= PRICE_INT_LIMIT || s == e)
-        goto slow;
-    if (*s == '.') {
-        f = ++s;
-        while (s < e && is_digit(*s))
-            fp = fp * 10 + (uint64_t)(*s++ - '0');
-        nf = (size_t)(s - f);
-        if (nf < 1 || nf > 8 || s == e)
-            goto slow;
-        fp *= pow10_u64[8 - nf];
+    /* 16-byte chunks, the last one pulled back to end at n: the overlap
+     * sets the same bits twice, and nothing is read past n. */
+    scan16(p, &cm, &dm);
+    o = nu < 32 ? nu - 16 : 16;
+    scan16(p + o, &c, &d);
+    cm |= c << o;
+    dm |= d << o;
+    if (nu > 32) {
+        o = nu < 48 ? nu - 16 : 32;
+        scan16(p + o, &c, &d);
+        cm |= c << o;
+        dm |= d << o;
+        if (nu > 48) {
+            o = nu - 16;
+            scan16(p + o, &c, &d);
+            cm |= c << o;
+            dm |= d << o;
+        }
     }
-    if (*s != ',' || (ip | fp) == 0)
-        goto slow;
-    s++;
 
-    /* qty: must run to the very end (a trailing CR is qty's problem) */
-    f = s;
-    while (s < e && is_digit(*s))
-        q = q * 10 + (uint64_t)(*s++ - '0');
-    if (s != e || s == f || s - f > 10 || q == 0 || q > (uint64_t)PL_QTY_MAX)
+    /* exactly three commas */
+    if (!cm)
+        goto slow;
+    c1 = (unsigned)__builtin_ctzll(cm);
+    cm &= cm - 1;
+    if (!cm)
+        goto slow;
+    c2 = (unsigned)__builtin_ctzll(cm);
+    cm &= cm - 1;
+    if (!cm || (cm & (cm - 1)))
+        goto slow;
+    c3 = (unsigned)__builtin_ctzll(cm);
+
+    /* event_ns: 1..19 digits; longer (zero-padded) ones go the slow way */
+    if (c1 < 1 || c1 > 19 || (~dm & low_bits(c1)))
+        goto slow;
+    /* symbol: 1..16 symbol bytes, all inside one 16-byte chunk */
+    r = c2 - c1 - 1;
+    if (r < 1 || r > PL_SYMBOL_MAX)
+        goto slow;
+    o = c1 + 1 < nu - 16 ? c1 + 1 : nu - 16;
+    if (~(symbol16(p + o) << o) & bit_range(c1 + 1, c2))
+        goto slow;
+    /* price: digits and at most one non-digit, a '.' with 1..8 digits after it */
+    if (c3 - c2 < 2)
+        goto slow;
+    r = ~dm & bit_range(c2 + 1, c3);
+    pe = c3;
+    if (r) {
+        if (r & (r - 1))
+            goto slow;
+        pe = (unsigned)__builtin_ctzll(r);
+        if (p[pe] != '.' || c3 - pe < 2 || c3 - pe > 9)
+            goto slow;
+        /* the fraction digits start a word; the bytes after them, cleared,
+         * are trailing zeros: the value is already in units of 1e-8 */
+        fp = value8((load_at(p, nu, pe + 1) ^ REP('0')) & (~0ULL >> (8 * (9 - (c3 - pe)))));
+    }
+    if (pe - c2 < 2 || pe - c2 > 11)
+        goto slow;
+    /* qty: 1..10 digits to the very end (a trailing CR is qty's problem) */
+    if (nu - c3 < 2 || nu - c3 > 11 || (~dm & bit_range(c3 + 1, nu)))
+        goto slow;
+
+    t = value_range(p, 0, c1);
+    ip = value_range(p, c2 + 1, pe);
+    q = value_range(p, c3 + 1, nu);
+    if (t > (uint64_t)INT64_MAX || (ip | fp) == 0 || q == 0 || q > (uint64_t)PL_QTY_MAX)
         goto slow;
 
     out->t = (int64_t)t;
+    out->sym = (const char *)p + c1 + 1;
+    out->sym_len = c2 - c1 - 1;
     out->price_e8 = (int64_t)(ip * E8 + fp);
     out->qty = (int64_t)q;
     return PL_VALID;
@@ -240,6 +404,15 @@ int pl_payload_parse(const uint8_t *p, size_t n, pl_tick *out)
 slow:
     return parse_slow(p, n, out);
 }
+
+#else /* big-endian: the exact field-by-field path only */
+
+int pl_payload_parse(const uint8_t *p, size_t n, pl_tick *out)
+{
+    return parse_slow(p, n, out);
+}
+
+#endif
 
 const char *pl_poison_name(int reason)
 {

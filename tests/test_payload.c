@@ -5,7 +5,8 @@
  * poison reason and its boundaries); value checks for valid payloads; a
  * randomized comparison against a separately written string-based oracle
  * (split on commas, strip leading zeros, compare digit strings against the
- * limits as text) that shares no code with the parser; formatter round trips.
+ * limits as text) that shares no code with the parser, on short payloads and
+ * on mutated realistic ones of 16..70 bytes; formatter round trips.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -340,6 +341,93 @@ START_TEST(test_oracle_random)
 }
 END_TEST
 
+/*
+ * Payloads of 16..70 bytes, the shapes the word-at-a-time fast path takes
+ * (every field length from its minimum to past its limit), then one byte
+ * replaced, inserted or deleted; each parsed from an exact-size heap copy so
+ * that a read past n is an ASan error, and compared with the oracle.
+ */
+static size_t rnd_digits(char *b, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        b[i] = (char)('0' + rnd() % 10);
+    return k;
+}
+
+START_TEST(test_oracle_long)
+{
+    static const char mut[] = "0123456789,,,..AZ_-a \r\x80\xff";
+    int counts[6] = {0};
+    rng_state = 0xfa57 + (uint64_t)_i;
+    for (int iter = 0; iter < 300000; iter++) {
+        char buf[160];
+        size_t n = 0, k;
+        uint8_t *heap;
+        pl_tick t;
+        int64_t rt = 0, rp = 0, rq = 0;
+        size_t so = 0, sl = 0;
+        int got, want;
+
+        /* event_ns: mostly 19 digits, sometimes 1..21 (leading zeros too) */
+        k = rnd() % 4 ? 19 : 1 + rnd() % 21;
+        n += rnd_digits(buf + n, k);
+        if (k == 19 && rnd() % 2)
+            buf[0] = (char)('1' + rnd() % 8); /* below 2^63 */
+        buf[n++] = ',';
+        k = rnd() % 8 ? 1 + rnd() % 16 : 17; /* symbol: 1..16, or 17 */
+        for (size_t i = 0; i < k; i++)
+            buf[n++] = "ABCXYZ0189._-"[rnd() % 13];
+        buf[n++] = ',';
+        k = 1 + rnd() % (rnd() % 8 ? 10 : 12); /* price integer part */
+        n += rnd_digits(buf + n, k);
+        if (rnd() % 8) {
+            buf[n++] = '.';
+            n += rnd_digits(buf + n, 1 + rnd() % (rnd() % 8 ? 8 : 10));
+        }
+        buf[n++] = ',';
+        n += rnd_digits(buf + n, 1 + rnd() % (rnd() % 8 ? 9 : 12)); /* qty */
+        switch (rnd() % 4) {
+        case 0: /* replace */
+            buf[rnd() % n] = mut[rnd() % (sizeof mut - 1)];
+            break;
+        case 1: /* insert */
+            k = rnd() % (n + 1);
+            memmove(buf + k + 1, buf + k, n - k);
+            buf[k] = mut[rnd() % (sizeof mut - 1)];
+            n++;
+            break;
+        case 2: /* delete */
+            k = rnd() % n;
+            memmove(buf + k, buf + k + 1, n - k - 1);
+            n--;
+            break;
+        default: /* as generated */
+            break;
+        }
+        heap = malloc(n);
+        ck_assert_ptr_nonnull(heap);
+        memcpy(heap, buf, n);
+        got = pl_payload_parse(heap, n, &t);
+        buf[n] = 0;
+        want = ref_parse(buf, n, &rt, &rp, &rq, &so, &sl);
+        ck_assert_msg(got == want, "'%s' (%zu bytes): got %s want %s", buf, n,
+                      pl_poison_name(got), pl_poison_name(want));
+        counts[got]++;
+        if (got == PL_VALID) {
+            ck_assert_int_eq(t.t, rt);
+            ck_assert_int_eq(t.price_e8, rp);
+            ck_assert_int_eq(t.qty, rq);
+            ck_assert(t.sym == (const char *)heap + so);
+            ck_assert_uint_eq(t.sym_len, sl);
+        }
+        free(heap);
+    }
+    for (int r = 0; r <= 5; r++)
+        ck_assert_msg(counts[r] > 100, "outcome %s seen only %d times", pl_poison_name(r),
+                      counts[r]);
+}
+END_TEST
+
 /* ---- formatting ---- */
 
 START_TEST(test_fmt_price)
@@ -439,6 +527,7 @@ Suite *payload_suite(void)
     tc = tcase_create("oracle");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_oracle_random, 0, 3);
+    tcase_add_loop_test(tc, test_oracle_long, 0, 3);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("format");
