@@ -558,17 +558,6 @@ int pl_cur_init(pl_log *log, uint32_t part, uint64_t offset, pl_cursor *c, pl_er
     return 0;
 }
 
-int pl_cur_peek(pl_cursor *c, int64_t *ingest_ns, pl_errbuf *eb)
-{
-    if (c->p == c->end) {
-        int rc = pl_cur__next_block(c, eb);
-        if (rc <= 0)
-            return rc;
-    }
-    *ingest_ns = (int64_t)rd64(c->p);
-    return 1;
-}
-
 /* ---- 4. cat and scan ------------------------------------------------- */
 
 #define CAT_BUF (1u << 20)

@@ -112,8 +112,23 @@ static inline int pl_cur_next(pl_cursor *c, pl_errbuf *eb)
     return 1;
 }
 
-/* Peek the ingest_ns of the next record without advancing; 0 at end, 1 ok, <0 error. */
-int pl_cur_peek(pl_cursor *c, int64_t *ingest_ns, pl_errbuf *eb);
+/*
+ * Peek the ingest_ns of the next record without advancing; 0 at end, 1 ok,
+ * <0 error.  Inline for the same reason as pl_cur_next: the merge of
+ * partitions peeks once per record.
+ */
+static inline int pl_cur_peek(pl_cursor *c, int64_t *ingest_ns, pl_errbuf *eb)
+{
+    uint64_t ts;
+    if (c->p == c->end) {
+        int rc = pl_cur__next_block(c, eb);
+        if (rc <= 0)
+            return rc;
+    }
+    __builtin_memcpy(&ts, c->p, 8);
+    *ingest_ns = (int64_t)ts;
+    return 1;
+}
 
 /*
  * Write the log as interchange CSV to out: the header line, then every record
