@@ -6,13 +6,15 @@
  *
  * Layout: construction; the symbol table (open addressing on ids, never
  * iterated for output: per-id arrays are); the reorder buffer (a radix
- * heap on t, FIFO within a key); bars and their emission; time windows (a ring
+ * heap on t, FIFO within a key, merged with one sorted run); bars and their
+ * emission; time windows (a ring
  * of open window indices per aggregation, fired from its head); data-driven
  * bars; the per-record step (parse, late check, watermark, release); finish
  * and accessors.
  *
  * Costs per record: O(P) for the watermark, amortised O(log range of t)
- * sequential moves in the reorder buffer,
+ * sequential moves in the reorder buffer (about two for evenly spread
+ * times: into a bucket, then sorted into the run),
  * O(windows containing t) per time aggregation, O(1) per data-driven one.
  * Nothing is allocated per event once the arrays have grown to the
  * working set.
@@ -143,6 +145,7 @@ void pl_stream_free(pl_stream *s)
     free(s->htab);
     for (unsigned i = 0; i < PL__RB_BUCKETS; i++)
         free(s->rb[i].e);
+    free(s->run.e);
     free(s);
 }
 
@@ -294,21 +297,41 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
  * t differs from rb_last and d is t's value in that byte.  So every key in
  * (L, d) is below every key in (L, d' > d) and in any higher level, and
  * bucket 0 holds t == rb_last.  To release, the lowest non-empty bucket is
- * redistributed around its minimum into lower levels once that minimum is
- * <= W; a level-0 bucket holds a single key and simply becomes bucket 0.
- * Moving rb_last to that minimum leaves every other entry's bucket
- * unchanged, because the minimum agrees with rb_last above byte L.
+ * taken once its minimum is <= W and redistributed around that minimum into
+ * lower levels; a level-0 bucket holds a single key and simply becomes
+ * bucket 0.  Moving rb_last to that minimum leaves every other entry's
+ * bucket unchanged, because the minimum agrees with rb_last above byte L.
  *
  * Equal keys therefore always share a bucket, and both appends and
  * redistribution keep insertion order, which is position order: bucket 0,
  * read as a FIFO, yields (t, position) order without comparing positions.
- * An event is copied at most 9 times (about 5 for events one second ahead
- * of W), sequentially and without data-dependent comparisons, which is what
- * makes this several times faster than a binary heap of the same events.
+ *
+ * The run.  Redistributing level by level moves an event through a bucket
+ * of every level below the one it arrived in, each a separate array, so
+ * most of the cost is cache misses on bucket storage.  Instead, a taken
+ * bucket of at most RUN_MAX events is sorted in one go, stably by t, into
+ * the run, a sorted array read from its head.  Its keys are then below
+ * every key in the buckets, and events arriving later with a key inside its
+ * range land, relative to rb_last = its minimum, in the levels below it.  The
+ * two sources are merged as they leave: the smaller key first, and on equal
+ * keys the run first, because every event in it arrived before the run was
+ * formed and every bucketed event with a key in its range arrived after.
+ * A bucket is sorted into the run only while the run is empty, so the
+ * buckets below the run's range hold just those few late arrivals.
+ *
+ * Events leave in batches: the run's events up to min(W, the buckets'
+ * minimum), or all of bucket 0, are handed to the aggregations in place.
  */
 
-/* Entries an emptied bucket may keep allocated (see rb_pop). */
+/* Entries an emptied bucket may keep allocated (see rb_trim). */
 #define RB_KEEP 64
+/* Largest bucket sorted into the run: above it, a radix pass splits it. */
+#define RUN_MAX 4096u
+/* Buckets up to this size are sorted by insertion alone. */
+#define RUN_SMALL 16u
+/* Element moves the insertion sort may spend per event before it gives up
+ * (adversarial times) and the bucket is redistributed instead. */
+#define RUN_SHIFTS 8u
 
 static inline unsigned rb_index(int64_t last, int64_t t)
 {
@@ -320,22 +343,25 @@ static inline unsigned rb_index(int64_t last, int64_t t)
     return 1u + L * 256u + (unsigned)(((uint64_t)t >> (8 * L)) & 255u);
 }
 
-static __attribute__((noinline)) int rb_grow(pl_stream *s, pl__rbucket *b)
+static __attribute__((noinline)) int rb_reserve(pl_stream *s, pl__rbucket *b, size_t need)
 {
-    size_t cap = b->cap ? b->cap * 2 : 32;
-    pl__rbent *p = realloc(b->e, cap * sizeof *p);
+    size_t cap = b->cap ? b->cap : 32;
+    pl__rbent *p;
+    while (cap < need)
+        cap *= 2;
+    p = cap > UINT32_MAX ? NULL : realloc(b->e, cap * sizeof *p);
     if (!p)
         return pl_err(&s->eb, -ENOMEM, "stream: out of memory for %zu buffered events",
                       s->nbuf);
     b->e = p;
-    b->cap = cap;
+    b->cap = (uint32_t)cap;
     return 0;
 }
 
 static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
 {
     pl__rbucket *b = &s->rb[i];
-    if (b->n == b->cap && rb_grow(s, b) < 0)
+    if (b->n == b->cap && rb_reserve(s, b, (size_t)b->n + 1) < 0)
         return -ENOMEM;
     if (b->head == b->n || e->t < b->min_t)
         b->min_t = e->t;
@@ -362,6 +388,11 @@ int pl__stream_rb_push(pl_stream *s, const pl__rbent *e)
 
 void pl__stream_rb_collect(const pl_stream *s, pl__rbent *out)
 {
+    /* the run first: on equal t its events are the older ones */
+    if (s->run.n > s->run.head) {
+        memcpy(out, s->run.e + s->run.head, (s->run.n - s->run.head) * sizeof *out);
+        out += s->run.n - s->run.head;
+    }
     for (unsigned i = 0; i < PL__RB_BUCKETS; i++) {
         const pl__rbucket *b = &s->rb[i];
         if (b->n == b->head)
@@ -371,38 +402,144 @@ void pl__stream_rb_collect(const pl_stream *s, pl__rbent *out)
     }
 }
 
-/*
- * Take the buffered event with the least (t, position) if its t <= W:
- * returns 1 and fills *e, 0 when there is none, or a negative code.
- */
-static inline int rb_pop(pl_stream *s, int64_t W, pl__rbent *e)
+/* An emptied bucket gives back storage beyond RB_KEEP entries. */
+static inline void rb_trim(pl__rbucket *b)
 {
-    pl__rbucket *b0 = &s->rb[0];
-    for (;;) {
-        pl__rbucket *b;
-        unsigned L, w = 0, d;
-        if (b0->head < b0->n) {
-            if (b0->e[b0->head].t > W)
-                return 0;
-            *e = b0->e[b0->head];
-            if (++b0->head == b0->n)
-                b0->head = b0->n = 0;
-            s->nbuf--;
-            return 1;
+    if (b->cap > RB_KEEP) {
+        /* Over a long run every one of the 2049 buckets is used in turn
+         * (they follow the bytes of t); keeping each one's peak storage
+         * would make memory grow with the log's length. */
+        free(b->e);
+        b->e = NULL;
+        b->cap = 0;
+    }
+}
+
+/*
+ * Sort bucket b of level L >= 1 (2..RUN_MAX events) stably by t into the
+ * empty run.  Returns 0 when sorted, 1 when the insertion sort ran over its
+ * budget (the run is then left empty and b is untouched), or -ENOMEM.
+ */
+static int run_form(pl_stream *s, const pl__rbucket *b, unsigned L)
+{
+    pl__rbucket *r = &s->run;
+    pl__rbent *a;
+    uint32_t n = b->n;
+    size_t budget = (size_t)RUN_SHIFTS * n;
+
+    if (r->cap < n && rb_reserve(s, r, n) < 0)
+        return -ENOMEM;
+    a = r->e;
+    if (n <= RUN_SMALL) {
+        memcpy(a, b->e, n * sizeof *a);
+    } else {
+        /* A stable counting pass on byte L-1 leaves, for evenly spread
+         * times, about one event per value: the insertion sort after it
+         * then moves little.  The keys agree on every byte above L-1 but
+         * byte L, whose value they share too. */
+        uint32_t cnt[256] = { 0 };
+        unsigned sh = 8 * (L - 1);
+        for (uint32_t i = 0; i < n; i++)
+            cnt[((uint64_t)b->e[i].t >> sh) & 255]++;
+        for (uint32_t d = 0, at = 0; d < 256; d++) {
+            uint32_t c = cnt[d];
+            cnt[d] = at;
+            at += c;
         }
-        if (!s->rb_levels)
+        for (uint32_t i = 0; i < n; i++)
+            a[cnt[((uint64_t)b->e[i].t >> sh) & 255]++] = b->e[i];
+    }
+    /* stable: an event moves only past strictly greater times */
+    for (uint32_t i = 1; i < n; i++) {
+        pl__rbent x = a[i];
+        uint32_t j = i;
+        if (a[j - 1].t <= x.t)
+            continue;
+        do {
+            a[j] = a[j - 1];
+            j--;
+        } while (j > 0 && a[j - 1].t > x.t);
+        a[j] = x;
+        if (budget < i - j)
+            return 1;
+        budget -= i - j;
+    }
+    r->head = 0;
+    r->n = n;
+    return 0;
+}
+
+/*
+ * The next events to release, the least (t, position) first: points *out
+ * at k >= 1 consecutive events with t <= W and returns k, returns 0 when no
+ * buffered event has t <= W, or a negative code.  The events stay valid
+ * until the next call.
+ */
+static int64_t rb_next(pl_stream *s, int64_t W, const pl__rbent **out)
+{
+    pl__rbucket *run = &s->run, *b0 = &s->rb[0];
+    for (;;) {
+        pl__rbucket *b = NULL;
+        unsigned L = 0, w = 0, d;
+        int64_t rmin = 0;
+        int have = 1;
+        uint32_t k;
+        int rc;
+
+        /* the buckets' minimum: bucket 0, else the lowest non-empty one */
+        if (b0->head < b0->n) {
+            rmin = b0->e[b0->head].t;
+        } else if (s->rb_levels) {
+            L = (unsigned)__builtin_ctz(s->rb_levels);
+            while (!s->rb_bits[L][w])
+                w++;
+            d = w * 64 + (unsigned)__builtin_ctzll(s->rb_bits[L][w]);
+            b = &s->rb[1 + L * 256 + d];
+            rmin = b->min_t;
+        } else {
+            have = 0;
+        }
+
+        if (run->head < run->n && (!have || run->e[run->head].t <= rmin)) {
+            int64_t lim = have && rmin < W ? rmin : W;
+            uint32_t i = run->head;
+            while (i < run->n && run->e[i].t <= lim)
+                i++;
+            k = i - run->head;
+            if (!k)
+                return 0;
+            *out = run->e + run->head;
+            run->head = i;
+            if (i == run->n)
+                run->head = run->n = 0;
+            s->nbuf -= k;
+            return k;
+        }
+        if (!have || rmin > W)
             return 0;
-        L = (unsigned)__builtin_ctz(s->rb_levels);
-        while (!s->rb_bits[L][w])
-            w++;
-        d = w * 64 + (unsigned)__builtin_ctzll(s->rb_bits[L][w]);
-        b = &s->rb[1 + L * 256 + d];
-        if (b->min_t > W)
-            return 0;
+        if (!b) {
+            /* one key, rb_last <= W, and none of it in the run */
+            k = b0->n - b0->head;
+            *out = b0->e + b0->head;
+            b0->head = b0->n = 0;
+            s->nbuf -= k;
+            return k;
+        }
+
         s->rb_bits[L][w] &= ~(1ULL << (d & 63));
         if (!(s->rb_bits[L][0] | s->rb_bits[L][1] | s->rb_bits[L][2] | s->rb_bits[L][3]))
             s->rb_levels &= ~(1u << L);
         s->rb_last = b->min_t;
+        if (b->n == 1) {
+            /* most buckets below the top levels hold one event: it is the
+             * minimum, so it leaves at once */
+            s->one = b->e[0];
+            b->n = 0;
+            rb_trim(b);
+            s->nbuf--;
+            *out = &s->one;
+            return 1;
+        }
         if (L == 0) {
             /* one key: the bucket is bucket 0's FIFO as it stands (b0 is empty) */
             pl__rbucket tmp = *b0;
@@ -410,20 +547,23 @@ static inline int rb_pop(pl_stream *s, int64_t W, pl__rbent *e)
             *b = tmp;
             continue;
         }
-        for (size_t j = 0; j < b->n; j++) {
-            int rc = rb_append(s, rb_index(s->rb_last, b->e[j].t), &b->e[j]);
+        if (run->n == 0 && b->n <= RUN_MAX) {
+            rc = run_form(s, b, L);
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                b->n = 0;
+                rb_trim(b);
+                continue;
+            }
+        }
+        for (uint32_t j = 0; j < b->n; j++) {
+            rc = rb_append(s, rb_index(s->rb_last, b->e[j].t), &b->e[j]);
             if (rc)
                 return rc;
         }
         b->n = 0;
-        if (b->cap > RB_KEEP) {
-            /* Over a long run every one of the 2049 buckets is used in
-             * turn (they follow the bytes of t); keeping each one's peak
-             * storage would make memory grow with the log's length. */
-            free(b->e);
-            b->e = NULL;
-            b->cap = 0;
-        }
+        rb_trim(b);
     }
 }
 
@@ -623,22 +763,25 @@ static inline int feed_dd(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbent
 static int release(pl_stream *s)
 {
     const int64_t W = s->W;
+    const pl__rbent *ev;
+    int64_t k;
     uint64_t lim;
     int rc;
 
-    pl__rbent e = { 0, 0, 0, 0, 0 };
-
-    while ((rc = rb_pop(s, W, &e)) == 1) {
-        s->st.released++;
-        for (int i = 0; i < s->naggs; i++) {
-            pl__agg *a = &s->aggs[i];
-            rc = a->K ? feed_time(s, a, (uint32_t)i, &e) : feed_dd(s, a, (uint32_t)i, &e);
-            if (rc)
-                return rc;
+    while ((k = rb_next(s, W, &ev)) > 0) {
+        s->st.released += (uint64_t)k;
+        for (int64_t j = 0; j < k; j++) {
+            for (int i = 0; i < s->naggs; i++) {
+                pl__agg *a = &s->aggs[i];
+                rc = a->K ? feed_time(s, a, (uint32_t)i, &ev[j])
+                          : feed_dd(s, a, (uint32_t)i, &ev[j]);
+                if (rc)
+                    return rc;
+            }
         }
     }
-    if (rc)
-        return rc;
+    if (k < 0)
+        return (int)k;
     /* A window [s, e) fires when W >= e - 1, i.e. e <= W + 1; every end is
      * >= 1, so nothing fires while W < 0, and all fire at +inf. */
     if (W < 0)
@@ -727,7 +870,6 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
                 goto fail;
             }
             e.t = tk.t;
-            e.pos = position;
             e.price = tk.price_e8;
             e.qty = (uint32_t)tk.qty;
             e.sym = (uint32_t)id;

@@ -8,7 +8,9 @@
  * itself, and the few internal functions the two files share.
  *
  * Invariants the data path relies on (stream_save.c checks them on load):
- *  (1) every buffered event has t > W, and no two share (t, position);
+ *  (1) every buffered event has t > W; buffered events with equal t sit
+ *      in one reorder bucket in position order, except that the run's
+ *      events come before (in position) those of any bucket;
  *  (2) every released event had t <= W when it was released, so the released
  *      stream is ordered by (t, position) across pushes;
  *  (3) time windows: before an event t is added, every window with end <= t
@@ -35,10 +37,14 @@ typedef struct pl__bacc {
     int64_t first_t, last_t;
 } pl__bacc;
 
-/* A buffered event, ordered by (t, pos). */
+/*
+ * A buffered event, released in (t, position) order.  The position is not
+ * stored: buckets keep insertion order, which is position order (1), and
+ * the reorder buffer is copied several times per event, so 24 bytes
+ * instead of 32 is a quarter less of its memory traffic.
+ */
 typedef struct pl__rbent {
     int64_t t;
-    uint64_t pos;
     int64_t price;
     uint32_t qty;
     uint32_t sym;
@@ -51,8 +57,8 @@ typedef struct pl__rbent {
  */
 typedef struct pl__rbucket {
     pl__rbent *e;
-    size_t head, n, cap;
-    int64_t min_t; /* smallest t in e[head..n) */
+    uint32_t head, n, cap; /* rb_reserve keeps cap below 2^32 */
+    int64_t min_t;         /* smallest t in e[head..n) */
 } pl__rbucket;
 
 /* The symbols with a bar in time window k, in the order they opened it. */
@@ -121,7 +127,9 @@ struct pl_stream {
     uint64_t rb_bits[PL__RB_LEVELS][4]; /* bucket 1 + 256 L + d not empty */
     unsigned rb_levels;                  /* bit L: rb_bits[L] not all zero */
     int64_t rb_last;                     /* the key buckets are relative to; <= W */
-    size_t nbuf;
+    pl__rbucket run;                     /* sorted by (t, position), read from head */
+    pl__rbent one;                       /* a single released event (see rb_next) */
+    size_t nbuf;                         /* events in the buckets and the run */
 
     int naggs;
     pl__agg aggs[PL_MAX_AGGS];
@@ -143,7 +151,10 @@ int pl__stream_open_slot(pl_stream *s, pl__agg *a, uint64_t k, uint32_t sym);
 /* Add an event with t > W to the reorder buffer: 0 or -ENOMEM. */
 int pl__stream_rb_push(pl_stream *s, const pl__rbent *e);
 
-/* Copy the buffered events, in no particular order, to out[nbuf]. */
+/*
+ * Copy the buffered events to out[nbuf], bucket after bucket: events with
+ * equal t come out in position order, other events in no particular order.
+ */
 void pl__stream_rb_collect(const pl_stream *s, pl__rbent *out);
 
 /* Save/load must agree on the accumulator limits checked in (4). */

@@ -5,16 +5,17 @@
  * Layout: the writer, the reader, the encoding of one partial bar, save,
  * load.  Every integer is little-endian of fixed width; there is no padding
  * and nothing depends on pointer values, capacities or heap layout, so one
- * history gives one byte string.  Version 1:
+ * history gives one byte string.  Version 2 (version 1 stored each buffered
+ * event's position too):
  *
- *   u32 magic 'RPS1', u32 version 1
+ *   u32 magic 'RPS1', u32 version 2
  *   i64 B, i64 I, u32 naggs, naggs x (u32 kind, u64 size, u64 slide, u64 threshold)
  *   u32 partitions, u8 have_first, u8 finished, i64 W, i64 last_ingest_ns,
  *   u64 last_position
  *   partitions x (u8 has_maxev, i64 maxev, i64 last_ingest)
  *   u64 records, valid, poison, late, released, bars, open_windows
  *   u32 nsym, nsym x (u8 len, len bytes)              (ids in order)
- *   u64 nbuf, nbuf x (i64 t, u64 pos, i64 price, u32 qty, u32 sym)  (sorted by t, pos)
+ *   u64 nbuf, nbuf x (i64 t, i64 price, u32 qty, u32 sym)  (in (t, position) order)
  *   per aggregation, in configuration order:
  *     time:        u64 nwin, nwin x (u64 k, u32 n, n x (u32 sym, bar))  (k ascending)
  *     data-driven: nsym x (u64 seq, u8 open, [bar if open])
@@ -33,9 +34,9 @@
 #include <string.h>
 
 #define SAVE_MAGIC 0x31535052u /* "RPS1" */
-#define SAVE_VERSION 1u
+#define SAVE_VERSION 2u
 #define BAR_BYTES 80u
-#define BUF_ENTRY_BYTES 32u
+#define BUF_ENTRY_BYTES 24u
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -169,12 +170,19 @@ static const char *bar_bad(const pl__bacc *b, int64_t W, uint64_t released)
 
 /* ---- save ------------------------------------------------------------- */
 
+/* A buffered event and its place in pl__stream_rb_collect's output. */
+typedef struct ordent {
+    pl__rbent e;
+    size_t ord;
+} ordent;
+
+/* (t, collection order) is (t, position) order: see pl__stream_rb_collect. */
 static int cmp_ent(const void *x, const void *y)
 {
-    const pl__rbent *a = x, *b = y;
-    if (a->t != b->t)
-        return a->t < b->t ? -1 : 1;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
+    const ordent *a = x, *b = y;
+    if (a->e.t != b->e.t)
+        return a->e.t < b->e.t ? -1 : 1;
+    return a->ord < b->ord ? -1 : a->ord > b->ord;
 }
 
 static void save_aggs(wbuf *w, const pl_stream *s)
@@ -212,7 +220,8 @@ static void save_aggs(wbuf *w, const pl_stream *s)
 int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
 {
     wbuf w = { 0 };
-    pl__rbent *sorted = NULL;
+    pl__rbent *flat = NULL;
+    ordent *sorted = NULL;
 
     *buf = NULL;
     *len = 0;
@@ -254,21 +263,28 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
     }
     /* The buckets' layout depends on release history; sorted entries do not. */
     if (s->nbuf) {
+        flat = malloc(s->nbuf * sizeof *flat);
         sorted = malloc(s->nbuf * sizeof *sorted);
-        if (!sorted) {
+        if (!flat || !sorted) {
+            free(flat);
+            free(sorted);
             free(w.p);
             return -ENOMEM;
         }
-        pl__stream_rb_collect(s, sorted);
+        pl__stream_rb_collect(s, flat);
+        for (size_t i = 0; i < s->nbuf; i++) {
+            sorted[i].e = flat[i];
+            sorted[i].ord = i;
+        }
+        free(flat);
         qsort(sorted, s->nbuf, sizeof *sorted, cmp_ent);
     }
     w_u64(&w, s->nbuf);
     for (size_t i = 0; i < s->nbuf; i++) {
-        w_i64(&w, sorted[i].t);
-        w_u64(&w, sorted[i].pos);
-        w_i64(&w, sorted[i].price);
-        w_u32(&w, sorted[i].qty);
-        w_u32(&w, sorted[i].sym);
+        w_i64(&w, sorted[i].e.t);
+        w_i64(&w, sorted[i].e.price);
+        w_u32(&w, sorted[i].e.qty);
+        w_u32(&w, sorted[i].e.sym);
     }
     free(sorted);
     save_aggs(&w, s);
@@ -421,7 +437,7 @@ static const uint8_t sym_char[256] = {
 int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
 {
     pl_stream *t = NULL, tmp;
-    pl__rbent prev = { 0, 0, 0, 0, 0 };
+    int64_t prev_t = 0;
     rbuf rd = { buf, len, 0, 0 }, *r = &rd;
     uint64_t v, nbuf, nopen = 0;
     uint32_t nsym;
@@ -528,25 +544,23 @@ int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
     for (uint64_t i = 0; i < nbuf; i++) {
         pl__rbent ent, *e = &ent;
         e->t = r_i64(r);
-        e->pos = r_u64(r);
         e->price = r_i64(r);
         v = r_u32(r);
         e->qty = (uint32_t)v;
         e->sym = (uint32_t)r_u32(r);
         if (r->bad)
             CORRUPT("truncated reorder buffer");
-        /* keeps (1); inserting in (t, pos) order keeps positions in order
-         * within each bucket */
-        if (e->t < 0 || e->t <= t->W || e->pos > t->last_pos || e->sym >= t->nsym ||
-            !price_ok(e->price) || e->qty < 1 || e->qty > PL_QTY_MAX ||
-            (i && !(prev.t < e->t || (prev.t == e->t && prev.pos < e->pos))))
+        /* keeps (1); inserting in saved order keeps equal times in
+         * position order within their bucket */
+        if (e->t < 0 || e->t <= t->W || e->sym >= t->nsym || !price_ok(e->price) ||
+            e->qty < 1 || e->qty > PL_QTY_MAX || (i && e->t < prev_t))
             CORRUPT("reorder buffer entry %llu", (unsigned long long)i);
         rc = pl__stream_rb_push(t, e);
         if (rc) {
             rc = pl_err(eb, rc, "stream state: %s", t->eb.msg);
             goto fail;
         }
-        prev = ent;
+        prev_t = e->t;
     }
 
     for (int i = 0; i < t->naggs; i++) {

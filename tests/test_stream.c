@@ -1064,6 +1064,73 @@ START_TEST(test_reorder_wide)
 }
 END_TEST
 
+/*
+ * The reorder buffer's sorted run (a whole bucket sorted at once) merged
+ * with the radix buckets: dense times in windows of 2^4..2^20 ns with a
+ * bound B inside the window, so that W stops in the middle of a sorted run
+ * and later events land inside its range, often on a time already in it
+ * (position order across the two); descending blocks that make the
+ * insertion sort give up; buckets from a few events to far beyond the run's
+ * limit.  ticks:1 numbers each symbol's released events, so a misorder is
+ * a differing bar.
+ */
+START_TEST(test_reorder_run)
+{
+    static const int jbits[] = { 4, 9, 13, 17, 20 };
+    size_t nlate = 0, nbars = 0;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        size_t n = 12000;
+        grec *g = calloc(n, sizeof *g);
+        uint64_t x = seed * 31337;
+        int64_t J = (int64_t)1 << jbits[seed % 5], base = (int64_t)1 << 33, recent[8] = { 0 };
+        int64_t dbase = 0;
+        uint32_t np = 1 + (uint32_t)(seed % 2);
+        pl_config c = mkcfg(J / (int64_t)(1 + seed % 4), 0);
+        rec_log got = { 0 }, want = { 0 };
+        ck_assert_ptr_nonnull(g);
+        add_agg(&c, PL_AGG_TICKS, 0, 0, 1);
+        add_agg(&c, PL_AGG_VOLUME, 0, 0, 50);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rng_next(&x);
+            int64_t t;
+            if (i % 2000 == 0)
+                dbase = base & ~(int64_t)255;
+            if (i % 2000 < 300 && seed % 3 == 0) {
+                /* descending, all with one value of byte 1 */
+                t = dbase + 255 - (int64_t)(i % 256);
+            } else if (r % 4 == 0) {
+                t = recent[(r >> 2) % 8]; /* a time seen lately */
+            } else {
+                t = base + (int64_t)((r >> 8) % (uint64_t)J);
+            }
+            recent[(r >> 5) % 8] = t;
+            /* the window drifts up, now and then by a whole byte */
+            base += (int64_t)((r >> 40) % 3) * (J / 16 + 1) + (r % 97 == 0 ? (int64_t)1 << 24 : 0);
+            g[i].p = (uint32_t)((r >> 50) % np);
+            g[i].T = (int64_t)i;
+            snprintf(g[i].payload, sizeof g[i].payload, "%" PRId64 ",%c,%u,%u", t,
+                     'A' + (int)((r >> 56) % 3), 1 + (unsigned)(r >> 20) % 1000,
+                     1 + (unsigned)(r >> 44) % 30);
+        }
+        run_whole(&c, np, g, n, &got, NULL);
+        oracle(&c, np, g, n, &want);
+        nlate += log_count(&want, 'L');
+        nbars += log_count(&want, 'B');
+        qsort(got.line, got.n, sizeof *got.line, str_cmp);
+        qsort(want.line, want.n, sizeof *want.line, str_cmp);
+        for (size_t i = 0; i < got.n && i < want.n; i++)
+            ck_assert_msg(strcmp(got.line[i], want.line[i]) == 0, "seed %llu line %zu: %s / %s",
+                          (unsigned long long)seed, i, got.line[i], want.line[i]);
+        ck_assert_uint_eq(got.n, want.n);
+        log_free(&got);
+        log_free(&want);
+        free(g);
+    }
+    ck_assert_uint_gt(nlate, 1000);
+    ck_assert_uint_gt(nbars, 50000);
+}
+END_TEST
+
 /* ---- save / restore --------------------------------------------------------- */
 
 static void save_ok(pl_stream *s, uint8_t **b, size_t *n)
@@ -1392,6 +1459,7 @@ Suite *stream_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_oracle_generated);
     tcase_add_test(tc, test_reorder_wide);
+    tcase_add_test(tc, test_reorder_run);
     tcase_add_test(tc, test_save_restore_every_split);
     tcase_add_test(tc, test_save_restore_chain);
     tcase_add_test(tc, test_load_fuzz);
