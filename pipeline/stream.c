@@ -12,7 +12,8 @@
  * bars; the per-record step (parse, late check, watermark, release); finish
  * and accessors.
  *
- * Costs per record: O(P) for the watermark, amortised O(log range of t)
+ * Costs per record: O(P) for the watermark when the pusher held the
+ * minimum and moved it, or the active set may have changed, else O(1); amortised O(log range of t)
  * sequential moves in the reorder buffer (about two for evenly spread
  * times: into a bucket, then sorted into the run),
  * O(windows containing t) per time aggregation, O(1) per data-driven one.
@@ -109,9 +110,10 @@ int pl_stream_new(const pl_config *cfg, uint32_t partitions, const pl_emit *emit
     s->maxev = calloc(partitions, sizeof *s->maxev);
     s->wm = calloc(partitions, sizeof *s->wm);
     s->last_ingest = calloc(partitions, sizeof *s->last_ingest);
+    s->active = calloc(partitions, 1);
     s->hmask = 63;
     s->htab = calloc(s->hmask + 1, sizeof *s->htab);
-    if (!s->has_maxev || !s->maxev || !s->wm || !s->last_ingest || !s->htab) {
+    if (!s->has_maxev || !s->maxev || !s->wm || !s->last_ingest || !s->active || !s->htab) {
         rc = pl_err(eb, -ENOMEM, "stream: out of memory for %u partitions", partitions);
         goto fail;
     }
@@ -141,6 +143,7 @@ void pl_stream_free(pl_stream *s)
     free(s->maxev);
     free(s->wm);
     free(s->last_ingest);
+    free(s->active);
     free(s->syms);
     free(s->htab);
     for (unsigned i = 0; i < PL__RB_BUCKETS; i++)
@@ -805,12 +808,39 @@ static int64_t wm_of(int64_t maxev, int64_t B)
     return w < INT64_MIN ? INT64_MIN : (int64_t)w;
 }
 
+/*
+ * Step 4's minimum over the active partitions at T into s->cand; with
+ * `idle` also which partitions are active and when the first of them turns
+ * idle.  T >= every last_ingest, so the differences are in [0, 2^63); the
+ * pushing partition is active, so the minimum is over at least one wm.
+ */
+static void wm_scan(pl_stream *s, int64_t T, int idle)
+{
+    const int64_t I = s->cfg.idle_timeout;
+    int64_t cand = PL_WM_POS_INF, idle_at = INT64_MAX;
+    for (uint32_t q = 0; q < s->np; q++) {
+        int64_t w = s->wm[q], li = s->last_ingest[q];
+        if (idle) {
+            int64_t until = li > INT64_MAX - I ? INT64_MAX : li + I;
+            s->active[q] = I == 0 || T - li <= I;
+            if (s->active[q] && I && until < idle_at)
+                idle_at = until;
+        }
+        cand = s->active[q] && w < cand ? w : cand;
+    }
+    s->cand = cand;
+    if (idle) {
+        s->idle_at = idle_at;
+        s->cand_ok = 1;
+    }
+}
+
 int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t ingest_ns,
                    const uint8_t *payload, uint32_t len, uint64_t position)
 {
     pl_tick tk;
     int reason, rc;
-    int64_t cand = PL_WM_POS_INF;
+    int64_t cand, old_wm;
     const int64_t I = s->cfg.idle_timeout;
 
     if (s->dead)
@@ -841,6 +871,7 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
     s->last_T = ingest_ns;
     s->last_pos = position;
     s->st.records++;
+    old_wm = s->wm[partition];
 
     reason = pl_payload_parse(payload, len, &tk);
     if (reason != PL_VALID) {
@@ -886,12 +917,16 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
     }
     s->last_ingest[partition] = ingest_ns;
 
-    /* Step 4.  ingest_ns >= last_T >= every last_ingest, so the differences
-     * are in [0, 2^63).  The pushing partition is always active, so cand is
-     * set to some wm (all of which are < +inf). */
-    for (uint32_t q = 0; q < s->np; q++)
-        if ((I == 0 || ingest_ns - s->last_ingest[q] <= I) && s->wm[q] < cand)
-            cand = s->wm[q];
+    /* Step 4, from the cached minimum when it cannot have changed: the
+     * active set is the same while the pusher was active already and no
+     * active partition's last_ingest + I has been passed (later pushes only
+     * move T and last_ingest up), and only the pusher's wm moved, up.
+     * (A stale, low idle_at only costs a recomputation.) */
+    if (!s->cand_ok || !s->active[partition] || (I && ingest_ns > s->idle_at))
+        wm_scan(s, ingest_ns, 1);
+    else if (old_wm == s->cand && s->wm[partition] != old_wm)
+        wm_scan(s, ingest_ns, 0);
+    cand = s->cand;
     if (cand <= s->W)
         return 0;
     s->W = cand;

@@ -116,6 +116,13 @@ struct pl_stream {
     int64_t *wm;           /* maxev - B - 1 saturated, or PL_WM_NEG_INF */
     int64_t *last_ingest;
 
+    /* Step 4's minimum, a cache (not state, not saved): valid when cand_ok;
+     * active[q] says whether q was in it, idle_at is no later than the
+     * first T at which an active partition turns idle. */
+    int cand_ok;
+    uint8_t *active;
+    int64_t cand, idle_at;
+
     /* symbol table: ids in first-seen order, open addressing on ids + 1 */
     pl__sym *syms;
     uint32_t nsym, symcap;
