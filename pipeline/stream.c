@@ -364,7 +364,11 @@ static __attribute__((noinline)) int rb_reserve(pl_stream *s, pl__rbucket *b, si
 static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
 {
     pl__rbucket *b = &s->rb[i];
-    if (b->n == b->cap && rb_reserve(s, b, (size_t)b->n + 1) < 0)
+    /* An empty bucket starts at the size its level's last taken bucket
+     * had: a bucket growing by doubling from 32 would copy most of its
+     * events once more on the way. */
+    if (b->n == b->cap &&
+        rb_reserve(s, b, b->n ? (size_t)b->n + 1 : s->rb_hint[i ? (i - 1) >> 8 : 0] + 1) < 0)
         return -ENOMEM;
     if (b->head == b->n || e->t < b->min_t)
         b->min_t = e->t;
@@ -533,6 +537,7 @@ static int64_t rb_next(pl_stream *s, int64_t W, const pl__rbent **out)
         if (!(s->rb_bits[L][0] | s->rb_bits[L][1] | s->rb_bits[L][2] | s->rb_bits[L][3]))
             s->rb_levels &= ~(1u << L);
         s->rb_last = b->min_t;
+        s->rb_hint[L] = b->n < RUN_MAX ? b->n : RUN_MAX;
         if (b->n == 1) {
             /* most buckets below the top levels hold one event: it is the
              * minimum, so it leaves at once */

@@ -134,6 +134,7 @@ struct pl_stream {
     uint64_t rb_bits[PL__RB_LEVELS][4]; /* bucket 1 + 256 L + d not empty */
     unsigned rb_levels;                  /* bit L: rb_bits[L] not all zero */
     int64_t rb_last;                     /* the key buckets are relative to; <= W */
+    uint32_t rb_hint[PL__RB_LEVELS];     /* size of the last taken bucket per level */
     pl__rbucket run;                     /* sorted by (t, position), read from head */
     pl__rbent one;                       /* a single released event (see rb_next) */
     size_t nbuf;                         /* events in the buckets and the run */
