@@ -361,7 +361,8 @@ static __attribute__((noinline)) int rb_reserve(pl_stream *s, pl__rbucket *b, si
     return 0;
 }
 
-static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
+/* Room for one more event in bucket i: 0 or -ENOMEM. */
+static inline int rb_room(pl_stream *s, unsigned i)
 {
     pl__rbucket *b = &s->rb[i];
     /* An empty bucket starts at the size its level's last taken bucket
@@ -370,27 +371,60 @@ static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
     if (b->n == b->cap &&
         rb_reserve(s, b, b->n ? (size_t)b->n + 1 : s->rb_hint[i ? (i - 1) >> 8 : 0] + 1) < 0)
         return -ENOMEM;
-    if (b->head == b->n || e->t < b->min_t)
-        b->min_t = e->t;
-    b->e[b->n++] = *e;
+    return 0;
+}
+
+/* The bookkeeping of an event with time t just stored at the end of bucket i. */
+static inline void rb_added(pl_stream *s, unsigned i, int64_t t)
+{
+    pl__rbucket *b = &s->rb[i];
+    if (b->head == b->n || t < b->min_t)
+        b->min_t = t;
+    b->n++;
     if (i) {
         unsigned L = (i - 1) >> 8, d = (i - 1) & 255;
         s->rb_levels |= 1u << L;
         s->rb_bits[L][d >> 6] |= 1ULL << (d & 63);
     }
+}
+
+static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
+{
+    if (rb_room(s, i) < 0)
+        return -ENOMEM;
+    s->rb[i].e[s->rb[i].n] = *e;
+    rb_added(s, i, e->t);
+    return 0;
+}
+
+/*
+ * An arriving event, field by field: built in a local struct and copied,
+ * its 4- and 8-byte field stores would be read back as wider loads, which
+ * cannot be forwarded from the store buffer and stall for its drain.
+ */
+static inline int rb_add(pl_stream *s, int64_t t, int64_t price, uint32_t qty, uint32_t sym)
+{
+    unsigned i;
+    pl__rbent *d;
+    if (t < s->rb_last)
+        return pl_err(&s->eb, PL_ECORRUPT, "stream: event %lld below the released %lld",
+                      (long long)t, (long long)s->rb_last);
+    i = rb_index(s->rb_last, t);
+    if (rb_room(s, i) < 0)
+        return -ENOMEM;
+    d = &s->rb[i].e[s->rb[i].n];
+    d->t = t;
+    d->price = price;
+    d->qty = qty;
+    d->sym = sym;
+    rb_added(s, i, t);
+    s->nbuf++;
     return 0;
 }
 
 int pl__stream_rb_push(pl_stream *s, const pl__rbent *e)
 {
-    int rc;
-    if (e->t < s->rb_last)
-        return pl_err(&s->eb, PL_ECORRUPT, "stream: event %lld below the released %lld",
-                      (long long)e->t, (long long)s->rb_last);
-    rc = rb_append(s, rb_index(s->rb_last, e->t), e);
-    if (rc == 0)
-        s->nbuf++;
-    return rc;
+    return rb_add(s, e->t, e->price, e->qty, e->sym);
 }
 
 void pl__stream_rb_collect(const pl_stream *s, pl__rbent *out)
@@ -899,17 +933,13 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
                     goto fail;
             }
         } else {
-            pl__rbent e;
             int64_t id = pl__stream_intern(s, tk.sym, tk.sym_len, (const char *)payload, len);
             if (id < 0) {
                 rc = (int)id;
                 goto fail;
             }
-            e.t = tk.t;
-            e.price = tk.price_e8;
-            e.qty = (uint32_t)tk.qty;
-            e.sym = (uint32_t)id;
-            rc = pl__stream_rb_push(s, &e); /* keeps (1): t > W */
+            /* keeps (1): t > W */
+            rc = rb_add(s, tk.t, tk.price_e8, (uint32_t)tk.qty, (uint32_t)id);
             if (rc)
                 goto fail;
         }
