@@ -112,6 +112,7 @@ int pl_stream_new(const pl_config *cfg, uint32_t partitions, const pl_emit *emit
     s->last_ingest = calloc(partitions, sizeof *s->last_ingest);
     s->active = calloc(partitions, 1);
     s->hmask = 63;
+    s->hbits = 6;
     s->htab = calloc(s->hmask + 1, sizeof *s->htab);
     if (!s->has_maxev || !s->maxev || !s->wm || !s->last_ingest || !s->active || !s->htab) {
         rc = pl_err(eb, -ENOMEM, "stream: out of memory for %u partitions", partitions);
@@ -154,11 +155,14 @@ void pl_stream_free(pl_stream *s)
 
 /* ---- symbol table -------------------------------------------------------- */
 
-static inline uint32_t sym_hash(uint64_t a, uint64_t b)
+/*
+ * Slot of a name in a table of hmask + 1 = 2^hbits slots: the top bits of
+ * a multiplicative hash, which depend on every bit of the name.
+ */
+static inline uint32_t sym_slot(const pl_stream *s, uint64_t a, uint64_t b)
 {
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xC2B2AE3D27D4EB4FULL;
-    h ^= h >> 29;
-    return (uint32_t)((h * 0xBF58476D1CE4E5B9ULL) >> 32);
+    return (uint32_t)(((a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xC2B2AE3D27D4EB4FULL) >>
+                      (64 - s->hbits));
 }
 
 /* realloc p to n elements of sz bytes, zeroing from element old on. */
@@ -205,15 +209,16 @@ static int rehash(pl_stream *s)
     uint32_t *nt = calloc((size_t)nmask + 1, sizeof *nt);
     if (!nt)
         return -ENOMEM;
+    free(s->htab);
+    s->htab = nt;
+    s->hmask = nmask;
+    s->hbits++;
     for (uint32_t id = 0; id < s->nsym; id++) {
-        uint32_t h = sym_hash(s->syms[id].w[0], s->syms[id].w[1]) & nmask;
+        uint32_t h = sym_slot(s, s->syms[id].w[0], s->syms[id].w[1]);
         while (nt[h])
             h = (h + 1) & nmask;
         nt[h] = id + 1;
     }
-    free(s->htab);
-    s->htab = nt;
-    s->hmask = nmask;
     return 0;
 }
 
@@ -263,7 +268,7 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
     if (len < 1 || len > PL_SYMBOL_MAX || sym < base || (size_t)(sym - base) + len > n)
         return pl_err(&s->eb, PL_ECORRUPT, "stream: symbol of %u bytes", len);
     sym_words(sym, len, base, n, &w0, &w1);
-    h = sym_hash(w0, w1) & s->hmask;
+    h = sym_slot(s, w0, w1);
     while ((e = s->htab[h]) != 0) {
         const pl__sym *y = &s->syms[e - 1];
         if (y->w[0] == w0 && y->w[1] == w1 && y->len == len)
@@ -275,11 +280,13 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
     if (s->nsym == s->symcap &&
         grow_symbols(s, s->symcap ? s->symcap * 2 : 64) < 0)
         return pl_err(&s->eb, -ENOMEM, "stream: out of memory for %u symbols", s->nsym + 1);
-    /* Load factor <= 1/4 keeps probe sequences short (the table is small). */
-    if ((uint64_t)(s->nsym + 1) * 4 > (uint64_t)s->hmask + 1) {
+    /* Load factor <= 1/8: a lookup that does not hit on its first probe
+     * is a mispredicted branch on every event with that symbol, and the
+     * table is small (4 bytes a slot). */
+    if ((uint64_t)(s->nsym + 1) * 8 > (uint64_t)s->hmask + 1) {
         if (rehash(s) < 0)
             return pl_err(&s->eb, -ENOMEM, "stream: out of memory for the symbol table");
-        h = sym_hash(w0, w1) & s->hmask;
+        h = sym_slot(s, w0, w1);
         while (s->htab[h])
             h = (h + 1) & s->hmask;
     }

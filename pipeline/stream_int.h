@@ -127,7 +127,8 @@ struct pl_stream {
     pl__sym *syms;
     uint32_t nsym, symcap;
     uint32_t *htab;
-    uint32_t hmask;
+    uint32_t hmask;     /* 2^hbits - 1 */
+    unsigned hbits;
 
     /* reorder buffer: radix heap on t, FIFO (= position order) within a key */
     pl__rbucket rb[PL__RB_BUCKETS];

@@ -1139,6 +1139,72 @@ static void save_ok(pl_stream *s, uint8_t **b, size_t *n)
     ck_assert_ptr_nonnull(*b);
 }
 
+/*
+ * Thousands of symbols of every shape the symbol table hashes differently
+ * (short, 9 bytes across the word boundary, 16 bytes differing only at the
+ * end), interned across many table growths and a save/load in between: each
+ * symbol's two events must meet in one ticks:2 bar under its own name.
+ */
+static void many_sym_name(char *b, size_t k)
+{
+    switch (k % 4) {
+    case 0: snprintf(b, 17, "S%zu", k); break;
+    case 1: snprintf(b, 17, "ABCDEFGHIJ%06zu", k); break;
+    case 2: snprintf(b, 17, "%zu._-", k); break;
+    default: snprintf(b, 17, "X%08zu", k); break;
+    }
+}
+
+START_TEST(test_many_symbols)
+{
+    enum { N = 4000 };
+    pl_config c = mkcfg(0, 0);
+    tstream t;
+    char name[17], payload[64], want[256];
+    pl_stream *s2;
+    pl_emit e;
+    pl_errbuf eb = { "" };
+    uint8_t *buf;
+    size_t len;
+    add_agg(&c, PL_AGG_TICKS, 0, 0, 2);
+    ts_open(&t, &c, 1);
+    for (size_t k = 0; k < N; k++) {
+        many_sym_name(name, k);
+        snprintf(payload, sizeof payload, "%zu,%s,%zu,1", 1000 + k, name, k + 1);
+        push(&t, 0, 1, payload);
+    }
+    /* the second pass runs on a restored copy */
+    save_ok(t.s, &buf, &len);
+    e = emitter(&t.log);
+    ck_assert_int_eq(pl_stream_new(&c, 1, &e, &s2, &eb), 0);
+    ck_assert_msg(pl_stream_load(s2, buf, len, &eb) == 0, "%s", eb.msg);
+    free(buf);
+    pl_stream_free(t.s);
+    t.s = s2;
+    for (size_t j = 0; j < N; j++) {
+        size_t k = N - 1 - j;
+        many_sym_name(name, k);
+        snprintf(payload, sizeof payload, "%zu,%s,%zu,1", 1000 + N + j, name, k + 1);
+        push(&t, 0, 2, payload);
+    }
+    finish(&t);
+    ck_assert_uint_eq(log_count(&t.log, 'B'), N);
+    qsort(t.log.line, t.log.n, sizeof *t.log.line, str_cmp);
+    for (size_t k = 0; k < N; k++) {
+        int64_t px = (int64_t)(k + 1) * 100000000;
+        char *const *hit;
+        char *key = want;
+        many_sym_name(name, k);
+        snprintf(want, sizeof want,
+                 "B 0 %s 0 %zu %zu %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " 2 2 %" PRId64,
+                 name, 1000 + k, 1000 + 2 * (size_t)N - k, px, px, px, px, px);
+        hit = bsearch(&key, t.log.line, t.log.n, sizeof *t.log.line, str_cmp);
+        ck_assert_msg(hit != NULL, "missing %s", want);
+    }
+    ts_close(&t);
+}
+END_TEST
+
 START_TEST(test_save_restore_every_split)
 {
     pl_config cf[8];
@@ -1460,6 +1526,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_oracle_generated);
     tcase_add_test(tc, test_reorder_wide);
     tcase_add_test(tc, test_reorder_run);
+    tcase_add_test(tc, test_many_symbols);
     tcase_add_test(tc, test_save_restore_every_split);
     tcase_add_test(tc, test_save_restore_chain);
     tcase_add_test(tc, test_load_fuzz);
