@@ -335,6 +335,10 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
 
 /* Entries an emptied bucket may keep allocated (see rb_trim). */
 #define RB_KEEP 64
+/* Largest size an empty bucket starts at (see rb_room): with times spread
+ * over many buckets of a level, each would otherwise reserve room for as
+ * many events as the level's last bucket held. */
+#define RB_START_MAX 256u
 /* Largest bucket sorted into the run: above it, a radix pass splits it. */
 #define RUN_MAX 4096u
 /* Buckets up to this size are sorted by insertion alone. */
@@ -375,9 +379,11 @@ static inline int rb_room(pl_stream *s, unsigned i)
     /* An empty bucket starts at the size its level's last taken bucket
      * had: a bucket growing by doubling from 32 would copy most of its
      * events once more on the way. */
-    if (b->n == b->cap &&
-        rb_reserve(s, b, b->n ? (size_t)b->n + 1 : s->rb_hint[i ? (i - 1) >> 8 : 0] + 1) < 0)
-        return -ENOMEM;
+    if (b->n == b->cap) {
+        uint32_t hint = s->rb_hint[i ? (i - 1) >> 8 : 0];
+        if (rb_reserve(s, b, b->n ? (size_t)b->n + 1 : hint ? hint : 1) < 0)
+            return -ENOMEM;
+    }
     return 0;
 }
 
@@ -578,7 +584,7 @@ static int64_t rb_next(pl_stream *s, int64_t W, const pl__rbent **out)
         if (!(s->rb_bits[L][0] | s->rb_bits[L][1] | s->rb_bits[L][2] | s->rb_bits[L][3]))
             s->rb_levels &= ~(1u << L);
         s->rb_last = b->min_t;
-        s->rb_hint[L] = b->n < RUN_MAX ? b->n : RUN_MAX;
+        s->rb_hint[L] = b->n < RB_START_MAX ? b->n : RB_START_MAX;
         if (b->n == 1) {
             /* most buckets below the top levels hold one event: it is the
              * minimum, so it leaves at once */
