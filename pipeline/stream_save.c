@@ -449,8 +449,12 @@ int pl_stream_load(pl_stream *s, const uint8_t *buf, size_t len, pl_errbuf *eb)
     if (rc < 0)
         return rc;
 
-    if (r_u32(r) != SAVE_MAGIC || r_u32(r) != SAVE_VERSION)
-        CORRUPT("bad magic or version");
+    if (r_u32(r) != SAVE_MAGIC)
+        CORRUPT("bad magic");
+    v = r_u32(r);
+    if (v != SAVE_VERSION)
+        CORRUPT("format version %llu (this build reads version %u)", (unsigned long long)v,
+                SAVE_VERSION);
     if (r_i64(r) != t->cfg.max_delay || r_i64(r) != t->cfg.idle_timeout ||
         r_u32(r) != (uint64_t)t->naggs) {
         rc = pl_err(eb, r->bad ? PL_ECORRUPT : PL_ECONFIG,
