@@ -1071,8 +1071,8 @@ END_TEST
  * and later events land inside its range, often on a time already in it
  * (position order across the two); descending blocks that make the
  * insertion sort give up; buckets from a few events to far beyond the run's
- * limit.  ticks:1 numbers each symbol's released events, so a misorder is
- * a differing bar.
+ * limit; a save and restore every 613 records.  ticks:1 numbers each
+ * symbol's released events, so a misorder is a differing bar.
  */
 START_TEST(test_reorder_run)
 {
@@ -1086,7 +1086,7 @@ START_TEST(test_reorder_run)
         int64_t dbase = 0;
         uint32_t np = 1 + (uint32_t)(seed % 2);
         pl_config c = mkcfg(J / (int64_t)(1 + seed % 4), 0);
-        rec_log got = { 0 }, want = { 0 };
+        rec_log got = { 0 }, want = { 0 }, chained = { 0 };
         ck_assert_ptr_nonnull(g);
         add_agg(&c, PL_AGG_TICKS, 0, 0, 1);
         add_agg(&c, PL_AGG_VOLUME, 0, 0, 50);
@@ -1114,6 +1114,33 @@ START_TEST(test_reorder_run)
         }
         run_whole(&c, np, g, n, &got, NULL);
         oracle(&c, np, g, n, &want);
+        /* Saved and restored every 613 records, the reorder buffer is
+         * rebuilt from (t, position) order: a run and buckets holding equal
+         * times must come back in the same order. */
+        {
+            pl_emit e = emitter(&chained);
+            pl_stream *s, *s2;
+            pl_errbuf eb = { "" };
+            ck_assert_int_eq(pl_stream_new(&c, np, &e, &s, &eb), 0);
+            for (size_t i = 0; i < n; i++) {
+                push_range(s, g, i, i + 1);
+                if (i % 613 == 612) {
+                    uint8_t *buf;
+                    size_t len;
+                    ck_assert_int_eq(pl_stream_save(s, &buf, &len), 0);
+                    ck_assert_int_eq(pl_stream_new(&c, np, &e, &s2, &eb), 0);
+                    ck_assert_msg(pl_stream_load(s2, buf, len, &eb) == 0, "%s", eb.msg);
+                    free(buf);
+                    pl_stream_free(s);
+                    s = s2;
+                }
+            }
+            ck_assert_int_eq(pl_stream_finish(s), 0);
+            pl_stream_free(s);
+            ck_assert_uint_eq(chained.n, got.n);
+            for (size_t i = 0; i < got.n; i++)
+                ck_assert_str_eq(chained.line[i], got.line[i]);
+        }
         nlate += log_count(&want, 'L');
         nbars += log_count(&want, 'B');
         qsort(got.line, got.n, sizeof *got.line, str_cmp);
@@ -1124,6 +1151,7 @@ START_TEST(test_reorder_run)
         ck_assert_uint_eq(got.n, want.n);
         log_free(&got);
         log_free(&want);
+        log_free(&chained);
         free(g);
     }
     ck_assert_uint_gt(nlate, 1000);
