@@ -1173,13 +1173,14 @@ static void save_ok(pl_stream *s, uint8_t **b, size_t *n)
  * end), interned across many table growths and a save/load in between: each
  * symbol's two events must meet in one ticks:2 bar under its own name.
  */
+/* b holds 32 bytes; for k < 10^6 the name has at most 16. */
 static void many_sym_name(char *b, size_t k)
 {
     switch (k % 4) {
-    case 0: snprintf(b, 17, "S%zu", k); break;
-    case 1: snprintf(b, 17, "ABCDEFGHIJ%06zu", k); break;
-    case 2: snprintf(b, 17, "%zu._-", k); break;
-    default: snprintf(b, 17, "X%08zu", k); break;
+    case 0: snprintf(b, 32, "S%zu", k); break;
+    case 1: snprintf(b, 32, "ABCDEFGHIJ%06zu", k); break;
+    case 2: snprintf(b, 32, "%zu._-", k); break;
+    default: snprintf(b, 32, "X%08zu", k); break;
     }
 }
 
@@ -1188,7 +1189,7 @@ START_TEST(test_many_symbols)
     enum { N = 4000 };
     pl_config c = mkcfg(0, 0);
     tstream t;
-    char name[17], payload[64], want[256];
+    char name[32], payload[64], want[256];
     pl_stream *s2;
     pl_emit e;
     pl_errbuf eb = { "" };
