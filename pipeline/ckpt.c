@@ -618,9 +618,10 @@ int pl_ckpt_load(const char *statedir, uint64_t config_fp, uint64_t log_id,
             free(buf);
             ckpt__note(out, "refused %s: written under another configuration", name);
             rc = pl_err(eb, PL_ECONFIG,
-                        "checkpoint %s was written under another configuration (fingerprint "
-                        "%016" PRIx64 ", this run %016" PRIx64 "); rerun with the same options "
-                        "or pass --discard-state", name, m.config_fp, config_fp);
+                        "checkpoint %s was written under another configuration or state "
+                        "format (fingerprint %016" PRIx64 ", this run %016" PRIx64 "); rerun "
+                        "with the same options or pass --discard-state", name, m.config_fp,
+                        config_fp);
             goto done;
         }
         if (m.log_id != log_id) {

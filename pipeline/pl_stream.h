@@ -25,6 +25,10 @@
 
 typedef struct pl_stream pl_stream;
 
+/* Version of the pl_stream_save encoding; a state of another version is
+ * refused by pl_stream_load. */
+#define PL_STREAM_STATE_VERSION 2u
+
 /* W's sentinels: minus and plus infinity. */
 #define PL_WM_NEG_INF INT64_MIN
 #define PL_WM_POS_INF INT64_MAX

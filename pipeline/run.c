@@ -427,7 +427,13 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     if (rc < 0)
         goto fail;
 
-    r.config_fp = pl_config_fingerprint(&o->cfg);
+    /* The fingerprint checkpoints carry covers the state encodings too: a
+     * state dir written by a build with another checkpoint-body or stream
+     * format is then refused like one of another configuration, and
+     * --discard-state can clear it, instead of failing to decode. */
+    r.config_fp = pl_config_fingerprint(&o->cfg) ^
+                  (0x9e3779b97f4a7c15ULL * (((uint64_t)RUN_BODY_VERSION << 32) |
+                                            PL_STREAM_STATE_VERSION));
     r.log_id = pl_log_identity(r.log);
     r.rs.parts = pl_log_partitions(r.log);
     res->records_total = pl_log_total(r.log);

@@ -34,7 +34,7 @@
 #include <string.h>
 
 #define SAVE_MAGIC 0x31535052u /* "RPS1" */
-#define SAVE_VERSION 2u
+#define SAVE_VERSION PL_STREAM_STATE_VERSION
 #define BAR_BYTES 80u
 #define BUF_ENTRY_BYTES 24u
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_ckpt.h"
+#include "pl_config.h"
+#include "pl_log.h"
 #include "tutil.h"
 
 static char *dir;
@@ -148,6 +151,39 @@ START_TEST(other_configuration_refused_unless_discarded)
 }
 END_TEST
 
+/* A state dir written by a build with another state encoding carries a
+ * fingerprint without this build's format versions: refused (exit 2, not a
+ * decoding failure), and --discard-state starts over. */
+START_TEST(older_state_format_refused_unless_discarded)
+{
+    char path[4096];
+    pl_config cfg;
+    pl_log *log = NULL;
+    pl_errbuf eb = { { 0 } };
+    pl_ckpt_meta m = { 1, 0, 0, 0 };
+    static const unsigned char old_body[] = { 'o', 'l', 'd', 1, 0, 0, 0 };
+
+    small_log();
+    snprintf(path, sizeof path, "%s/log", dir);
+    ck_assert_int_eq(pl_log_open(path, &log, &eb), 0);
+    pl_config_init(&cfg);
+    pl_config_finish(&cfg);
+    m.config_fp = pl_config_fingerprint(&cfg); /* the configuration alone */
+    m.log_id = pl_log_identity(log);
+    pl_log_close(log);
+    ck_assert_int_eq(tu_sh("mkdir %s/st", dir), 0);
+    snprintf(path, sizeof path, "%s/st", dir);
+    ck_assert_int_eq(pl_ckpt_write(path, &m, old_body, sizeof old_body, &eb), 0);
+
+    expect_fail(2, "state format", "run log st --quiet");
+    ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet --discard-state", dir,
+                           tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export st out > /dev/null && %s batch log bout > /dev/null"
+                           " && cmp -s out/bars.csv bout/bars.csv", dir, tu_bin("refpipe"),
+                           tu_bin("refpipe")), 0);
+}
+END_TEST
+
 START_TEST(import_cat_round_trip)
 {
     small_log();
@@ -184,6 +220,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, corrupt_log_names_partition_and_offset);
     tcase_add_test(tc, locked_state_dir_is_refused);
     tcase_add_test(tc, other_configuration_refused_unless_discarded);
+    tcase_add_test(tc, older_state_format_refused_unless_discarded);
     tcase_add_test(tc, import_cat_round_trip);
     tcase_add_test(tc, faults_lists_every_point);
     suite_add_tcase(s, tc);
