@@ -3,7 +3,7 @@
  * commit cycle, recovery.
  *
  * Layout: state-dir lock; checkpoint body encoding; the canonical merge (a
- * binary heap of partition heads keyed by (ingest_ns, partition)); the
+ * winner tree of partition heads keyed by (ingest_ns, partition)); the
  * commit cycle; pl_run(); the fail point table.
  *
  * Commit protocol.  Invariants (cited in the code as "keeps (N)"):
@@ -183,61 +183,64 @@ static int decode_body(run_state *rs, pl_stream *s, pl_log *log, const uint8_t *
 /* ---- canonical merge ---------------------------------------------------- */
 
 /*
- * A binary min-heap of partitions that still have records, keyed by the
- * (ingest_ns, partition) of their next record.  Popping the minimum yields the
- * canonical order (ingest_ns, partition, offset): within a partition offsets
- * come in order and ingest_ns never decreases.
+ * A winner tree over the partitions, keyed by the (ingest_ns, partition) of
+ * each partition's next record; an exhausted partition's key is UINT64_MAX,
+ * above every ingest_ns (< 2^63).  The root is the next record in canonical
+ * order (ingest_ns, partition, offset): within a partition offsets come in
+ * order and ingest_ns never decreases.  After a record is taken only the
+ * winner's path to the root is replayed: log2(leaves) branch-free selects,
+ * where a heap's sift would be a chain of mispredicted compares (the next
+ * partition is effectively random).
  */
 typedef struct merge {
     pl_cursor *cur;  /* per partition */
-    int64_t *head;   /* per partition: ingest_ns of its next record */
-    uint32_t *heap;  /* partition numbers */
-    uint32_t n;
+    uint64_t *key;   /* per leaf (leaves >= partitions; spare leaves stay at UINT64_MAX) */
+    uint32_t *tree;  /* tree[1] is the winner; tree[leaves + i] = i */
+    uint32_t leaves; /* a power of two, >= 2 */
 } merge;
 
-static inline int mless(const merge *m, uint32_t a, uint32_t b)
+static inline uint32_t mwin(const merge *m, uint32_t a, uint32_t b)
 {
-    return m->head[a] < m->head[b] || (m->head[a] == m->head[b] && a < b);
+    uint64_t ka = m->key[a], kb = m->key[b];
+    return (kb < ka || (kb == ka && b < a)) ? b : a;
 }
 
-static void msift_down(merge *m, uint32_t i)
+/* Leaf `leaf` changed its key: replay its path up to the root. */
+static inline void mreplay(merge *m, uint32_t leaf)
 {
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, s = i;
-        if (l < m->n && mless(m, m->heap[l], m->heap[s]))
-            s = l;
-        if (r < m->n && mless(m, m->heap[r], m->heap[s]))
-            s = r;
-        if (s == i)
-            return;
-        uint32_t t = m->heap[i];
-        m->heap[i] = m->heap[s];
-        m->heap[s] = t;
-        i = s;
-    }
+    for (uint32_t j = (m->leaves + leaf) >> 1; j >= 1; j >>= 1)
+        m->tree[j] = mwin(m, m->tree[2 * j], m->tree[2 * j + 1]);
 }
 
-/*
- * With few partitions a branch-free linear scan of the heads beats the heap:
- * the next partition is effectively random, so the heap's compares are
- * mispredicted branches, while the scan is a short chain of conditional
- * moves.  Returns the slot in m->heap of the minimum (ingest_ns, partition).
- */
-#define MERGE_SCAN_MAX 16
-
-static inline uint32_t mscan(const merge *m)
+static int merge_alloc(merge *m, uint32_t parts)
 {
-    uint32_t best = 0, bp = m->heap[0];
-    int64_t bh = m->head[bp];
-    for (uint32_t i = 1; i < m->n; i++) {
-        uint32_t q = m->heap[i];
-        int64_t h = m->head[q];
-        int lt = (h < bh) | ((h == bh) & (q < bp));
-        best = lt ? i : best;
-        bp = lt ? q : bp;
-        bh = lt ? h : bh;
+    m->leaves = 2;
+    while (m->leaves < parts)
+        m->leaves *= 2;
+    m->cur = calloc(parts, sizeof *m->cur);
+    m->key = malloc(m->leaves * sizeof *m->key);
+    m->tree = malloc(2 * (size_t)m->leaves * sizeof *m->tree);
+    if (!m->cur || !m->key || !m->tree)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < m->leaves; i++) {
+        m->key[i] = UINT64_MAX;
+        m->tree[m->leaves + i] = i;
     }
-    return best;
+    return 0;
+}
+
+/* Build every internal node once the leaves' keys are set. */
+static void merge_build(merge *m)
+{
+    for (uint32_t j = m->leaves - 1; j >= 1; j--)
+        m->tree[j] = mwin(m, m->tree[2 * j], m->tree[2 * j + 1]);
+}
+
+static void merge_free(merge *m)
+{
+    free(m->cur);
+    free(m->key);
+    free(m->tree);
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -388,7 +391,7 @@ static int ensure_dir(const char *dir, pl_errbuf *eb)
 int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
 {
     run r;
-    int rc, lockfd = -1, fiu_events = 0, resumed = 0, scan;
+    int rc, lockfd = -1, fiu_events = 0, resumed = 0;
     pl_ckpt_loaded ck;
     pl_emit emit;
     uint64_t in_cycle = 0;
@@ -438,10 +441,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     r.rs.parts = pl_log_partitions(r.log);
     res->records_total = pl_log_total(r.log);
     r.rs.next_offset = calloc(r.rs.parts, sizeof *r.rs.next_offset);
-    r.m.cur = calloc(r.rs.parts, sizeof *r.m.cur);
-    r.m.head = calloc(r.rs.parts, sizeof *r.m.head);
-    r.m.heap = calloc(r.rs.parts, sizeof *r.m.heap);
-    if (!r.rs.next_offset || !r.m.cur || !r.m.head || !r.m.heap) {
+    if (!r.rs.next_offset || merge_alloc(&r.m, r.rs.parts) < 0) {
         rc = pl_err(eb, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -528,22 +528,17 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         rc = pl_cur_peek(&r.m.cur[p], &ts, eb);
         if (rc < 0)
             goto fail;
-        if (rc == 1) {
-            r.m.head[p] = ts;
-            r.m.heap[r.m.n++] = p;
-        }
+        if (rc == 1)
+            r.m.key[p] = (uint64_t)ts;
     }
-    for (uint32_t i = r.m.n / 2; i-- > 0;)
-        msift_down(&r.m, i);
+    merge_build(&r.m);
 
     rc = pl_sink_begin(r.sink, eb);
     if (rc < 0)
         goto fail;
 
-    scan = r.rs.parts <= MERGE_SCAN_MAX;
-    while (r.m.n > 0) {
-        uint32_t slot = scan ? mscan(&r.m) : 0;
-        uint32_t p = r.m.heap[slot];
+    while (r.m.key[r.m.tree[1]] != UINT64_MAX) {
+        uint32_t p = r.m.tree[1];
         pl_cursor *c = &r.m.cur[p];
         int64_t ts;
         rc = pl_cur_next(c, eb);
@@ -572,12 +567,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         rc = pl_cur_peek(c, &ts, eb);
         if (rc < 0)
             goto fail;
-        if (rc == 1)
-            r.m.head[p] = ts;
-        else
-            r.m.heap[slot] = r.m.heap[--r.m.n];
-        if (!scan && r.m.n > 1)
-            msift_down(&r.m, 0);
+        r.m.key[p] = rc == 1 ? (uint64_t)ts : UINT64_MAX;
+        mreplay(&r.m, p);
 
         if (++in_cycle == o->checkpoint_every) {
             in_cycle = 0;
@@ -616,9 +607,7 @@ done:
         pl_log_close(r.log);
     pl_ckpt_loaded_free(&ck);
     free(r.rs.next_offset);
-    free(r.m.cur);
-    free(r.m.head);
-    free(r.m.heap);
+    merge_free(&r.m);
     if (lockfd >= 0)
         close(lockfd);
     return rc;

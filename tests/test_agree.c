@@ -33,6 +33,10 @@ static const agree_case cases[] = {
       "--boundary-frac 0.05 --late-frac 0.01", AGG5 " --max-delay 0 --idle-timeout 0" },
     { "--seed 7 --partitions 16 --symbols 30 --ticks 10000 --disorder 2s --skew 1s "
       "--late-frac 0.02", "--agg 5s=tumbling:5s --agg sl=sliding:2s:5s --max-delay 50ms" },
+    /* more partitions than a power of two and than any small-P special case */
+    { "--seed 9 --partitions 40 --symbols 60 --ticks 12000 --disorder 1s --skew 200ms "
+      "--stalls 4 --stall-len 5s", "--agg 10s=tumbling:10s --agg t5=ticks:5 --max-delay 200ms "
+      "--idle-timeout 2s" },
     { "--seed 8 --partitions 2 --symbols 3 --ticks 5000 --boundary-frac 0.2 --dup-frac 0.2",
       "--agg 1s=tumbling:1s --agg w=sliding:1s:1s --agg t1=ticks:1 --max-delay 1ms" },
 };

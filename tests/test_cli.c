@@ -184,6 +184,30 @@ START_TEST(older_state_format_refused_unless_discarded)
 }
 END_TEST
 
+/* Canonical order breaks ingest_ns ties by partition, and the reorder buffer
+ * breaks event-time ties by that position: here that alone decides which
+ * price opens and which closes the bar (the file lists partition 1 first). */
+START_TEST(ingest_ties_follow_partition_order)
+{
+    char p[4096];
+    char *bars;
+    snprintf(p, sizeof p, "%s/ties.csv", dir);
+    tu_write(p, "1,1000,500,A,2,1\n"
+                "0,1000,500,A,1,1\n");
+    ck_assert_int_eq(tu_sh("cd %s && %s import ties.csv tlog 2>/dev/null && "
+                           "%s run tlog tst --quiet && %s export tst tout > /dev/null",
+                           dir, tu_bin("refpipe"), tu_bin("refpipe"), tu_bin("refpipe")), 0);
+    snprintf(p, sizeof p, "%s/tout/bars.csv", dir);
+    bars = tu_slurp(p, NULL);
+    ck_assert_ptr_nonnull(bars);
+    /* window [0, 60 s): open 1 (partition 0 first), close 2, vwap (1+2)/2 */
+    ck_assert_str_eq(bars, "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap\n"
+                           "1m,A,0,0,60000000000,1.00000000,2.00000000,1.00000000,2.00000000,"
+                           "2,2,1.50000000\n");
+    free(bars);
+}
+END_TEST
+
 START_TEST(import_cat_round_trip)
 {
     small_log();
@@ -221,6 +245,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, locked_state_dir_is_refused);
     tcase_add_test(tc, other_configuration_refused_unless_discarded);
     tcase_add_test(tc, older_state_format_refused_unless_discarded);
+    tcase_add_test(tc, ingest_ties_follow_partition_order);
     tcase_add_test(tc, import_cat_round_trip);
     tcase_add_test(tc, faults_lists_every_point);
     suite_add_tcase(s, tc);
