@@ -28,17 +28,19 @@
 #include "pl_log.h"
 #include "pl_run.h"
 #include "pl_sink.h"
+#include "pl_unsafe.h"
 
 enum { EX_OK = 0, EX_CONFLICT = 1, EX_INPUT = 2, EX_INTERNAL = 3, EX_IO = 4 };
 
 static const char *usage_text =
-    "usage: refpipe COMMAND [ARGS]\n"
+    "usage: refpipe [--unsafe=NAME[,NAME...]] COMMAND [ARGS]\n"
     "  import [--partitions N] TICKS.csv LOGDIR   build a log from interchange CSV\n"
     "  cat LOGDIR                                 write the log as interchange CSV\n"
     "  run LOGDIR STATEDIR [OPTIONS]              stream the log into STATEDIR (resumes)\n"
     "  export STATEDIR OUTDIR                     write bars.csv late.csv dlq.csv, print digests\n"
     "  batch LOGDIR OUTDIR [OPTIONS]              offline recomputation of the same tables\n"
     "  faults                                     list the fail points of the fault build\n"
+    "  unsafe                                     list the broken variants of the fault build\n"
     "options for run and batch:\n"
     "  --agg NAME=SPEC        tumbling:SIZE sliding:SIZE:SLIDE ticks:N volume:V dollar:D\n"
     "                         (repeatable; default " PL_DEFAULT_AGG ")\n"
@@ -48,6 +50,8 @@ static const char *usage_text =
     "  --checkpoint-every N   records per commit cycle (default 1000000)\n"
     "  --discard-state        drop state written under another configuration or log\n"
     "  --quiet                no recovery notes on stderr\n"
+    "--unsafe (fault build only; also REFPIPE_UNSAFE=NAME[,NAME...]) selects deliberately\n"
+    "broken variants, for proving that a test harness catches them.\n"
     "DUR is an integer with an optional unit ns us ms s m h (bare = ns).\n";
 
 static int exit_for(int rc)
@@ -327,12 +331,29 @@ static int cmd_faults(int argc, char **argv)
     return EX_OK;
 }
 
+static int cmd_unsafe(int argc, char **argv)
+{
+    cli c = { .cmd = "unsafe" };
+    int rc = parse_cli(&c, argc, argv, 0);
+    if (rc)
+        return rc;
+    if (!pl_unsafe_available()) {
+        fputs("refpipe unsafe: this is the plain build; the broken variants exist only in "
+              "refpipe-fiu\n", stderr);
+        return EX_INPUT;
+    }
+    for (int i = 0; i < PL_UNSAFE__COUNT; i++)
+        printf("%-26s %s\n", pl_unsafe_name(i), pl_unsafe_what(i));
+    return EX_OK;
+}
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
 } commands[] = {
     { "import", cmd_import }, { "cat", cmd_cat },       { "run", cmd_run },
     { "export", cmd_export }, { "batch", cmd_batch },   { "faults", cmd_faults },
+    { "unsafe", cmd_unsafe },
 };
 
 int main(int argc, char **argv)
@@ -342,6 +363,30 @@ int main(int argc, char **argv)
     if (fiu_init(0) != 0) {
         fputs("refpipe: libfiu initialisation failed\n", stderr);
         return EX_INTERNAL;
+    }
+    {
+        pl_errbuf eb = { { 0 } };
+        const char *env = getenv("REFPIPE_UNSAFE");
+        if (env && pl_unsafe_set(env, &eb) < 0) {
+            fprintf(stderr, "refpipe: REFPIPE_UNSAFE: %s\n", eb.msg);
+            return EX_INPUT;
+        }
+        while (argc >= 2 && !strncmp(argv[1], "--unsafe", 8) &&
+               (argv[1][8] == '=' || argv[1][8] == 0)) {
+            const char *v = argv[1][8] == '=' ? argv[1] + 9 : argc >= 3 ? argv[2] : NULL;
+            if (!v || !*v) {
+                fputs("refpipe: option '--unsafe' needs a value (see refpipe --help)\n", stderr);
+                return EX_INPUT;
+            }
+            if (pl_unsafe_set(v, &eb) < 0) {
+                fprintf(stderr, "refpipe: --unsafe: %s\n", eb.msg);
+                return EX_INPUT;
+            }
+            int used = argv[1][8] == '=' ? 1 : 2;
+            argv[used] = argv[0];
+            argv += used;
+            argc -= used;
+        }
     }
     if (argc < 2) {
         fputs("refpipe: missing command (see refpipe --help)\n", stderr);

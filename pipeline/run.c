@@ -67,6 +67,7 @@
 #include "pl_fs.h"
 #include "pl_log.h"
 #include "pl_sink.h"
+#include "pl_unsafe.h"
 
 #define RUN_BODY_MAGIC 0x4e555250u /* "PRUN" little-endian */
 #define RUN_BODY_VERSION 1u
@@ -246,13 +247,11 @@ static void merge_free(merge *m)
 /* ---- the run ------------------------------------------------------------ */
 
 /*
- * Test-only sabotage, compiled into the fault build only: the harness's own
- * tests need a pipeline that is broken in known ways to prove that they are
- * caught.  REFPIPE_TEST_BREAK=ckpt-first writes each checkpoint before the
- * sink commit (breaks (3)); =sink-nonidempotent changes the VWAP of bars
- * emitted by a resumed process (breaks (1), so replayed rows conflict).
+ * Broken variants of the fault build (pl_unsafe.h): offsets-before-sink
+ * writes each checkpoint before the sink commit (breaks (3));
+ * nondeterministic-replay changes the VWAP of bars emitted by a resumed
+ * process (breaks (1), so replayed rows conflict).
  */
-enum { BREAK_NONE = 0, BREAK_CKPT_FIRST = 1, BREAK_NONIDEMPOTENT = 2 };
 
 typedef struct run {
     const pl_run_opts *o;
@@ -262,14 +261,14 @@ typedef struct run {
     run_state rs;
     merge m;
     uint64_t config_fp, log_id, seqno;
-    int sabotage, resumed;
+    int resumed;
     pl_errbuf *eb;
 } run;
 
 static int emit_bar(void *ctx, const pl_bar *b)
 {
     run *r = ctx;
-    if (r->sabotage == BREAK_NONIDEMPOTENT && r->resumed) {
+    if (pl_unsafe(PL_UNSAFE_NONDET_REPLAY) && r->resumed) {
         pl_bar x = *b;
         x.vwap += 1;
         return pl_sink_bar(r->sink, &x);
@@ -333,8 +332,8 @@ static int write_checkpoint(run *r)
 static int commit_cycle(run *r)
 {
     int rc;
-    if (r->sabotage == BREAK_CKPT_FIRST) {
-        rc = write_checkpoint(r); /* deliberately wrong order: see BREAK_CKPT_FIRST */
+    if (pl_unsafe(PL_UNSAFE_OFFSETS_BEFORE_SINK)) {
+        rc = write_checkpoint(r); /* deliberately wrong order: breaks (3) */
         if (rc < 0)
             return rc;
     }
@@ -345,7 +344,7 @@ static int commit_cycle(run *r)
         return rc; /* the sink latches; recovery goes through restart (6) */
     fiu_return_on("sink/commit/after",
                   pl_err(r->eb, PL_EIO, "after sink commit: injected failure (sink/commit/after)"));
-    if (r->sabotage != BREAK_CKPT_FIRST) {
+    if (!pl_unsafe(PL_UNSAFE_OFFSETS_BEFORE_SINK)) {
         rc = write_checkpoint(r);
         if (rc < 0)
             return rc;
@@ -406,15 +405,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         /* One cheap flag keeps fiu_fail() off the per-event path unless a
          * crash library asked for per-event points. */
         const char *ev = getenv("REFPIPE_FIU_EVENTS");
-        const char *br = getenv("REFPIPE_TEST_BREAK");
         fiu_events = ev && *ev && strcmp(ev, "0") != 0;
-        if (br && !strcmp(br, "ckpt-first"))
-            r.sabotage = BREAK_CKPT_FIRST;
-        else if (br && !strcmp(br, "sink-nonidempotent"))
-            r.sabotage = BREAK_NONIDEMPOTENT;
-        else if (br && *br)
-            return pl_err(eb, PL_EUSAGE, "REFPIPE_TEST_BREAK='%s': expected ckpt-first or "
-                          "sink-nonidempotent", br);
     }
 #endif
     if (o->checkpoint_every == 0)

@@ -232,7 +232,7 @@ END_TEST
 START_TEST(nonidempotent_replay_is_a_conflict)
 {
     ck_assert_int_eq(run_fiu("n", "sink/commit/after:5", NULL), 137);
-    ck_assert_int_eq(run_fiu("n", NULL, "REFPIPE_TEST_BREAK=sink-nonidempotent"), 0);
+    ck_assert_int_eq(run_fiu("n", NULL, "REFPIPE_UNSAFE=nondeterministic-replay"), 0);
     ck_assert_int_eq(tu_sh("cd %s && %s export n n.exp > /dev/null 2> n.err", dir,
                            tu_bin("refpipe")), 1);
     ck_assert_int_eq(tu_sh("grep -q conflict %s/n.err", dir), 0);
@@ -243,7 +243,7 @@ END_TEST
  * because of the replay, not because the switch is always wrong. */
 START_TEST(sabotage_is_harmless_without_crash)
 {
-    ck_assert_int_eq(run_fiu("s", NULL, "REFPIPE_TEST_BREAK=sink-nonidempotent"), 0);
+    ck_assert_int_eq(run_fiu("s", NULL, "REFPIPE_UNSAFE=nondeterministic-replay"), 0);
     ck_assert_int_eq(tu_sh("cd %s && %s export s s.exp > s.d", dir, tu_bin("refpipe")), 0);
     ck_assert_int_eq(tu_sh("cd %s && cmp -s golden.d s.d", dir), 0);
 }
@@ -252,8 +252,8 @@ END_TEST
 /* Checkpoint-before-sink order loses rows when a crash lands in between. */
 START_TEST(checkpoint_before_sink_loses_rows)
 {
-    ck_assert_int_eq(run_fiu("b", "sink/commit/before:4", "REFPIPE_TEST_BREAK=ckpt-first"), 137);
-    ck_assert_int_eq(run_fiu("b", NULL, "REFPIPE_TEST_BREAK=ckpt-first"), 0);
+    ck_assert_int_eq(run_fiu("b", "sink/commit/before:4", "REFPIPE_UNSAFE=offsets-before-sink"), 137);
+    ck_assert_int_eq(run_fiu("b", NULL, "REFPIPE_UNSAFE=offsets-before-sink"), 0);
     ck_assert_int_eq(tu_sh("cd %s && %s export b b.exp > b.d", dir, tu_bin("refpipe")), 0);
     ck_assert_int_ne(tu_sh("cd %s && cmp -s golden.d b.d", dir), 0);
 }

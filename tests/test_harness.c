@@ -414,7 +414,7 @@ START_TEST(broken_ckpt_first_is_caught_and_reproduced)
     char *sc, *out, *line, *end, cmd[2048], sql[512];
     int rc;
     env_open(&e);
-    sc = write_scenario(&e, "ckptfirst", "env = REFPIPE_TEST_BREAK=ckpt-first\n",
+    sc = write_scenario(&e, "ckptfirst", "env = REFPIPE_UNSAFE=offsets-before-sink\n",
                         "points = *\nhits = sample 12\nbudget = 200\n", "");
     rc = run_rp(&e, "", sc);
     if (rc != 1)
@@ -453,7 +453,7 @@ START_TEST(broken_ckpt_first_is_caught_and_reproduced)
     ck_assert_msg(rc == 1, "replay exited %d:\n%s", rc, out);
     ck_assert(strstr(out, "verdict: diverged") != NULL);
     ck_assert(strstr(out, "RP_FIU_CRASH=sink/commit/before:") != NULL);
-    ck_assert(strstr(out, "REFPIPE_TEST_BREAK=ckpt-first") != NULL);
+    ck_assert(strstr(out, "REFPIPE_UNSAFE=offsets-before-sink") != NULL);
     ck_assert(strstr(out, "state dir kept: ") != NULL);
     free(out);
 
@@ -475,7 +475,7 @@ START_TEST(broken_nonidempotent_sink_is_a_conflict)
     char *sc;
     int rc;
     env_open(&e);
-    sc = write_scenario(&e, "nonidem", "env = REFPIPE_TEST_BREAK=sink-nonidempotent\n",
+    sc = write_scenario(&e, "nonidem", "env = REFPIPE_UNSAFE=nondeterministic-replay\n",
                         "points = sink/commit/after\nhits = all\n", "");
     rc = run_rp(&e, "-q", sc);
     if (rc != 1)
