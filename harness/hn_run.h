@@ -46,22 +46,85 @@ enum hn_verdict {
  * "error"; "?" for anything else. */
 const char *hn_verdict_name(int v);
 
-typedef struct hn_crash {
-    char point[HN_POINT_MAX + 1];
-    uint64_t k; /* 1-based hit number within one process */
-} hn_crash;
+/*
+ * A fault schedule.  A trial is a list of faults; the i-th process of the
+ * trial is armed with fault[i] (i < nfaults) and later processes run unarmed
+ * until one completes.  A power cut is not armed in a process: it replaces
+ * the state dir with a crash state built from the scenario's recorded trace,
+ * so it may only come first, and the processes after it take the next
+ * faults.  Text form (docs/cli.md "Fault schedules"), entries joined by ',':
+ *
+ *   POINT:K                      kill at the K-th hit of POINT (as before)
+ *   kill:POINT:K                 the same, spelled out
+ *   powercut:MODEL[/SEED]@POINT:K  power cut at the K-th hit of POINT in
+ *                                the recorded trace, persistence model MODEL
+ *   powercut:MODEL[/SEED]:POS    power cut before trace record POS (0-based)
+ *   ioerr:POINT:K:ERRNO          the K-th hit of POINT fails with ERRNO
+ *                                (a name, EIO, or a number)
+ *   corrupt:KIND[/SEED]@POINT:K  kill at POINT:K, then corrupt the state
+ *
+ * The kill is the only kind a trial can run so far; the others parse, are
+ * stored and formatted, and are refused at run time (hn_run_trial_check).
+ */
+enum hn_fault_kind { HN_F_KILL = 0, HN_F_POWERCUT, HN_F_IOERR, HN_F_CORRUPT, HN_F__COUNT };
 
-/* A trial: the i-th process of the trial is armed with crash[i] (i < ncrashes);
- * later processes run unarmed until one completes. */
+/* Persistence models of a power cut (docs/faults.md). */
+enum hn_pc_model {
+    HN_PC_STRICT = 0,   /* POSIX: data at fsync, directory entries at a dir fsync */
+    HN_PC_KEEP_SOME,    /* strict plus a seeded subset of the unsynced operations */
+    HN_PC_TORN,         /* strict plus one unsynced write kept partly (512-byte sectors) */
+    HN_PC_EXT4_ORDERED, /* strict, but a rename of a written file implies its data */
+    HN_PC__COUNT
+};
+
+/* Corruptions of the state at crash time. */
+enum hn_corrupt_kind {
+    HN_C_TRUNCATE = 0,  /* truncate the newest checkpoint */
+    HN_C_BITFLIP,       /* flip one bit of the newest checkpoint */
+    HN_C_ZERO_SECTOR,   /* zero one 512-byte sector of the newest checkpoint */
+    HN_C_DELETE,        /* delete the newest checkpoint */
+    HN_C_SINK_BITFLIP,  /* flip one bit in a page of the sink */
+    HN_C_FOREIGN,       /* a state dir from another configuration */
+    HN_C__COUNT
+};
+
+typedef struct hn_fault {
+    int kind;                        /* enum hn_fault_kind */
+    char point[HN_POINT_MAX + 1];    /* fail point; "" for a power cut at a position */
+    uint64_t k;                      /* 1-based hit number; a power cut without a
+                                      * point: the 0-based trace position */
+    int model;                       /* HN_F_POWERCUT: enum hn_pc_model */
+    int err;                         /* HN_F_IOERR: errno value (> 0) */
+    int corrupt;                     /* HN_F_CORRUPT: enum hn_corrupt_kind */
+    uint64_t seed;                   /* keep-some, torn, corrupt: which ops/bits (0 if not given) */
+} hn_fault;
+
 typedef struct hn_trial {
-    int ncrashes;
-    hn_crash crash[HN_MAX_CRASHES];
+    int nfaults;
+    hn_fault fault[HN_MAX_CRASHES];
 } hn_trial;
 
-/* Parse "POINT:K[,POINT:K...]".  PL_EUSAGE with a message naming the entry. */
+/* Longest formatted trial. */
+#define HN_TRIAL_SPEC_MAX (HN_MAX_CRASHES * (HN_POINT_MAX + 72))
+
+/* "kill", "powercut", "ioerr", "corrupt"; "?" for anything else. */
+const char *hn_fault_kind_name(int kind);
+/* "strict", "keep-some", "torn", "ext4-ordered"; "?" for anything else. */
+const char *hn_pc_model_name(int model);
+/* The model named s (n bytes), or -1. */
+int hn_pc_model_parse(const char *s, size_t n);
+/* "truncate", "bitflip", "zero-sector", "delete", "sink-bitflip", "foreign-config". */
+const char *hn_corrupt_name(int kind);
+
+/* Parse a fault schedule (see above).  PL_EUSAGE with a message naming the
+ * entry. */
 int hn_run_trial_parse(const char *spec, hn_trial *t, pl_errbuf *eb);
-/* The same text back; returns the length (snprintf style). */
+/* The same text back (a bare kill as POINT:K, so that the specs of earlier
+ * results stay what they were); returns the length (snprintf style). */
 int hn_run_trial_format(const hn_trial *t, char *buf, size_t n);
+/* 0 when every fault of t is of a kind the runner can run, else PL_EUSAGE
+ * with a message naming the first one that is not. */
+int hn_run_trial_check(const hn_trial *t, pl_errbuf *eb);
 
 /* One fail point and how often the discovery run hit it. */
 typedef struct hn_point {
@@ -100,7 +163,7 @@ typedef struct hn_trial_result {
 
 /* A failing trial, kept for the summary. */
 typedef struct hn_failure {
-    char spec[HN_MAX_CRASHES * (HN_POINT_MAX + 24)];
+    char spec[HN_TRIAL_SPEC_MAX];
     int verdict;
     char state_dir[4096];
     char detail[1024];

@@ -148,7 +148,7 @@ void hn_prog_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, i
     if (p->quiet)
         return;
     if (t->verdict != HN_V_CONVERGED) {
-        char spec[HN_MAX_CRASHES * (HN_POINT_MAX + 24)];
+        char spec[HN_TRIAL_SPEC_MAX];
         hn_run_trial_format(&t->trial, spec, sizeof spec);
         clear_bar(p);
         fprintf(p->out, "%s: FAIL %s %s (state dir %s)\n", sc->name, hn_verdict_name(t->verdict),

@@ -253,7 +253,9 @@ static const char *run_options(void)
 
 static const char *replay_options(void)
 {
-    return "  --trial POINT:K[,POINT:K...]  the crashes, as printed by `replayproof run`\n"
+    return "  --trial SCHEDULE   the faults, as printed by `replayproof run`: POINT:K[,...]\n"
+           "                     (kill), or kill:, powercut:, ioerr:, corrupt: entries\n"
+           "                     (docs/cli.md, Fault schedules)\n"
            "  --workdir DIR      where the work dir goes (default as for run)\n"
            "exit status: 0 the trial converges; 1 it fails (the failure reproduces);\n"
            "2 usage or scenario error; 3 the harness or the golden run failed.\n";
@@ -462,7 +464,7 @@ static int cmd_replay(int argc, char **argv)
                 find_cmd("replay")->usage);
         return 2;
     }
-    if (hn_run_trial_parse(spec, &t, &eb) < 0) {
+    if (hn_run_trial_parse(spec, &t, &eb) < 0 || hn_run_trial_check(&t, &eb) < 0) {
         fprintf(stderr, "replayproof replay: %s\n", eb.msg);
         return 2;
     }

@@ -146,7 +146,7 @@ static void plan_scenario(hn_scenario *sc)
 static int has_trial(const hn_trial *t, int n, const char *point, uint64_t k)
 {
     for (int i = 0; i < n; i++)
-        if (strcmp(t[i].crash[0].point, point) == 0 && t[i].crash[0].k == k)
+        if (strcmp(t[i].fault[0].point, point) == 0 && t[i].fault[0].k == k)
             return 1;
     return 0;
 }
@@ -164,12 +164,12 @@ START_TEST(plan_exhaustive_within_budget)
     ck_assert_uint_eq(cand, 8);
     /* sorted by point, then hit */
     for (int i = 0; i < 5; i++) {
-        ck_assert_str_eq(t[i].crash[0].point, "a/x");
-        ck_assert_uint_eq(t[i].crash[0].k, (uint64_t)i + 1);
-        ck_assert_int_eq(t[i].ncrashes, 1);
+        ck_assert_str_eq(t[i].fault[0].point, "a/x");
+        ck_assert_uint_eq(t[i].fault[0].k, (uint64_t)i + 1);
+        ck_assert_int_eq(t[i].nfaults, 1);
     }
-    ck_assert_str_eq(t[7].crash[0].point, "b/y");
-    ck_assert_uint_eq(t[7].crash[0].k, 3);
+    ck_assert_str_eq(t[7].fault[0].point, "b/y");
+    ck_assert_uint_eq(t[7].fault[0].k, 3);
     free(t);
 }
 END_TEST
@@ -196,14 +196,14 @@ START_TEST(plan_sample_keeps_first_last_and_boundaries)
     }
     /* no duplicates, and the fill is spread: every tenth of the run sampled */
     for (int i = 1; i < n1; i++)
-        ck_assert(strcmp(t1[i - 1].crash[0].point, t1[i].crash[0].point) != 0 ||
-                  t1[i - 1].crash[0].k < t1[i].crash[0].k);
+        ck_assert(strcmp(t1[i - 1].fault[0].point, t1[i].fault[0].point) != 0 ||
+                  t1[i - 1].fault[0].k < t1[i].fault[0].k);
     for (int tenth = 0; tenth < 10; tenth++) {
         int in = 0;
         for (int i = 0; i < n1; i++)
-            if (strcmp(t1[i].crash[0].point, "stream/event/after") == 0 &&
-                t1[i].crash[0].k > (uint64_t)tenth * 2000 + 2 &&
-                t1[i].crash[0].k < (uint64_t)tenth * 2000 + 999)
+            if (strcmp(t1[i].fault[0].point, "stream/event/after") == 0 &&
+                t1[i].fault[0].k > (uint64_t)tenth * 2000 + 2 &&
+                t1[i].fault[0].k < (uint64_t)tenth * 2000 + 999)
                 in++;
         ck_assert_msg(in >= 3, "tenth %d has %d sampled hits off the boundaries", tenth, in);
     }
@@ -211,14 +211,14 @@ START_TEST(plan_sample_keeps_first_last_and_boundaries)
     ck_assert_int_eq(hn_run_plan(&sc, pts, 2, 20000, 200, &t2, &n2, &cand, NULL), 0);
     ck_assert_int_eq(n2, n1);
     for (int i = 0; i < n1; i++)
-        ck_assert_uint_eq(t1[i].crash[0].k, t2[i].crash[0].k);
+        ck_assert_uint_eq(t1[i].fault[0].k, t2[i].fault[0].k);
     sc.seed = 2;
     ck_assert_int_eq(hn_run_plan(&sc, pts, 2, 20000, 200, &t3, &n3, &cand, NULL), 0);
     ck_assert_int_eq(n3, n1);
     for (int i = 0; i < n1; i++) {
-        if (strcmp(t3[i].crash[0].point, "stream/event/after") == 0)
+        if (strcmp(t3[i].fault[0].point, "stream/event/after") == 0)
             per_event++;
-        if (t1[i].crash[0].k != t3[i].crash[0].k)
+        if (t1[i].fault[0].k != t3[i].fault[0].k)
             same = 0;
     }
     ck_assert_int_eq(per_event, 200 - 22);
@@ -270,13 +270,13 @@ START_TEST(plan_later_crashes_land_in_recovery)
     ck_assert_int_eq(hn_run_plan(&sc, pts, 2, 20000, 100, &t, &n, &cand, NULL), 0);
     ck_assert_int_eq(n, 100);
     for (int i = 0; i < n; i++) {
-        ck_assert_int_eq(t[i].ncrashes, 3);
+        ck_assert_int_eq(t[i].nfaults, 3);
         for (int c = 1; c < 3; c++) {
-            if (strcmp(t[i].crash[c].point, "ckpt/done/after") == 0)
-                ck_assert_uint_eq(t[i].crash[c].k, 1);
+            if (strcmp(t[i].fault[c].point, "ckpt/done/after") == 0)
+                ck_assert_uint_eq(t[i].fault[c].k, 1);
             else {
-                ck_assert_str_eq(t[i].crash[c].point, "stream/event/after");
-                ck_assert(t[i].crash[c].k >= 1 && t[i].crash[c].k <= 1000);
+                ck_assert_str_eq(t[i].fault[c].point, "stream/event/after");
+                ck_assert(t[i].fault[c].k >= 1 && t[i].fault[c].k <= 1000);
                 event_later++;
             }
         }
@@ -292,9 +292,9 @@ START_TEST(trial_spec_round_trip_and_errors)
     char buf[256];
     pl_errbuf eb = {{0}};
     ck_assert_int_eq(hn_run_trial_parse("ckpt/write/after:3,stream/event/after:17", &t, &eb), 0);
-    ck_assert_int_eq(t.ncrashes, 2);
-    ck_assert_str_eq(t.crash[1].point, "stream/event/after");
-    ck_assert_uint_eq(t.crash[1].k, 17);
+    ck_assert_int_eq(t.nfaults, 2);
+    ck_assert_str_eq(t.fault[1].point, "stream/event/after");
+    ck_assert_uint_eq(t.fault[1].k, 17);
     hn_run_trial_format(&t, buf, sizeof buf);
     ck_assert_str_eq(buf, "ckpt/write/after:3,stream/event/after:17");
     ck_assert_int_eq(hn_run_trial_parse("a:0", &t, &eb), PL_EUSAGE);
@@ -304,6 +304,57 @@ START_TEST(trial_spec_round_trip_and_errors)
     ck_assert_int_eq(hn_run_trial_parse("a:x", &t, &eb), PL_EUSAGE);
     ck_assert_int_eq(hn_run_trial_parse("a*:1", &t, &eb), PL_EUSAGE);
     ck_assert_int_eq(hn_run_trial_parse("", &t, &eb), PL_EUSAGE);
+}
+END_TEST
+
+START_TEST(fault_schedule_kinds)
+{
+    hn_trial t;
+    char buf[512];
+    pl_errbuf eb = {{0}};
+    const char *spec = "powercut:keep-some/7@ckpt/rename/after:2,kill:sink/commit/before:1,"
+                       "ioerr:sink/fsync/before:3:ENOSPC,corrupt:bitflip/9@ckpt/done/after:4";
+    ck_assert_int_eq(hn_run_trial_parse(spec, &t, &eb), 0);
+    ck_assert_int_eq(t.nfaults, 4);
+    ck_assert_int_eq(t.fault[0].kind, HN_F_POWERCUT);
+    ck_assert_int_eq(t.fault[0].model, HN_PC_KEEP_SOME);
+    ck_assert_uint_eq(t.fault[0].seed, 7);
+    ck_assert_str_eq(t.fault[0].point, "ckpt/rename/after");
+    ck_assert_uint_eq(t.fault[0].k, 2);
+    ck_assert_int_eq(t.fault[1].kind, HN_F_KILL);
+    ck_assert_str_eq(t.fault[1].point, "sink/commit/before");
+    ck_assert_int_eq(t.fault[2].kind, HN_F_IOERR);
+    ck_assert_int_eq(t.fault[2].err, ENOSPC);
+    ck_assert_uint_eq(t.fault[2].k, 3);
+    ck_assert_int_eq(t.fault[3].kind, HN_F_CORRUPT);
+    ck_assert_int_eq(t.fault[3].corrupt, HN_C_BITFLIP);
+    ck_assert_uint_eq(t.fault[3].seed, 9);
+    hn_run_trial_format(&t, buf, sizeof buf);
+    /* kill: is written bare, as every schedule before the prefixes was */
+    ck_assert_str_eq(buf, "powercut:keep-some/7@ckpt/rename/after:2,sink/commit/before:1,"
+                          "ioerr:sink/fsync/before:3:ENOSPC,corrupt:bitflip/9@ckpt/done/after:4");
+    ck_assert_int_eq(hn_run_trial_parse("powercut:torn:0", &t, &eb), 0);
+    ck_assert_int_eq(t.fault[0].model, HN_PC_TORN);
+    ck_assert_str_eq(t.fault[0].point, "");
+    ck_assert_uint_eq(t.fault[0].k, 0);
+    hn_run_trial_format(&t, buf, sizeof buf);
+    ck_assert_str_eq(buf, "powercut:torn:0");
+    ck_assert_int_eq(hn_run_trial_parse("ioerr:a:1:77", &t, &eb), 0);
+    ck_assert_int_eq(t.fault[0].err, 77);
+    /* a point literally named kill is still a bare kill */
+    ck_assert_int_eq(hn_run_trial_parse("kill:5", &t, &eb), 0);
+    ck_assert_str_eq(t.fault[0].point, "kill");
+    ck_assert_int_eq(hn_run_trial_check(&t, &eb), 0);
+    ck_assert_int_eq(hn_run_trial_parse("powercut:weird@a:1", &t, &eb), PL_EUSAGE);
+    ck_assert(strstr(eb.msg, "MODEL") != NULL);
+    ck_assert_int_eq(hn_run_trial_parse("a:1,powercut:strict:3", &t, &eb), PL_EUSAGE);
+    ck_assert(strstr(eb.msg, "first") != NULL);
+    ck_assert_int_eq(hn_run_trial_parse("ioerr:a:1:EWHAT", &t, &eb), PL_EUSAGE);
+    ck_assert_int_eq(hn_run_trial_parse("corrupt:bitflip:a:1", &t, &eb), PL_EUSAGE);
+    ck_assert_int_eq(hn_run_trial_parse("boom:a:1", &t, &eb), PL_EUSAGE);
+    ck_assert_int_eq(hn_run_trial_parse("ioerr:a:1:EIO", &t, &eb), 0);
+    ck_assert_int_eq(hn_run_trial_check(&t, &eb), PL_EUSAGE);
+    ck_assert(strstr(eb.msg, "ioerr") != NULL);
 }
 END_TEST
 
@@ -716,6 +767,7 @@ Suite *harness_suite(void)
     tcase_add_test(unit, plan_modes_sample_and_list);
     tcase_add_test(unit, plan_later_crashes_land_in_recovery);
     tcase_add_test(unit, trial_spec_round_trip_and_errors);
+    tcase_add_test(unit, fault_schedule_kinds);
     tcase_add_test(unit, results_schema_created_checked_refused);
     tcase_set_timeout(e2e, 60);
     tcase_add_test(e2e, run_converges_and_records);

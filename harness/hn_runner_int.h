@@ -1,0 +1,164 @@
+/*
+ * hn_runner_int.h - what the files of `replayproof run` share (not a public
+ * interface: hn_run.h is).
+ *
+ *   plan.c     fault schedules as text, the planner, the seeded PRNG
+ *   procs.c    files and text helpers; child processes: environment, spawn
+ *              into an own process group, pidfd waits with deadlines, kill
+ *   judge.c    verdict names, export digests, table comparison, first diff
+ *   trials.c   the per-trial state machine (a slot: run, restart, export)
+ *   pool.c     the parallel pool of slots and the results-database batches
+ *   runner.c   scenario orchestration: golden, discovery, hn_run_scenario,
+ *              hn_run_replay
+ *
+ * ctx is one scenario's context, built by runner.c and read by the rest;
+ * a slot is one trial in flight; a pool is the set of slots of one scenario.
+ */
+#ifndef HN_RUNNER_INT_H
+#define HN_RUNNER_INT_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hn_run.h"
+
+#define MAX_ARGS 64
+#define DB_BATCH 256          /* trial rows per results transaction, at most */
+#define DB_FLUSH_NS 1000000000LL /* ... or this long since the last one */
+#define KEEP_FAILURES 1000    /* failing trials listed in the summary */
+#define POLL_MAX_MS 200       /* wake up at least this often (stop flag, hooks) */
+
+/* "bars", "late", "dlq": the three tables of an export, in digest order. */
+extern const char *const hn__tbl_name[3];
+
+typedef struct ctx {
+    const hn_scenario *sc;
+    const hn_run_opts *o;
+    pl_errbuf *eb;
+    int verbose;                  /* replay: describe every process */
+    int keep;
+    char bin[PATH_MAX];           /* the pipeline binary */
+    char preload[PATH_MAX];       /* rp-crash.so */
+    char dir[PATH_MAX];           /* this scenario's work dir */
+    char logdir[PATH_MAX];
+    char gold_out[PATH_MAX];      /* golden export: bars.csv late.csv dlq.csv */
+    char *pargs[MAX_ARGS];        /* options for `run` */
+    int npargs;
+    char *bargs[MAX_ARGS];        /* the same without --checkpoint-every, for `batch` */
+    int nbargs;
+    char **env;                   /* inherited environment + scenario env */
+    int nenv;
+    char golden[3][33];
+    int64_t golden_rows[3];
+    int64_t timeout_ns;
+    int max_restarts;
+    /* "ASAN_OPTIONS=...verify_asan_link_order=0", given with the preload: an
+     * AddressSanitizer build refuses to start when a preloaded library comes
+     * before its runtime, unless told not to check */
+    char asan_env[512];
+} ctx;
+
+typedef struct proc {
+    pid_t pid;
+    int pidfd;
+    int64_t t0, deadline;
+} proc;
+enum { PH_IDLE = 0, PH_RUN, PH_EXPORT };
+
+typedef struct slot {
+    int phase;
+    const hn_trial *t;
+    hn_trial_result res;
+    int nproc;                 /* run processes started */
+    int unplanned;             /* deaths that were not an armed crash */
+    char unplanned_what[800];
+    char notes[256];           /* later armed crashes that were not reached */
+    int64_t t0;
+    long trace_lines;
+    proc p;
+    char dir[PATH_MAX], state[PATH_MAX], out[PATH_MAX], trace[PATH_MAX], log[PATH_MAX];
+} slot;
+typedef struct pool {
+    const ctx *c;
+    hn_scenario_result *r;
+    int64_t scenario_id;
+    hn_trial_result *pending;   /* finished, not yet in the database */
+    int npending;
+    int64_t last_flush;
+    int done, total, failed;
+} pool;
+
+/* procs.c: helpers */
+int64_t hn__now_ns(void);
+/* snprintf into a PATH_MAX buffer; too long is an error, never a cut path. */
+int hn__pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* rm -rf; best effort (a work dir that cannot be removed only costs space). */
+void hn__rm_rf(const char *path);
+/* Whole file, NUL-terminated, malloc'd; NULL with errno set on failure. */
+char *hn__slurp(const char *path, size_t *len);
+/* The last few lines of a file as one line (" | " between lines). */
+void hn__tail_of(const char *path, char *out, size_t n);
+/* Append s to out, quoted for a POSIX shell when it needs to be. */
+void hn__shell_quote(char *out, size_t n, const char *s);
+/* Newlines in a file (0 when missing). */
+long hn__count_lines(const char *path);
+
+/* procs.c: child processes */
+/* A verbose line (replay only) through hooks.note. */
+void hn__note(const ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* c->env: the inherited environment without the harness's own variables,
+ * plus the scenario's env. */
+int hn__env_init(ctx *c);
+/* A process as a shell line: the scenario's variables, extra, argv. */
+void hn__describe(const ctx *c, char *out, size_t n, char *const argv[], char *const extra[],
+                  int nextra);
+/* Start argv with the base environment plus extra, stdin /dev/null, stdout to
+ * outpath, stderr to errpath (NULL: outpath), in a new process group, with a
+ * pidfd and a deadline of now + the scenario's timeout. */
+int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
+              const char *outpath, const char *errpath, proc *p);
+/* Collect an exited (or killed) child and close its pidfd. */
+int hn__reap(const ctx *c, proc *p, int *status);
+/* SIGKILL the child's process group and the child. */
+void hn__kill_tree(proc *p);
+/* Wait for one child, killing it at its deadline (*timed_out = 1). */
+int hn__wait_sync(const ctx *c, proc *p, int *status, int *timed_out);
+/* "60s" or "1500ms". */
+void hn__dur_text(int64_t ns, char *out, size_t n);
+/* "exited with status 2", "killed by SIGKILL", ... */
+void hn__status_text(int st, char *out, size_t n);
+/* Run a command to completion; a timeout is *timed_out with the tree killed. */
+int hn__run_sync(const ctx *c, char *const argv[], char *const extra[], int nextra,
+                 const char *outpath, const char *errpath, int *status, int *timed_out);
+
+/* plan.c */
+/* splitmix64 step, and uniform in [0, n) for n > 0. */
+uint64_t hn__mix_next(uint64_t *s);
+uint64_t hn__mix_below(uint64_t *s, uint64_t n);
+
+/* judge.c */
+/* The "<32hex>  bars.csv  N rows" lines of an export or batch; 0 when all
+ * three tables were found. */
+int hn__parse_digests(const char *path, char dig[3][33], int64_t rows[3]);
+/* First differing line of two CSV files: 1 with *d filled, 0 identical, -1
+ * when one cannot be read. */
+int hn__first_diff(const char *expected, const char *actual, const char *tbl, hn_res_div *d);
+void hn__note_div(const ctx *c, const hn_res_div *d);
+/* Compare an export dir with the golden one; fills div[] for each table
+ * whose digest differs.  Returns the number of differing tables. */
+int hn__compare_tables(const ctx *c, const char *outdir, char dig[3][33], hn_res_div div[3],
+                       int *ndiv);
+
+/* trials.c */
+/* Start trial t (plan index seq) on an idle slot: fresh dir, first process. */
+int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t);
+/* The slot's current process ended (or timed out): advance the trial. */
+int hn__on_exit_slot(const ctx *c, slot *s, int timed_out);
+
+/* pool.c */
+/* Run trials[0..n) on `jobs` slots.  Returns 0 or a harness failure. */
+int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs);
+
+#endif

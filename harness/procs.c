@@ -1,0 +1,404 @@
+/*
+ * procs.c - child processes of `replayproof run` (hn_runner_int.h), and the
+ * small file and text helpers the runner's files share.
+ *
+ * Layout: helpers (clock, paths, rm -rf, whole files, tails, shell quoting,
+ * line counts); the environment of a child; spawn into an own process group
+ * with a pidfd; reap, kill, waits with deadlines; status texts.
+ *
+ * Every child gets its own process group, so a timeout kills a shell script
+ * together with what it started (a hang is never left behind).  Waits use
+ * one pidfd per child: no SIGCHLD handler, no reaping of children that are
+ * not ours.
+ */
+#include "hn_runner_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---------------------------------------------------------------- helpers */
+
+int64_t hn__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* snprintf into a PATH_MAX buffer; too long is an error, never a cut path. */
+int hn__pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(out, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= PATH_MAX)
+        return pl_err(eb, -ENAMETOOLONG, "path too long: %.200s...", out);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf; best effort (a work dir that cannot be removed only costs space). */
+void hn__rm_rf(const char *path)
+{
+    if (path && *path)
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Whole file, NUL-terminated, malloc'd; NULL with errno set on failure. */
+char *hn__slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rbe");
+    char *buf = NULL;
+    size_t n = 0, cap = 0, r;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap ? cap * 2 : 8192);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 8192;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/* The last few lines of a file (at most n-1 bytes), one line, with " | "
+ * between lines; "" when the file is empty or missing. */
+void hn__tail_of(const char *path, char *out, size_t n)
+{
+    char buf[1024];
+    ssize_t got;
+    off_t size;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t o = 0;
+    out[0] = 0;
+    if (fd < 0)
+        return;
+    size = lseek(fd, 0, SEEK_END);
+    if (size > (off_t)sizeof buf - 1)
+        lseek(fd, size - (off_t)(sizeof buf - 1), SEEK_SET);
+    else
+        lseek(fd, 0, SEEK_SET);
+    got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0)
+        return;
+    buf[got] = 0;
+    while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+        buf[--got] = 0;
+    for (char *p = buf; *p && o + 4 < n; p++) {
+        if (*p == '\n') {
+            memcpy(out + o, " | ", 3);
+            o += 3;
+        } else
+            out[o++] = (*p >= 0x20 && *p != 0x7f) ? *p : '?';
+    }
+    out[o] = 0;
+}
+
+/* Append s to out, quoted for a POSIX shell when it needs to be. */
+void hn__shell_quote(char *out, size_t n, const char *s)
+{
+    size_t o = strlen(out);
+    int plain = *s != 0;
+    for (const char *c = s; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    "-_./=:,+@%", *c))
+            plain = 0;
+    if (plain) {
+        snprintf(out + o, n - o, "%s", s);
+        return;
+    }
+    if (o + 1 < n)
+        out[o++] = '\'';
+    for (const char *c = s; *c && o + 5 < n; c++) {
+        if (*c == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else
+            out[o++] = *c;
+    }
+    if (o + 1 < n)
+        out[o++] = '\'';
+    out[o < n ? o : n - 1] = 0;
+}
+
+long hn__count_lines(const char *path)
+{
+    size_t len;
+    long n = 0;
+    char *t = hn__slurp(path, &len);
+    if (!t)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        n += t[i] == '\n';
+    free(t);
+    return n;
+}
+
+/* -------------------------------------------------------- child processes */
+
+void hn__note(const ctx *c, const char *fmt, ...)
+{
+    char line[8192];
+    va_list ap;
+    if (!c->verbose || !c->o->hooks.note)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->o->hooks.note(c->o->hooks.ctx, line);
+}
+
+static size_t key_len(const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    return eq ? (size_t)(eq - kv) : strlen(kv);
+}
+
+/* Variables the harness owns: an inherited value would arm or count
+ * something nobody asked for. */
+static int harness_var(const char *kv)
+{
+    return strncmp(kv, "RP_FIU_", 7) == 0 || strncmp(kv, "REFPIPE_FIU_EVENTS=", 19) == 0;
+}
+
+int hn__env_init(ctx *c)
+{
+    const hn_scenario *sc = c->sc;
+    int n = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    c->env = calloc((size_t)(n + sc->nenv + 1), sizeof *c->env);
+    if (!c->env)
+        return pl_err(c->eb, -ENOMEM, "out of memory");
+    for (char **e = environ; *e; e++) {
+        int over = harness_var(*e);
+        for (int i = 0; i < sc->nenv && !over; i++)
+            if (key_len(*e) == key_len(sc->env[i]) &&
+                strncmp(*e, sc->env[i], key_len(*e)) == 0)
+                over = 1;
+        if (!over)
+            c->env[c->nenv++] = *e;
+    }
+    for (int i = 0; i < sc->nenv; i++)
+        c->env[c->nenv++] = (char *)sc->env[i];
+    c->env[c->nenv] = NULL;
+    return 0;
+}
+
+/* Describe a process the way a user can paste it into a shell: the
+ * variables that differ from the caller's environment, then argv. */
+void hn__describe(const ctx *c, char *out, size_t n, char *const argv[],
+                     char *const extra[], int nextra)
+{
+    out[0] = 0;
+    for (int i = 0; i < c->sc->nenv; i++) {
+        hn__shell_quote(out, n, c->sc->env[i]);
+        strncat(out, " ", n - strlen(out) - 1);
+    }
+    for (int i = 0; i < nextra; i++) {
+        hn__shell_quote(out, n, extra[i]);
+        strncat(out, " ", n - strlen(out) - 1);
+    }
+    for (int i = 0; argv[i]; i++) {
+        if (i)
+            strncat(out, " ", n - strlen(out) - 1);
+        hn__shell_quote(out, n, argv[i]);
+    }
+}
+
+/*
+ * Start argv[0] with the base environment plus extra ("KEY=VALUE", replacing
+ * a base variable of the same name), stdin from /dev/null, stdout to outpath
+ * and stderr to errpath (NULL: to outpath too), in a new process group.
+ */
+int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
+                 const char *outpath, const char *errpath, proc *p)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    char **envp;
+    int n = 0, rc, ret = 0;
+
+    envp = calloc((size_t)(c->nenv + nextra + 1), sizeof *envp);
+    if (!envp)
+        return pl_err(c->eb, -ENOMEM, "out of memory");
+    for (int i = 0; i < c->nenv; i++) {
+        int over = 0;
+        for (int j = 0; j < nextra && !over; j++)
+            over = key_len(c->env[i]) == key_len(extra[j]) &&
+                   strncmp(c->env[i], extra[j], key_len(extra[j])) == 0;
+        if (!over)
+            envp[n++] = c->env[i];
+    }
+    for (int j = 0; j < nextra; j++)
+        envp[n++] = extra[j];
+    envp[n] = NULL;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (errpath)
+        posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    else
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* own process group: a timeout kills the whole tree (a script and what
+     * it started); default signal handling and an empty mask, whatever the
+     * harness uses itself */
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    memset(p, 0, sizeof *p);
+    p->pidfd = -1;
+    rc = posix_spawn(&p->pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    free(envp);
+    if (rc != 0) {
+        ret = pl_err_os(c->eb, rc, "cannot start %s (%s)", argv[0], argv[1] ? argv[1] : "");
+        return ret;
+    }
+    p->t0 = hn__now_ns();
+    p->deadline = p->t0 + c->timeout_ns;
+    p->pidfd = pidfd_open(p->pid, 0);
+    if (p->pidfd < 0) {
+        int err = errno;
+        kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        return pl_err_os(c->eb, err, "pidfd_open(%d)", (int)p->pid);
+    }
+    return 0;
+}
+
+/* Collect an exited (or killed) child. */
+int hn__reap(const ctx *c, proc *p, int *status)
+{
+    pid_t r;
+    do
+        r = waitpid(p->pid, status, 0);
+    while (r < 0 && errno == EINTR);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    p->pidfd = -1;
+    if (r < 0)
+        return pl_err_os(c->eb, errno, "waitpid(%d)", (int)p->pid);
+    return 0;
+}
+
+void hn__kill_tree(proc *p)
+{
+    kill(-p->pid, SIGKILL);
+    kill(p->pid, SIGKILL);
+}
+
+/* Wait for one child, killing it at its deadline (*timed_out = 1). */
+int hn__wait_sync(const ctx *c, proc *p, int *status, int *timed_out)
+{
+    *timed_out = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+        int64_t left = p->deadline - hn__now_ns();
+        int ms = left <= 0 ? 0 : left / 1000000 > POLL_MAX_MS ? POLL_MAX_MS
+                                                                : (int)(left / 1000000) + 1;
+        int r;
+        if (c->o->stop && *c->o->stop) {
+            hn__kill_tree(p);
+            hn__reap(c, p, status);
+            return pl_err(c->eb, -EINTR, "interrupted");
+        }
+        r = poll(&pfd, 1, ms);
+        if (r < 0 && errno != EINTR)
+            return pl_err_os(c->eb, errno, "poll");
+        if (r > 0)
+            return hn__reap(c, p, status);
+        if (hn__now_ns() >= p->deadline) {
+            hn__kill_tree(p);
+            *timed_out = 1;
+            return hn__reap(c, p, status);
+        }
+    }
+}
+
+/* "60s" or "1500ms": a timeout as the scenario would say it. */
+void hn__dur_text(int64_t ns, char *out, size_t n)
+{
+    if (ns % 1000000000 == 0)
+        snprintf(out, n, "%llds", (long long)(ns / 1000000000));
+    else
+        snprintf(out, n, "%lldms", (long long)(ns / 1000000));
+}
+
+void hn__status_text(int st, char *out, size_t n)
+{
+    if (WIFEXITED(st))
+        snprintf(out, n, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) {
+        const char *abbr = sigabbrev_np(WTERMSIG(st));
+        snprintf(out, n, "killed by SIG%s", abbr ? abbr : "?");
+    } else
+        snprintf(out, n, "ended with wait status %#x", st);
+}
+
+/* Run a command to completion (golden phase).  Returns 0 with *status, or a
+ * negative code; a timeout is reported as *timed_out with the tree killed. */
+int hn__run_sync(const ctx *c, char *const argv[], char *const extra[], int nextra,
+                    const char *outpath, const char *errpath, int *status, int *timed_out)
+{
+    proc p;
+    char line[8192];
+    int ret;
+    hn__describe(c, line, sizeof line, argv, extra, nextra);
+    hn__note(c, "$ %s", line);
+    ret = hn__spawn(c, argv, extra, nextra, outpath, errpath, &p);
+    if (ret == 0)
+        ret = hn__wait_sync(c, &p, status, timed_out);
+    return ret;
+}
+

@@ -1,0 +1,282 @@
+/*
+ * trials.c - one trial in flight (a slot): its processes one after the
+ * other, and the verdict from how each ended.
+ *
+ *   trial_start -> spawn_run -> on_run_exit -+-> spawn_run   (crashed: restart)
+ *                                            +-> spawn_export (exit 0)
+ *                                            +-> finish       (error, loop, not reached)
+ *   spawn_export -> on_export_exit -> finish (converged, diverged, conflict, error)
+ *
+ * A crash must be the one we armed: rp-crash.so appends a line to the trace
+ * file before it sends SIGKILL, so a SIGKILL without a new trace line (the
+ * OOM killer, say) is told apart from ours.
+ */
+#include "hn_runner_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pl_fs.h"
+
+/* ------------------------------------------------------------------ trials */
+
+static void finish(const ctx *c, slot *s, int verdict)
+{
+    hn_trial_result *res = &s->res;
+    res->verdict = verdict;
+    res->restarts = s->nproc > 0 ? s->nproc - 1 : 0;
+    res->duration_ms = (hn__now_ns() - s->t0) / 1000000;
+    if (verdict != HN_V_CONVERGED || c->keep)
+        snprintf(res->state_dir, sizeof res->state_dir, "%s", s->state);
+    else {
+        res->state_dir[0] = 0;
+        hn__rm_rf(s->dir);
+    }
+    s->phase = PH_IDLE;
+}
+
+static void set_detail(slot *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_detail(slot *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->res.detail, sizeof s->res.detail, fmt, ap);
+    va_end(ap);
+}
+
+static int spawn_run(const ctx *c, slot *s)
+{
+    const hn_trial *t = s->t;
+    char *argv[MAX_ARGS + 8], *extra[4], line[8192];
+    char ev_pre[PATH_MAX + 16], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
+    int i = s->nproc, n = 0, nextra = 0, ret;
+
+    argv[n++] = (char *)c->bin;
+    argv[n++] = "run";
+    argv[n++] = (char *)c->logdir;
+    argv[n++] = s->state;
+    for (int j = 0; j < c->npargs; j++)
+        argv[n++] = c->pargs[j];
+    argv[n] = NULL;
+    if (i < t->nfaults) {
+        snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+        snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", t->fault[i].point,
+                 (unsigned long long)t->fault[i].k);
+        snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s", s->trace);
+        extra[nextra++] = ev_pre;
+        extra[nextra++] = ev_crash;
+        extra[nextra++] = ev_trace;
+        extra[nextra++] = (char *)c->asan_env;
+    }
+    if ((ret = hn__pathf(s->log, c->eb, "%s/run-%d.log", s->dir, i + 1)))
+        return ret;
+    s->trace_lines = hn__count_lines(s->trace);
+    if (c->verbose) {
+        hn__describe(c, line, sizeof line, argv, extra, nextra);
+        hn__note(c, "process %d: %s", i + 1, line);
+    }
+    ret = hn__spawn(c, argv, extra, nextra, s->log, NULL, &s->p);
+    if (ret < 0)
+        return ret;
+    s->nproc++;
+    s->phase = PH_RUN;
+    return 0;
+}
+
+static int spawn_export(const ctx *c, slot *s)
+{
+    char *argv[] = {(char *)c->bin, "export", s->state, s->out, NULL};
+    char line[8192], dig[PATH_MAX], err[PATH_MAX];
+    int ret;
+    if ((ret = hn__pathf(dig, c->eb, "%s/export.out", s->dir)) ||
+        (ret = hn__pathf(err, c->eb, "%s/export.err", s->dir)))
+        return ret;
+    if (c->verbose) {
+        hn__describe(c, line, sizeof line, argv, NULL, 0);
+        hn__note(c, "export: %s", line);
+    }
+    ret = hn__spawn(c, argv, NULL, 0, dig, err, &s->p);
+    if (ret == 0)
+        s->phase = PH_EXPORT;
+    return ret;
+}
+
+int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
+{
+    int ret;
+    memset(&s->res, 0, sizeof s->res);
+    s->res.seq = seq;
+    s->res.trial = *t;
+    s->t = t;
+    s->nproc = 0;
+    s->unplanned = 0;
+    s->unplanned_what[0] = 0;
+    s->notes[0] = 0;
+    s->t0 = hn__now_ns();
+    if ((ret = hn__pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
+        (ret = hn__pathf(s->state, c->eb, "%s/state", s->dir)) ||
+        (ret = hn__pathf(s->out, c->eb, "%s/export", s->dir)) ||
+        (ret = hn__pathf(s->trace, c->eb, "%s/trace", s->dir)))
+        return ret;
+    hn__rm_rf(s->dir); /* a stale dir of an earlier replay must not leak state in */
+    if ((ret = pl_fs_mkdir_p(s->state, c->eb)))
+        return ret;
+    if (c->verbose) {
+        char spec[sizeof ((hn_failure *)0)->spec];
+        hn_run_trial_format(t, spec, sizeof spec);
+        hn__note(c, "trial %s in %s", spec, s->dir);
+    }
+    return spawn_run(c, s);
+}
+
+/* The current run process ended with wait status st.  Returns 0, or a
+ * negative code when the harness cannot go on. */
+static int on_run_exit(const ctx *c, slot *s, int st)
+{
+    const hn_trial *t = s->t;
+    int i = s->nproc - 1, armed = i < t->nfaults;
+    char why[64], tail[640];
+
+    hn__status_text(st, why, sizeof why);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        hn__note(c, "process %d: %s", i + 1, why);
+        if (armed && i == 0) {
+            set_detail(s, "process 1 exited 0 without reaching its armed crash %s:%llu "
+                       "(fewer hits than the discovery run counted, or no such point)",
+                       t->fault[0].point, (unsigned long long)t->fault[0].k);
+            hn__note(c, "%s", s->res.detail);
+            finish(c, s, HN_V_NOT_REACHED);
+            return 0;
+        }
+        if (armed) {
+            size_t o = strlen(s->notes);
+            snprintf(s->notes + o, sizeof s->notes - o, "%scrash %d (%s:%llu) not reached",
+                     o ? "; " : "", i + 1, t->fault[i].point,
+                     (unsigned long long)t->fault[i].k);
+            hn__note(c, "process %d completed before its armed crash %s:%llu", i + 1,
+                 t->fault[i].point, (unsigned long long)t->fault[i].k);
+        }
+        return spawn_export(c, s);
+    }
+    if (WIFEXITED(st)) {
+        hn__tail_of(s->log, tail, sizeof tail);
+        set_detail(s, "process %d (run) %s: %s", i + 1, why, tail);
+        hn__note(c, "process %d: %s", i + 1, why);
+        finish(c, s, HN_V_ERROR);
+        return 0;
+    }
+    if (armed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
+        hn__count_lines(s->trace) > s->trace_lines) {
+        s->res.crashes_fired++;
+        hn__note(c, "process %d: %s at %s hit %llu (the armed crash)", i + 1, why,
+             t->fault[i].point, (unsigned long long)t->fault[i].k);
+    } else {
+        hn__tail_of(s->log, tail, sizeof tail);
+        if (!s->unplanned++)
+            snprintf(s->unplanned_what, sizeof s->unplanned_what,
+                     "process %d (run) %s without an armed crash: %s", i + 1, why, tail);
+        hn__note(c, "process %d: %s (not an armed crash)", i + 1, why);
+    }
+    if (s->nproc - 1 >= c->max_restarts) {
+        hn__tail_of(s->log, tail, sizeof tail);
+        set_detail(s, "not complete after %d restarts; process %d %s: %s", s->nproc - 1,
+                   s->nproc, why, tail);
+        hn__note(c, "%s", s->res.detail);
+        finish(c, s, HN_V_CRASH_LOOP);
+        return 0;
+    }
+    return spawn_run(c, s);
+}
+
+static int on_export_exit(const ctx *c, slot *s, int st)
+{
+    hn_trial_result *res = &s->res;
+    char why[64], tail[640], dig[PATH_MAX], err[PATH_MAX];
+    int differ;
+
+    hn__status_text(st, why, sizeof why);
+    if (hn__pathf(dig, c->eb, "%s/export.out", s->dir) || hn__pathf(err, c->eb, "%s/export.err", s->dir))
+        return -ENAMETOOLONG;
+    hn__note(c, "export: %s", why);
+    if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 1)) {
+        hn__tail_of(err, tail, sizeof tail);
+        set_detail(s, "export %s: %s", why, tail);
+        finish(c, s, HN_V_ERROR);
+        return 0;
+    }
+    if (hn__parse_digests(dig, res->digest, res->rows) < 0) {
+        set_detail(s, "export printed no digests (%s)", dig);
+        finish(c, s, HN_V_ERROR);
+        return 0;
+    }
+    res->have_digests = 1;
+    for (int i = 0; i < 3; i++)
+        hn__note(c, "%s %s  %s.csv  %lld rows (golden %s)",
+             strcmp(res->digest[i], c->golden[i]) ? "DIFFERS" : "same   ", res->digest[i],
+             hn__tbl_name[i], (long long)res->rows[i], c->golden[i]);
+    differ = hn__compare_tables(c, s->out, res->digest, res->div, &res->ndiv);
+    for (int i = 0; i < res->ndiv; i++)
+        hn__note_div(c, &res->div[i]);
+    if (WEXITSTATUS(st) == 1) {
+        hn__tail_of(err, tail, sizeof tail);
+        set_detail(s, "the sink recorded conflicting replays: %s", tail);
+        finish(c, s, HN_V_CONFLICT);
+        return 0;
+    }
+    if (differ) {
+        char *p = res->detail;
+        size_t left = sizeof res->detail;
+        int w = snprintf(p, left, "differs from the golden run:");
+        for (int i = 0; i < 3 && w > 0 && (size_t)w < left; i++) {
+            if (strcmp(res->digest[i], c->golden[i]) == 0)
+                continue;
+            p += w;
+            left -= (size_t)w;
+            w = snprintf(p, left, " %s.csv (%lld rows, golden %lld)", hn__tbl_name[i],
+                         (long long)res->rows[i], (long long)c->golden_rows[i]);
+        }
+        finish(c, s, HN_V_DIVERGED);
+        return 0;
+    }
+    if (s->unplanned) {
+        set_detail(s, "%s", s->unplanned_what);
+        finish(c, s, HN_V_ERROR);
+        return 0;
+    }
+    if (s->notes[0])
+        set_detail(s, "%s", s->notes);
+    finish(c, s, HN_V_CONVERGED);
+    return 0;
+}
+
+/* The current process of a slot ended (or timed out). */
+int hn__on_exit_slot(const ctx *c, slot *s, int timed_out)
+{
+    int st, ret = hn__reap(c, &s->p, &st);
+    if (ret < 0)
+        return ret;
+    if (timed_out) {
+        char limit[32];
+        hn__dur_text(c->timeout_ns, limit, sizeof limit);
+        if (s->phase == PH_EXPORT)
+            set_detail(s, "export did not finish within the timeout (%s) and was killed",
+                       limit);
+        else
+            set_detail(s, "process %d (run) did not finish within the timeout (%s) and was "
+                       "killed", s->nproc, limit);
+        hn__note(c, "%s", s->res.detail);
+        finish(c, s, HN_V_HANG);
+        return 0;
+    }
+    if (s->phase == PH_RUN)
+        return on_run_exit(c, s, st);
+    return on_export_exit(c, s, st);
+}
+
