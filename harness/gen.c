@@ -110,7 +110,7 @@ static inline int rng_geom(rng *r)
 
 /* --------------------------------------------------------------- 2. Options */
 
-enum { K_U64, K_I32, K_I64, K_DUR, K_FRAC };
+enum { K_U64, K_I32, K_I64, K_DUR, K_FRAC, K_MODE };
 
 typedef struct optdef {
     const char *name;
@@ -139,6 +139,13 @@ static const optdef optdefs[] = {
     {"dup-frac", K_FRAC, OFF(dup_ppm), 0, HN_GEN_PPM, 0},
     {"boundary-frac", K_FRAC, OFF(boundary_ppm), 0, HN_GEN_PPM, 0},
     {"late-frac", K_FRAC, OFF(late_ppm), 0, HN_GEN_PPM, 0},
+    {"mode", K_MODE, OFF(mode), HN_GEN_MODE_RANDOM, HN_GEN_MODE_BOUNDARY, 0},
+    {"max-delay", K_DUR, OFF(max_delay), 0, I64_MAX / 8, HN_GEN_SET_MAX_DELAY},
+    {"idle-timeout", K_DUR, OFF(idle_timeout), 0, I64_MAX / 8, HN_GEN_SET_IDLE},
+    {"window", K_DUR, OFF(window), 1, I64_MAX / 8, HN_GEN_SET_WINDOW},
+    {"slide", K_DUR, OFF(slide), 0, I64_MAX / 8, HN_GEN_SET_SLIDE},
+    {"volume", K_I64, OFF(volume), 0, I64_MAX / 8, HN_GEN_SET_VOLUME},
+    {"dollar", K_I64, OFF(dollar), 0, I64_MAX / 8 / 100000000, HN_GEN_SET_DOLLAR},
 };
 #undef OFF
 
@@ -162,6 +169,13 @@ void hn_gen_defaults(hn_gen_opts *o)
     o->dup_ppm = 10000;
     o->boundary_ppm = 10000;
     o->late_ppm = 1000;
+    o->mode = HN_GEN_MODE_RANDOM;
+    o->max_delay = PL_DEFAULT_MAX_DELAY;
+    o->idle_timeout = PL_DEFAULT_IDLE_TIMEOUT;
+    o->window = NS_M;
+    o->slide = 0;
+    o->volume = 0;
+    o->dollar = 0;
     o->set = 0;
 }
 
@@ -187,6 +201,14 @@ const char *hn_gen_usage(void)
         "  --dup-frac FRAC     events repeating their symbol's last event_ns (default 0.01)\n"
         "  --boundary-frac FRAC events on a 1s/1m boundary or 1ns before (default 0.01)\n"
         "  --late-frac FRAC    events far beyond the disorder bound (default 0.001)\n"
+        "  --mode MODE         random (default), or boundary: a small scripted log with\n"
+        "                      events on every boundary of the contract for the shape:\n"
+        "  --max-delay DUR     boundary: B (default 1s)\n"
+        "  --idle-timeout DUR  boundary: I, 0 = off (default 10s)\n"
+        "  --window DUR        boundary: a time window's size (default 1m)\n"
+        "  --slide DUR         boundary: its slide (default: the size, tumbling)\n"
+        "  --volume N          boundary: a volume bar threshold (default none)\n"
+        "  --dollar N          boundary: a dollar bar threshold (default none)\n"
         "\n"
         "  DUR: integer with unit ns us ms s m h (bare = ns).  FRAC: per-mille integer\n"
         "  (5 = 0.5%), decimal fraction (0.005) or percentage (0.5%).\n";
@@ -294,6 +316,15 @@ int hn_gen_parse_opt(hn_gen_opts *o, const char *key, const char *value, pl_errb
         if (rc < 0)
             return rc;
         break;
+    case K_MODE:
+        if (strcmp(value, "random") == 0)
+            v = HN_GEN_MODE_RANDOM;
+        else if (strcmp(value, "boundary") == 0)
+            v = HN_GEN_MODE_BOUNDARY;
+        else
+            return pl_err(eb, PL_EUSAGE, "%s: '%s' is not a mode (random or boundary)", key,
+                          value);
+        break;
     default: /* K_FRAC */
         if (parse_frac(value, &v) < 0)
             return pl_err(eb, PL_EUSAGE,
@@ -346,6 +377,18 @@ int hn_gen_validate(const hn_gen_opts *o, pl_errbuf *eb)
         if (v < d->lo || v > d->hi)
             return pl_err(eb, PL_EUSAGE, "--%s: %lld out of range %lld..%lld", d->name,
                           (long long)v, (long long)d->lo, (long long)d->hi);
+    }
+    if (o->mode == HN_GEN_MODE_BOUNDARY) {
+        if (o->slide > 0 && o->slide > o->window)
+            return pl_err(eb, PL_EUSAGE, "--slide: %lld is larger than --window %lld",
+                          (long long)o->slide, (long long)o->window);
+        /* the script's event and ingest times stay within a few windows,
+         * timeouts and delays of start */
+        if ((__int128)o->start + 8 * ((__int128)o->window + o->max_delay + o->idle_timeout) +
+                NS_H >= (__int128)I64_MAX / 2)
+            return pl_err(eb, PL_EUSAGE, "--start, --window, --max-delay, --idle-timeout: "
+                          "the boundary log's times would come near 2^63 ns");
+        return 0;
     }
     if ((o->set & (HN_GEN_SET_DURATION | HN_GEN_SET_RATE | HN_GEN_SET_TICKS)) ==
         (HN_GEN_SET_DURATION | HN_GEN_SET_RATE | HN_GEN_SET_TICKS))
@@ -1084,6 +1127,31 @@ static void run(gen *g, hn_gen_stats *st)
 
 /* ------------------------------------------------------------ 6. Interface */
 
+void hn_gen_boundary_from_config(hn_gen_opts *o, const pl_config *cfg)
+{
+    int win = 0, vol = 0, dol = 0;
+    if (o->mode != HN_GEN_MODE_BOUNDARY)
+        return;
+    o->partitions = HN_GEN_BOUNDARY_PARTITIONS;
+    if (!(o->set & HN_GEN_SET_MAX_DELAY))
+        o->max_delay = cfg->max_delay;
+    if (!(o->set & HN_GEN_SET_IDLE))
+        o->idle_timeout = cfg->idle_timeout;
+    for (int i = 0; i < cfg->naggs; i++) {
+        const pl_agg_spec *a = &cfg->aggs[i];
+        if ((a->kind == PL_AGG_TUMBLING || a->kind == PL_AGG_SLIDING) && !win++) {
+            if (!(o->set & HN_GEN_SET_WINDOW))
+                o->window = a->size;
+            if (!(o->set & HN_GEN_SET_SLIDE))
+                o->slide = a->slide == a->size ? 0 : a->slide;
+        } else if (a->kind == PL_AGG_VOLUME && !vol++ && !(o->set & HN_GEN_SET_VOLUME)) {
+            o->volume = a->threshold;
+        } else if (a->kind == PL_AGG_DOLLAR && !dol++ && !(o->set & HN_GEN_SET_DOLLAR)) {
+            o->dollar = a->threshold;
+        }
+    }
+}
+
 static int gen_to(const hn_gen_opts *o, FILE *f, const char *fname, hn_gen_stats *stp,
                   pl_errbuf *eb)
 {
@@ -1095,6 +1163,8 @@ static int gen_to(const hn_gen_opts *o, FILE *f, const char *fname, hn_gen_stats
     rc = hn_gen_validate(o, eb);
     if (rc < 0)
         return rc;
+    if (o->mode == HN_GEN_MODE_BOUNDARY)
+        return hn__gen_boundary(o, f, fname, stp, eb);
     memset(&g, 0, sizeof g);
     g.o = o;
     g.f = f;

@@ -25,6 +25,19 @@
 #define HN_GEN_SET_DURATION 1u
 #define HN_GEN_SET_RATE 2u
 #define HN_GEN_SET_TICKS 4u
+/* ... and which of the boundary mode's shape options were given (a scenario
+ * fills the others from its [pipeline], hn_gen_boundary_from_config). */
+#define HN_GEN_SET_MAX_DELAY 8u
+#define HN_GEN_SET_IDLE 16u
+#define HN_GEN_SET_WINDOW 32u
+#define HN_GEN_SET_SLIDE 64u
+#define HN_GEN_SET_VOLUME 128u
+#define HN_GEN_SET_DOLLAR 256u
+
+/* hn_gen_opts.mode */
+#define HN_GEN_MODE_RANDOM 0   /* the statistical workload model (default) */
+#define HN_GEN_MODE_BOUNDARY 1 /* a small scripted log on every boundary of the contract */
+#define HN_GEN_BOUNDARY_PARTITIONS 3
 
 #define HN_GEN_MAX_PARTITIONS 4096
 #define HN_GEN_MAX_SYMBOLS 1000000
@@ -61,6 +74,14 @@ typedef struct hn_gen_opts {
     int32_t dup_ppm;      /* events repeating their symbol's previous event_ns */
     int32_t boundary_ppm; /* events snapped onto a 1 s / 1 m boundary, or 1 ns before */
     int32_t late_ppm;     /* events far behind the disorder bound */
+    int32_t mode;         /* HN_GEN_MODE_*; boundary mode reads only seed, start and
+                             the six fields below (docs/generator.md) */
+    int64_t max_delay;    /* boundary: the B the log is shaped for, >= 0 */
+    int64_t idle_timeout; /* boundary: the I, >= 0 (0: idleness off) */
+    int64_t window;       /* boundary: a time window's size, > 0 */
+    int64_t slide;        /* boundary: its slide, 0 = window (tumbling) */
+    int64_t volume;       /* boundary: a volume threshold, 0 = none */
+    int64_t dollar;       /* boundary: a dollar threshold (whole units), 0 = none */
     unsigned set;         /* HN_GEN_SET_* bits, maintained by hn_gen_parse_opt */
 } hn_gen_opts;
 
@@ -112,6 +133,23 @@ int hn_gen_write(const hn_gen_opts *o, FILE *f, hn_gen_stats *st, pl_errbuf *eb)
  */
 int hn_gen_write_path(const hn_gen_opts *o, const char *path, hn_gen_stats *st,
                       pl_errbuf *eb);
+
+/*
+ * Boundary mode in a scenario: every shape option not given explicitly is
+ * taken from the pipeline configuration: B, I, the first time window's size
+ * and slide, the first volume and dollar thresholds.  Also sets partitions to
+ * HN_GEN_BOUNDARY_PARTITIONS, the boundary log's count.  No effect in random
+ * mode.
+ */
+struct pl_config;
+void hn_gen_boundary_from_config(hn_gen_opts *o, const struct pl_config *cfg);
+
+/*
+ * The boundary-mode writer behind hn_gen_write (harness/gen_boundary.c):
+ * o already validated.  Same contract as hn_gen_write.
+ */
+int hn__gen_boundary(const hn_gen_opts *o, FILE *f, const char *fname, hn_gen_stats *st,
+                     pl_errbuf *eb);
 
 /* The option list with defaults, for help screens (static text). */
 const char *hn_gen_usage(void);

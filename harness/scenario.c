@@ -964,6 +964,10 @@ static int finish(sc_ctx *c)
         memcpy(sc->name, base, n);
         sc->name[n] = 0;
     }
+    /* a boundary log is shaped for this scenario's B, I and aggregations */
+    pl_config_finish(&sc->cfg);
+    if (!sc->use_csv)
+        hn_gen_boundary_from_config(&sc->gen, &sc->cfg);
     if (!sc->use_csv && hn_gen_validate(&sc->gen, &geb) < 0) {
         /* its messages name options as --key: name them as keys here */
         char msg[400];

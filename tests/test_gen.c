@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "hn_gen.h"
+#include "pl_config.h"
 #include "pl_payload.h"
 #include "tutil.h"
 
@@ -418,6 +419,294 @@ START_TEST(t_boundary_events)
     ck_assert_uint_ge(on + before, (size_t)st.boundary * 9 / 10); /* dups may move a few */
     free(r);
     free(buf);
+}
+END_TEST
+
+/* -------------------------------------------------------- boundary mode */
+
+/*
+ * An independent reading of section 2 of the contract (docs/semantics.md),
+ * with switches that flip one comparison each, to show that the boundary log
+ * decides every flipped rule differently.  It also counts the boundary
+ * cases met.
+ */
+enum {
+    BM_LATE_LT = 1,      /* late when t < W instead of t <= W */
+    BM_IDLE_LT = 2,      /* active when T - last < I instead of <= I */
+    BM_POISON_IDLE = 4,  /* poison records do not refresh last_ingest */
+    BM_W_DECREASES = 8   /* W = min over active wm, without the max */
+};
+
+typedef struct bcase {
+    size_t on_wm, above_wm, idle_exact, idle_past, idle_initial, poison_active, w_held;
+    size_t fire_open, fire_late, win_start, win_before, eq_ingest, eq_t_pos;
+} bcase;
+
+#define BM_NP 3
+static void bmodel(const rec *r, size_t n, int64_t B, int64_t I, unsigned flags,
+                   int64_t size, int64_t slide, char *late, bcase *c)
+{
+    int has_max[BM_NP] = {0}, has_w = 0, seen[BM_NP] = {0};
+    int64_t maxev[BM_NP] = {0}, last[BM_NP], lastv[BM_NP], W = 0;
+    memset(c, 0, sizeof *c);
+    for (int q = 0; q < BM_NP; q++)
+        last[q] = lastv[q] = n ? r[0].ingest : 0;
+    for (size_t i = 0; i < n; i++) {
+        int p = (int)r[i].part, valid = r[i].reason == PL_VALID;
+        int64_t T = r[i].ingest, t = r[i].tk.t;
+        late[i] = 0;
+        if (valid && has_w) {
+            late[i] = (flags & BM_LATE_LT) ? t < W : t <= W;
+            c->on_wm += t == W;
+            c->above_wm += t == W + 1;
+            if (t == W + 1 && t + 1 - size >= 0 && (t + 1 - size) % slide == 0)
+                c->fire_open++; /* the last ns of a window not yet fired */
+            if (t == W && t + 1 - size >= 0 && (t + 1 - size) % slide == 0)
+                c->fire_late++; /* W == e - 1 exactly: that window fired */
+        }
+        if (valid && !late[i]) {
+            c->win_start += t % slide == 0;
+            c->win_before += (t + 1) % slide == 0;
+        }
+        if (i > 0 && r[i - 1].ingest == T && r[i - 1].part != p)
+            c->eq_ingest++;
+        if (valid && !late[i])
+            for (size_t j = 0; j < i; j++)
+                if (r[j].reason == PL_VALID && r[j].tk.t == t && r[j].part > p &&
+                    r[j].tk.sym_len == r[i].tk.sym_len &&
+                    !memcmp(r[j].tk.sym, r[i].tk.sym, r[i].tk.sym_len))
+                    c->eq_t_pos++;
+        if (valid || !(flags & BM_POISON_IDLE))
+            last[p] = T;
+        if (valid) {
+            lastv[p] = T;
+            if (!has_max[p] || t > maxev[p])
+                maxev[p] = t;
+            has_max[p] = 1;
+        }
+        seen[p] = 1;
+        /* step 4, and which partition's status decides W */
+        {
+            int64_t m = 0;
+            int have = 0, neg = 0, act[BM_NP];
+            for (int q = 0; q < BM_NP; q++) {
+                int64_t d = T - last[q];
+                act[q] = I == 0 || ((flags & BM_IDLE_LT) ? d < I : d <= I);
+                if (!act[q])
+                    continue;
+                if (!has_max[q])
+                    neg = 1;
+                else if (!have || maxev[q] - B - 1 < m)
+                    m = maxev[q] - B - 1, have = 1;
+            }
+            for (int q = 0; q < BM_NP && I > 0; q++) {
+                int64_t d = T - last[q], mo = 0, eo, ew;
+                int no = 0, ho = 0;
+                if (q == p || (d != I && d != I + 1))
+                    continue;
+                /* W after this step with q counted, and without it */
+                for (int x = 0; x < BM_NP; x++) {
+                    if (x == q || !act[x])
+                        continue;
+                    if (!has_max[x])
+                        no = 1;
+                    else if (!ho || maxev[x] - B - 1 < mo)
+                        mo = maxev[x] - B - 1, ho = 1;
+                }
+                eo = no || !ho ? W : (has_w && W > mo ? W : mo);
+                if (no || !has_max[q])
+                    ew = W;
+                else {
+                    int64_t mw = ho && mo < maxev[q] - B - 1 ? mo : maxev[q] - B - 1;
+                    ew = has_w && W > mw ? W : mw;
+                }
+                if ((no || !has_max[q]) != (no || !ho) || ew != eo) {
+                    if (d == I) {
+                        c->idle_exact++;
+                        c->idle_initial += !seen[q];
+                        c->poison_active += seen[q] && T - lastv[q] > I;
+                    } else {
+                        c->idle_past++;
+                    }
+                }
+            }
+            if (!neg && have) {
+                if (has_w && m < W)
+                    c->w_held++;
+                if ((flags & BM_W_DECREASES) || !has_w || m > W)
+                    W = m, has_w = 1;
+            }
+        }
+    }
+}
+
+/* Released (on-time) events sorted by (t, position), per the contract. */
+static int cmp_tpos(const void *a, const void *b)
+{
+    const rec *x = *(const rec *const *)a, *y = *(const rec *const *)b;
+    if (x->tk.t != y->tk.t)
+        return x->tk.t < y->tk.t ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static void check_boundary_log(const hn_gen_opts *o)
+{
+    size_t len, n, nrel = 0, vol_exact = 0, dol_exact = 0, vwap_half = 0;
+    size_t lim[6] = {0}, reasons[6] = {0};
+    int64_t size = o->window, slide = o->slide ? o->slide : o->window;
+    char *buf = gen_mem(o, &len, NULL), *late, *flip;
+    rec *r, **rel;
+    bcase c, cf;
+    r = split(buf, len, BM_NP, &n);
+    check_order(r, n, BM_NP);
+    late = calloc(n, 1);
+    flip = calloc(n, 1);
+    rel = calloc(n, sizeof *rel);
+    ck_assert(late && flip && rel);
+    bmodel(r, n, o->max_delay, o->idle_timeout, 0, size, slide, late, &c);
+
+    ck_assert_msg(c.on_wm > 0 && c.above_wm > 0, "t == W: %zu, t == W + 1: %zu", c.on_wm,
+                  c.above_wm);
+    ck_assert_msg(c.fire_open > 0 && c.fire_late > 0, "window's last ns at W == e-2: %zu, "
+                  "at W == e-1: %zu", c.fire_open, c.fire_late);
+    ck_assert_msg(c.win_start > 0 && c.win_before > 0, "window start %zu, 1 ns before %zu",
+                  c.win_start, c.win_before);
+    ck_assert_msg(c.eq_ingest > 0 && c.eq_t_pos > 0, "equal ingest %zu, equal t %zu",
+                  c.eq_ingest, c.eq_t_pos);
+    /* every flipped comparison changes which events are late */
+    for (unsigned fl = BM_LATE_LT; fl <= BM_W_DECREASES; fl <<= 1) {
+        if (o->idle_timeout == 0 && fl != BM_LATE_LT)
+            continue;
+        bmodel(r, n, o->max_delay, o->idle_timeout, fl, size, slide, flip, &cf);
+        ck_assert_msg(memcmp(late, flip, n) != 0, "flipping rule %u changes nothing", fl);
+    }
+    if (o->idle_timeout > 0) {
+        ck_assert_msg(c.idle_exact > 0 && c.idle_past > 0, "T - last == I: %zu, == I+1: %zu",
+                      c.idle_exact, c.idle_past);
+        ck_assert_msg(c.idle_initial > 0, "no partition idle since the log's start");
+        ck_assert_msg(c.poison_active > 0, "no partition kept active by poison");
+        ck_assert_msg(c.w_held > 0, "W never held against a lower minimum");
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].reason != PL_VALID) {
+            reasons[r[i].reason]++;
+            continue;
+        }
+        lim[0] += r[i].tk.price_e8 == 1;
+        lim[1] += r[i].tk.price_e8 == 999999999999999999LL;
+        lim[2] += r[i].tk.qty == 1;
+        lim[3] += r[i].tk.qty == 1000000000;
+        lim[4] += r[i].tk.sym_len == 16;
+        if (!late[i])
+            rel[nrel++] = &r[i];
+    }
+    for (int k = 0; k < 5; k++)
+        ck_assert_msg(lim[k] > 0, "limit %d not reached", k);
+    for (int k = 1; k <= 5; k++)
+        ck_assert_msg(reasons[k] > 0, "no poison of reason %d", k);
+    qsort(rel, nrel, sizeof *rel, cmp_tpos);
+    /* per symbol: volume and dollar bars closing exactly on the threshold,
+     * and a tumbling window whose VWAP is exactly half way */
+    for (size_t i = 0; i < nrel; i++) {
+        __int128 vsum = 0, dsum = 0;
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++)
+            first = !(rel[j]->tk.sym_len == rel[i]->tk.sym_len &&
+                      !memcmp(rel[j]->tk.sym, rel[i]->tk.sym, rel[i]->tk.sym_len));
+        if (!first)
+            continue;
+        for (size_t j = i; j < nrel; j++) {
+            const pl_tick *k = &rel[j]->tk;
+            if (k->sym_len != rel[i]->tk.sym_len || memcmp(k->sym, rel[i]->tk.sym, k->sym_len))
+                continue;
+            vsum += k->qty;
+            dsum += (__int128)k->price_e8 * k->qty;
+            if (o->volume && vsum >= o->volume) {
+                vol_exact += vsum == o->volume;
+                vsum = 0;
+            }
+            if (o->dollar && dsum >= (__int128)o->dollar * 100000000) {
+                dol_exact += dsum == (__int128)o->dollar * 100000000;
+                dsum = 0;
+            }
+        }
+        if (slide == size) {
+            for (size_t j = i; j < nrel; j++) {
+                __int128 pq = 0, v = 0;
+                int64_t w = rel[j]->tk.t / size;
+                for (size_t k = i; k < nrel; k++)
+                    if (rel[k]->tk.t / size == w && rel[k]->tk.sym_len == rel[i]->tk.sym_len &&
+                        !memcmp(rel[k]->tk.sym, rel[i]->tk.sym, rel[i]->tk.sym_len)) {
+                        pq += (__int128)rel[k]->tk.price_e8 * rel[k]->tk.qty;
+                        v += rel[k]->tk.qty;
+                    }
+                if (v > 0 && 2 * (pq % v) == v)
+                    vwap_half++;
+            }
+        }
+    }
+    if (o->volume)
+        ck_assert_msg(vol_exact >= 2, "volume bars closing exactly on V: %zu", vol_exact);
+    if (o->dollar)
+        ck_assert_msg(dol_exact >= 2, "dollar bars closing exactly on D: %zu", dol_exact);
+    if (slide == size)
+        ck_assert_msg(vwap_half > 0, "no VWAP exactly half way");
+    free(rel);
+    free(flip);
+    free(late);
+    free(r);
+    free(buf);
+}
+
+START_TEST(t_boundary_mode)
+{
+    static const char *shapes[][6] = {
+        /* max-delay, idle-timeout, window, slide, volume, dollar */
+        {"1s", "10s", "1m", "0", "1000", "5000"},
+        {"0", "1ms", "1s", "0", "1", "1"},
+        {"250ms", "0", "1m", "15s", "2000000000", "0"},
+        {"5s", "3s", "10s", "0", "0", "3000000000"},
+    };
+    static const char *keys[6] = {"max-delay", "idle-timeout", "window", "slide", "volume",
+                                  "dollar"};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        hn_gen_opts o;
+        hn_gen_defaults(&o);
+        set(&o, "mode", "boundary");
+        for (int k = 0; k < 6; k++)
+            set(&o, keys[k], shapes[s][k]);
+        check_boundary_log(&o);
+    }
+}
+END_TEST
+
+/* The mode's shape comes from a pipeline configuration unless given. */
+START_TEST(t_boundary_from_config)
+{
+    hn_gen_opts o;
+    pl_config cfg;
+    pl_errbuf eb = {{0}};
+    pl_config_init(&cfg);
+    cfg.max_delay = 7;
+    cfg.idle_timeout = 9;
+    ck_assert_int_eq(pl_config_add_agg(&cfg, "v=volume:77", &eb), 0);
+    ck_assert_int_eq(pl_config_add_agg(&cfg, "s=sliding:10s:5s", &eb), 0);
+    ck_assert_int_eq(pl_config_add_agg(&cfg, "t=tumbling:1m", &eb), 0);
+    hn_gen_defaults(&o);
+    hn_gen_boundary_from_config(&o, &cfg);
+    ck_assert_int_eq(o.max_delay, PL_DEFAULT_MAX_DELAY); /* random mode: untouched */
+    set(&o, "mode", "boundary");
+    set(&o, "idle-timeout", "2s");
+    hn_gen_boundary_from_config(&o, &cfg);
+    ck_assert_int_eq(o.max_delay, 7);
+    ck_assert_int_eq(o.idle_timeout, 2000000000LL);
+    ck_assert_int_eq(o.window, 10000000000LL);
+    ck_assert_int_eq(o.slide, 5000000000LL);
+    ck_assert_int_eq(o.volume, 77);
+    ck_assert_int_eq(o.dollar, 0);
+    ck_assert_int_eq(o.partitions, HN_GEN_BOUNDARY_PARTITIONS);
+    ck_assert_int_eq(hn_gen_parse_opt(&o, "mode", "edge", &eb), PL_EUSAGE);
 }
 END_TEST
 
@@ -825,6 +1114,8 @@ Suite *gen_suite(void)
     tcase_add_test(lib, t_stall_gap);
     tcase_add_test(lib, t_stall_single_partition);
     tcase_add_test(lib, t_boundary_events);
+    tcase_add_test(lib, t_boundary_mode);
+    tcase_add_test(lib, t_boundary_from_config);
     tcase_add_test(lib, t_disorder_and_late);
     tcase_add_test(lib, t_dup_event_times);
     tcase_add_test(lib, t_keyed_and_spread);
