@@ -39,6 +39,7 @@
 #include "pl_digest.h"
 #include "pl_fs.h"
 #include "pl_payload.h"
+#include "pl_unsafe.h"
 
 typedef unsigned __int128 u128;
 
@@ -242,7 +243,7 @@ static int classify(const rec *r, size_t n, uint32_t nparts, const pl_config *cf
             d->reason = reason;
             d->payload = x->payload;
             d->len = x->len;
-        } else if (e.t <= W) {
+        } else if (e.t <= W && !(pl_unsafe(PL_UNSAFE_BATCH_WM_ON_TIME) && e.t == W)) {
             /* step 2: late, with the W in force before this record */
             late_row *l;
             if (grow(&tb->late, &late_cap, tb->nlate, sizeof *l) < 0) {

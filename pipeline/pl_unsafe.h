@@ -25,7 +25,11 @@
       "commit: a crash between the two skips the cycle's rows for good")              \
     X(NONDET_REPLAY, "nondeterministic-replay",                                       \
       "a resumed process computes VWAP differently from the first one (state that "   \
-      "depends on crash history): replayed rows conflict with the committed ones")
+      "depends on crash history): replayed rows conflict with the committed ones")   \
+    X(BATCH_WM_ON_TIME, "batch-on-watermark-on-time",                                 \
+      "the batch recomputation takes an event exactly on the watermark (t == W) as "  \
+      "on time (`t < W` for `t <= W`): it disagrees with the stream only on logs "    \
+      "that have such an event")
 
 enum {
 #define PL_UNSAFE_ENUM(id, name, what) PL_UNSAFE_##id,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "hn_gen.h"
@@ -1097,6 +1098,30 @@ START_TEST(t_cli_bad_option)
 }
 END_TEST
 
+/* The shipped boundary scenario: its CSV is the generator's boundary log, it
+ * passes with refpipe, and it fails a batch that takes t == W as on time. */
+START_TEST(t_boundary_scenario)
+{
+    char *dir = tu_tmpdir();
+    const char *rp = tu_bin("replayproof");
+    char cwd[4096];
+    ck_assert(getcwd(cwd, sizeof cwd) != NULL);
+    ck_assert_int_eq(tu_sh("'%s' gen --mode boundary --volume 1000 --dollar 5000 '%s/b.csv' && "
+                           "cmp -s '%s/b.csv' scenarios/data/boundary.csv", rp, dir, dir), 0);
+    ck_assert_int_eq(tu_sh("'%s' run -q --budget 4 --results '%s/r.db' --workdir '%s' "
+                           "scenarios/boundary.ini >'%s/out' 2>&1", rp, dir, dir, dir), 0);
+    ck_assert_int_eq(tu_sh("sed -e 's#^csv = #csv = %s/scenarios/#' -e 's#^checkpoint-every = "
+                           "3#&\\nenv = REFPIPE_UNSAFE=batch-on-watermark-on-time#' "
+                           "scenarios/boundary.ini >'%s/m.ini'", cwd, dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^env = REFPIPE_UNSAFE' '%s/m.ini'", dir), 0);
+    ck_assert_int_eq(tu_sh("'%s' run -q --budget 4 --results '%s/r.db' --workdir '%s' "
+                           "'%s/m.ini' >'%s/out' 2>&1", rp, dir, dir, dir, dir), 1);
+    ck_assert_int_eq(tu_sh("grep -q 'batch' '%s/out'", dir), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *gen_suite(void)
 {
     Suite *s = suite_create("gen");
@@ -1126,6 +1151,7 @@ Suite *gen_suite(void)
     tcase_add_test(lib, t_extreme_times);
     tcase_add_test(cli, t_cli_file_and_stdout);
     tcase_add_test(cli, t_cli_bad_option);
+    tcase_add_test(cli, t_boundary_scenario);
     suite_add_tcase(s, lib);
     suite_add_tcase(s, cli);
     return s;
