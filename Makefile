@@ -45,7 +45,7 @@ LDFLAGS_ALL = $(SANF) $(LDFLAGS)
 
 PL_LIB_SRC := $(filter-out pipeline/refpipe.c,$(wildcard pipeline/*.c))
 HN_LIB_SRC := $(filter-out harness/replayproof.c,$(wildcard harness/*.c)) $(wildcard reports/*.c)
-FT_SRC     := $(wildcard faults/*.c)
+FT_SRC     := $(filter-out faults/trace.c,$(wildcard faults/*.c))
 TEST_SRC   := $(wildcard tests/*.c)
 HDRS       := $(wildcard pipeline/*.h harness/*.h faults/*.h reports/*.h tests/*.h)
 
@@ -55,7 +55,8 @@ HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
 .PHONY: all deps test check-run bench clean suite demo
-all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-fiu-probe \
+all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-trace.so \
+     $(BIN)/rp-fiu-probe \
      $(BIN)/rp-tests
 
 $(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
@@ -94,6 +95,13 @@ $(BIN)/rp-crash.so: $(FT_SRC) $(wildcard faults/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -fPIC -shared \
 	  -o $@ $(FT_SRC) $(LIBS_FIU)
+
+# Trace preload: records the file-system operations under one directory
+# and the libfiu point hits (power-cut explorer).  Needs no libfiu itself;
+# never sanitized (it is preloaded).
+$(BIN)/rp-trace.so: faults/trace.c faults/ft_trace.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ faults/trace.c -ldl -lpthread
 
 # A tiny libfiu-instrumented program that the fault-library tests drive.
 $(BIN)/rp-fiu-probe: $(wildcard tests/probe/*.c)
