@@ -62,7 +62,10 @@ static int exit_for(int rc)
         return EX_CONFLICT;
     if (pl_err_is_input(rc))
         return EX_INPUT;
-    if (rc == PL_EIO || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == PL_EDB)
+    /* a file system remounted read-only after an error refuses writes: an
+     * I/O failure too, not a fault of refpipe */
+    if (rc == PL_EIO || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS ||
+        rc == PL_EDB)
         return EX_IO;
     return EX_INTERNAL;
 }
