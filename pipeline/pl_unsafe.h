@@ -25,7 +25,51 @@
       "commit: a crash between the two skips the cycle's rows for good")              \
     X(NONDET_REPLAY, "nondeterministic-replay",                                       \
       "a resumed process computes VWAP differently from the first one (state that "   \
-      "depends on crash history): replayed rows conflict with the committed ones")   \
+      "depends on crash history): replayed rows conflict with the committed ones")     \
+    X(OFFSET_OFF_BY_ONE, "offset-off-by-one",                                         \
+      "checkpoints store each partition's last consumed offset instead of the next "  \
+      "one to read (the classic consumer commit bug): a resume would read a record "  \
+      "twice; refpipe's checkpoint check refuses to resume instead")                  \
+    X(RB_NOT_SAVED, "reorder-buffer-not-saved",                                       \
+      "the reorder buffer is left out of the checkpoint (events held back for "       \
+      "disorder live only in memory): a restart loses every buffered event")          \
+    X(IDLE_NOT_SAVED, "idle-state-not-saved",                                         \
+      "per-partition idleness timers are not checkpointed: after a restart every "    \
+      "partition looks as if it had just spoken, so an idle one holds the "           \
+      "watermark back again and different events come out late")                      \
+    X(COUNTERS_RESET, "counters-reset-on-restore",                                    \
+      "the running counters of open tick/volume/dollar bars (trades, volume, "        \
+      "notional) restart from zero on restore: the bar open at the checkpoint "       \
+      "loses its earlier events and closes at the wrong event")                       \
+    X(SEQ_NOT_RESTORED, "bar-seq-not-restored",                                       \
+      "data-driven bar numbers (seq per aggregation and symbol) restart from 0 on "   \
+      "restore: bars after a restart reuse keys of committed bars")                   \
+    X(WALLCLOCK_IDLENESS, "wallclock-idleness",                                       \
+      "partition idleness measured on the wall clock of the processing host instead " \
+      "of ingest time: replaying a log faster than real time never sees an idle "     \
+      "partition, and results depend on processing speed")                            \
+    X(WALLCLOCK_WINDOW, "wallclock-window",                                           \
+      "bars stamped with the processing time at which they are emitted (end_ns "      \
+      "from the wall clock) instead of their event-time end: results depend on "      \
+      "when the job ran")                                                             \
+    X(UNSEEDED_TIEBREAK, "unseeded-tiebreak",                                         \
+      "events with equal event times released in an order drawn from an unseeded "    \
+      "random number instead of log position: open, close and data-driven bar "       \
+      "boundaries differ from run to run")                                            \
+    X(FLOAT_VWAP, "float-vwap",                                                       \
+      "VWAP computed from the notional in double precision and truncated, as code "   \
+      "summing price*qty in doubles does, instead of exact 128-bit half-up "          \
+      "rounding: many bars are off by one unit of 1e-8")                              \
+    X(WATERMARK_MAX, "watermark-max",                                                 \
+      "the global watermark taken as the max over partitions instead of the min: "    \
+      "windows fire before slower partitions have delivered their events, which "     \
+      "then come out late")                                                           \
+    X(LATE_LT, "late-lt",                                                             \
+      "an event is late when t < W instead of t <= W: an event exactly on the "       \
+      "watermark is buffered although its windows may have fired")                    \
+    X(POISON_RETRY, "poison-retry",                                                   \
+      "a poison message is parsed again up to 3 times in memory and then dropped "    \
+      "without a dead-letter row: bad input disappears silently")                     \
     X(BATCH_WM_ON_TIME, "batch-on-watermark-on-time",                                 \
       "the batch recomputation takes an event exactly on the watermark (t == W) as "  \
       "on time (`t < W` for `t <= W`): it disagrees with the stream only on logs "    \

@@ -141,7 +141,8 @@ static int encode_head(const run_state *rs, size_t slen, uint8_t **out, size_t *
     memcpy(p, hdr, 16); p += 16;
     put64(p, rs->position); p += 8;
     for (uint32_t i = 0; i < rs->parts; i++, p += 8)
-        put64(p, rs->next_offset[i]);
+        put64(p, rs->next_offset[i] - (pl_unsafe(PL_UNSAFE_OFFSET_OFF_BY_ONE) &&
+                                       rs->next_offset[i] > 0)); /* wrong on purpose */
     put64(p, slen);
     *out = b;
     *len = n;

@@ -25,8 +25,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "pl_payload.h"
+#include "pl_unsafe.h"
 
 /* Symbol ids are uint32 and index per-aggregation arrays of K entries each. */
 #define MAX_SYMBOLS (1u << 28)
@@ -111,6 +114,11 @@ int pl_stream_new(const pl_config *cfg, uint32_t partitions, const pl_emit *emit
     s->wm = calloc(partitions, sizeof *s->wm);
     s->last_ingest = calloc(partitions, sizeof *s->last_ingest);
     s->active = calloc(partitions, 1);
+    if (pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS) &&
+        !(s->wall_seen = calloc(partitions, sizeof *s->wall_seen))) {
+        rc = pl_err(eb, -ENOMEM, "stream: out of memory for %u partitions", partitions);
+        goto fail;
+    }
     s->hmask = 63;
     s->hbits = 6;
     s->htab = calloc(s->hmask + 1, sizeof *s->htab);
@@ -145,6 +153,7 @@ void pl_stream_free(pl_stream *s)
     free(s->wm);
     free(s->last_ingest);
     free(s->active);
+    free(s->wall_seen);
     free(s->syms);
     free(s->htab);
     for (unsigned i = 0; i < PL__RB_BUCKETS; i++)
@@ -622,6 +631,80 @@ static int64_t rb_next(pl_stream *s, int64_t W, const pl__rbent **out)
     }
 }
 
+/* ---- broken variants (pl_unsafe.h; the fault build only) ------------------ */
+
+/* The processing host's clock: what no result may depend on. */
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* unseeded-tiebreak: shuffle each run of equal times among ev[0..k) with a
+ * generator seeded from the clock and the pid, as an unseeded random
+ * tie-break would. */
+static __attribute__((noinline)) void unsafe_shuffle_ties(pl__rbent *ev, int64_t k)
+{
+    static uint64_t x;
+    if (!x)
+        x = (uint64_t)wall_ns() ^ ((uint64_t)getpid() << 32) ^ 1u;
+    for (int64_t i = 0, j; i < k; i = j) {
+        for (j = i + 1; j < k && ev[j].t == ev[i].t; j++)
+            ;
+        for (int64_t m = j - 1; m > i; m--) {
+            int64_t r;
+            pl__rbent tmp;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            r = i + (int64_t)(x % (uint64_t)(m - i + 1));
+            tmp = ev[m];
+            ev[m] = ev[r];
+            ev[r] = tmp;
+        }
+    }
+}
+
+/* poison-retry: parse the poison payload again, up to 3 attempts in all;
+ * 1 when it is still poison (and is then dropped without a dead letter). */
+static __attribute__((noinline)) int unsafe_poison_dropped(const uint8_t *payload, uint32_t len)
+{
+    pl_tick tk;
+    for (int attempt = 2; attempt <= 3; attempt++)
+        if (pl_payload_parse(payload, len, &tk) == PL_VALID)
+            return 0;
+    return 1;
+}
+
+/*
+ * Step 4 the wrong ways: watermark-max takes the max over the active
+ * partitions; wallclock-idleness decides activity on the wall clock, each
+ * partition's last record seen at the time it was pushed (0: not yet, it
+ * counts as seen now).  No cache: a full scan per record.
+ */
+static __attribute__((noinline)) int64_t unsafe_cand(pl_stream *s, uint32_t p, int64_t T)
+{
+    const int64_t I = s->cfg.idle_timeout;
+    const int maxw = (int)pl_unsafe(PL_UNSAFE_WATERMARK_MAX);
+    const int wall = (int)pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS);
+    int64_t cand = maxw ? PL_WM_NEG_INF : PL_WM_POS_INF, now = wall ? wall_ns() : 0;
+    if (wall)
+        s->wall_seen[p] = now;
+    for (uint32_t q = 0; q < s->np; q++) {
+        int64_t w = s->wm[q], idle_for;
+        if (wall && !s->wall_seen[q])
+            s->wall_seen[q] = now;
+        idle_for = wall ? now - s->wall_seen[q] : T - s->last_ingest[q];
+        if (I && idle_for > I)
+            continue;
+        if (maxw ? w > cand : w < cand)
+            cand = w;
+    }
+    s->cand_ok = 0;
+    return cand;
+}
+
 /* ---- bars ---------------------------------------------------------------- */
 
 static inline void acc_start(pl__bacc *b, const pl__rbent *e)
@@ -669,6 +752,10 @@ static int emit_bar(pl_stream *s, uint32_t agg, uint32_t sym, uint64_t seq, int6
     /* Half up: floor((2*sum + volume) / (2*volume)); the quotient lies in
      * [low, high], so it fits. */
     o.vwap = (int64_t)((b->notional * 2 + b->volume) / v2);
+    if (pl_unsafe(PL_UNSAFE_FLOAT_VWAP))
+        o.vwap = (int64_t)((double)b->notional / (double)b->volume); /* wrong on purpose */
+    if (pl_unsafe(PL_UNSAFE_WALLCLOCK_WINDOW))
+        o.end_ns = (uint64_t)wall_ns(); /* wrong on purpose: processing time */
     return s->emit.bar(s->emit.ctx, &o);
 }
 
@@ -824,6 +911,8 @@ static int release(pl_stream *s)
     int rc;
 
     while ((k = rb_next(s, W, &ev)) > 0) {
+        if (pl_unsafe(PL_UNSAFE_UNSEEDED_TIEBREAK) && k > 1)
+            unsafe_shuffle_ties((pl__rbent *)ev, k); /* wrong on purpose */
         s->st.released += (uint64_t)k;
         for (int64_t j = 0; j < k; j++) {
             for (int i = 0; i < s->naggs; i++) {
@@ -928,7 +1017,8 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
     reason = pl_payload_parse(payload, len, &tk);
     if (reason != PL_VALID) {
         s->st.poison++;
-        if (s->emit.dlq) {
+        if (s->emit.dlq &&
+            !(pl_unsafe(PL_UNSAFE_POISON_RETRY) && unsafe_poison_dropped(payload, len))) {
             pl_dlq d = { partition, offset, reason, payload, len };
             rc = s->emit.dlq(s->emit.ctx, &d);
             if (rc)
@@ -936,7 +1026,8 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
         }
     } else {
         s->st.valid++;
-        if (tk.t <= s->W) {
+        /* late-lt (wrong on purpose) lets t == W through */
+        if (tk.t < s->W || (tk.t == s->W && !pl_unsafe(PL_UNSAFE_LATE_LT))) {
             s->st.late++;
             if (s->emit.late) {
                 pl_late l = { partition, offset, tk.t, tk.sym, tk.sym_len, tk.price_e8, tk.qty,
@@ -970,7 +1061,9 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
      * active partition's last_ingest + I has been passed (later pushes only
      * move T and last_ingest up), and only the pusher's wm moved, up.
      * (A stale, low idle_at only costs a recomputation.) */
-    if (!s->cand_ok || !s->active[partition] || (I && ingest_ns > s->idle_at))
+    if (pl_unsafe(PL_UNSAFE_WATERMARK_MAX) || pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS))
+        s->cand = unsafe_cand(s, partition, ingest_ns);
+    else if (!s->cand_ok || !s->active[partition] || (I && ingest_ns > s->idle_at))
         wm_scan(s, ingest_ns, 1);
     else if (old_wm == s->cand && s->wm[partition] != old_wm)
         wm_scan(s, ingest_ns, 0);

@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_unsafe.h"
+
 #define SAVE_MAGIC 0x31535052u /* "RPS1" */
 #define SAVE_VERSION PL_STREAM_STATE_VERSION
 #define BAR_BYTES 80u
@@ -222,6 +224,9 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
     wbuf w = { 0 };
     pl__rbent *flat = NULL;
     ordent *sorted = NULL;
+    /* reorder-buffer-not-saved (wrong on purpose): the buffered events are
+     * counted as released and left out */
+    const uint64_t lost = pl_unsafe(PL_UNSAFE_RB_NOT_SAVED) ? s->nbuf : 0;
 
     *buf = NULL;
     *len = 0;
@@ -247,13 +252,14 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
     for (uint32_t q = 0; q < s->np; q++) {
         w_u8(&w, s->has_maxev[q]);
         w_i64(&w, s->has_maxev[q] ? s->maxev[q] : 0);
-        w_i64(&w, s->last_ingest[q]);
+        /* idle-state-not-saved (wrong on purpose): as if all had just spoken */
+        w_i64(&w, pl_unsafe(PL_UNSAFE_IDLE_NOT_SAVED) ? s->last_T : s->last_ingest[q]);
     }
     w_u64(&w, s->st.records);
     w_u64(&w, s->st.valid);
     w_u64(&w, s->st.poison);
     w_u64(&w, s->st.late);
-    w_u64(&w, s->st.released);
+    w_u64(&w, s->st.released + lost);
     w_u64(&w, s->st.bars);
     w_u64(&w, s->st.open_windows);
     w_u32(&w, s->nsym);
@@ -262,7 +268,7 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
         w_bytes(&w, s->syms[y].w, s->syms[y].len);
     }
     /* The buckets' layout depends on release history; sorted entries do not. */
-    if (s->nbuf) {
+    if (s->nbuf && !lost) {
         flat = malloc(s->nbuf * sizeof *flat);
         sorted = malloc(s->nbuf * sizeof *sorted);
         if (!flat || !sorted) {
@@ -279,8 +285,8 @@ int pl_stream_save(const pl_stream *s, uint8_t **buf, size_t *len)
         free(flat);
         qsort(sorted, s->nbuf, sizeof *sorted, cmp_ent);
     }
-    w_u64(&w, s->nbuf);
-    for (size_t i = 0; i < s->nbuf; i++) {
+    w_u64(&w, s->nbuf - lost);
+    for (size_t i = 0; i < s->nbuf - lost; i++) {
         w_i64(&w, sorted[i].e.t);
         w_i64(&w, sorted[i].e.price);
         w_u32(&w, sorted[i].e.qty);
@@ -401,6 +407,8 @@ static int load_dd_agg(rbuf *r, pl_stream *t, pl__agg *a, int ai, pl_errbuf *eb)
     for (uint32_t y = 0; y < t->nsym; y++) {
         uint64_t open;
         a->seq[y] = r_u64(r);
+        if (pl_unsafe(PL_UNSAFE_SEQ_NOT_RESTORED))
+            a->seq[y] = 0; /* wrong on purpose */
         open = r_u8(r);
         if (r->bad || open > 1)
             CORRUPT("aggregation %d symbol %u: bad bar header", ai, y);
@@ -418,6 +426,8 @@ static int load_dd_agg(rbuf *r, pl_stream *t, pl__agg *a, int ai, pl_errbuf *eb)
                 why = "threshold (bar should have closed)";
             if (why)
                 CORRUPT("aggregation %d symbol %u: bad %s", ai, y, why);
+            if (pl_unsafe(PL_UNSAFE_COUNTERS_RESET))
+                b->trades = 0; /* wrong on purpose: the open bar starts over */
         }
     }
 fail:
