@@ -54,7 +54,7 @@ PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
 HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
-.PHONY: all deps test check-run bench clean suite demo
+.PHONY: all deps test check-run bench clean suite demo mutants
 all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-trace.so \
      $(BIN)/rp-fiu-probe \
      $(BIN)/rp-tests
@@ -140,6 +140,12 @@ check-run: all
 suite: deps
 	@$(MAKE) --no-print-directory all
 	$(BIN)/replayproof run $(wildcard scenarios/*.ini)
+
+# The kill matrix: every broken variant of the fault build (refpipe-fiu
+# unsafe) against every scenario; exit 0 when each is caught by >= 2.
+mutants: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/replayproof mutants $(wildcard scenarios/*.ini)
 
 # A first look: generate, stream, export, compare with batch, show bars.
 demo: deps

@@ -94,4 +94,16 @@ int hn_res_div_add(hn_res *db, int64_t scenario_id, const hn_res_div *d, pl_errb
 int hn_res_hits_add(hn_res *db, int64_t scenario_id, const char *point, uint64_t count,
                     pl_errbuf *eb);
 
+/* One cell of the kill matrix (`replayproof mutants`, table mutants). */
+typedef struct hn_res_mutant {
+    const char *mutant, *scenario, *path;
+    const char *outcome;        /* "caught", "survived", "needs-power-cut" */
+    const char *verdict, *how;  /* may be NULL */
+    int64_t trials;             /* trials to the first detection (0: the golden run) */
+    int64_t duration_ms;
+    const char *reproduce, *detail; /* may be NULL */
+} hn_res_mutant;
+
+int hn_res_mutant_add(hn_res *db, int64_t run_id, const hn_res_mutant *m, pl_errbuf *eb);
+
 #endif

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "hn_gen.h"
+#include "hn_mutants.h"
 #include "hn_progress.h"
 #include "hn_results.h"
 #include "hn_run.h"
@@ -35,6 +37,8 @@ static int cmd_gen(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_replay(int argc, char **argv);
+static int cmd_mutants(int argc, char **argv);
+static const char *mutants_options(void);
 static const char *run_options(void);
 static const char *replay_options(void);
 static int cmd_help(int argc, char **argv);
@@ -48,6 +52,9 @@ static const rp_cmd cmds[] = {
      "replayproof run [OPTIONS] SCENARIO.ini...", run_options},
     {"replay", cmd_replay, "rerun one trial verbosely and keep its state dir",
      "replayproof replay SCENARIO.ini --trial POINT:K[,POINT:K...]", replay_options},
+    {"mutants", cmd_mutants, "run the scenarios against every broken variant: the kill matrix",
+     "replayproof mutants [OPTIONS] [SCENARIO.ini...]   (default: scenarios/*.ini)",
+     mutants_options},
     {"help", cmd_help, "show this overview, or one command's options",
      "replayproof help [COMMAND]", NULL},
 };
@@ -276,7 +283,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
     return 0;
 }
 
-enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL };
+enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT };
 
 static void note_line(void *ctx, const char *line)
 {
@@ -495,6 +502,270 @@ static int cmd_replay(int argc, char **argv)
         status = res->verdict == HN_V_CONVERGED ? 0 : 1;
     free(sc);
     free(res);
+    return status;
+}
+
+/* --------------------------------------------------------------- mutants */
+
+static const char *mutants_options(void)
+{
+    return "  -j, --jobs N       trials in parallel (default: online CPUs)\n"
+           "  --results PATH     results database (default out/results.db): table mutants\n"
+           "  --workdir DIR      where work dirs go (default as for run)\n"
+           "  --budget N         trials per scenario, overriding [faults] budget\n"
+           "  --only A,B         only these mutants (default: all that BINARY unsafe lists)\n"
+           "  --all-trials       run every planned trial (default: a cell stops at its first\n"
+           "                     failing trial, or after the golden run when batch disagrees)\n"
+           "  --strict           count mutants only a power cut can reveal like the others\n"
+           "  -q, --quiet        no progress lines; the matrix only\n"
+           "First every scenario runs unmodified (the baseline: it must pass), then each\n"
+           "mutant x scenario cell with REFPIPE_UNSAFE=MUTANT added to the pipeline's env.\n"
+           "exit status: 0 every mutant is caught by at least 2 scenarios (kill depth >= 2;\n"
+           "without --strict, a power-cut-only mutant that survives is reported as 'needs\n"
+           "power-cut model' and not counted); 1 a mutant survived or has depth 1; 2 usage\n"
+           "or scenario error; 3 the harness failed or a scenario fails without a mutant.\n";
+}
+
+static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_scenario *sc,
+                      const hn_mut_cell *c, pl_errbuf *eb)
+{
+    hn_res_mutant row = {
+        m->name, sc->name, sc->path,
+        c->outcome == HN_MUT_CAUGHT ? "caught"
+        : c->outcome == HN_MUT_NEEDS_POWER_CUT ? "needs-power-cut" : "survived",
+        c->verdict, c->how, c->trials, c->ms, c->reproduce, c->detail};
+    return hn_res_mutant_add(db, run_id, &row, eb);
+}
+
+static int cmd_mutants(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"jobs", required_argument, NULL, 'j'},     {"results", required_argument, NULL, O_RESULTS},
+        {"workdir", required_argument, NULL, O_WORKDIR}, {"budget", required_argument, NULL, O_BUDGET},
+        {"only", required_argument, NULL, O_ONLY},  {"all-trials", no_argument, NULL, O_ALL},
+        {"strict", no_argument, NULL, O_STRICT},    {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    const char *results = "out/results.db", *only = NULL;
+    hn_mut_opts mo;
+    hn_scenario *scs = NULL;
+    hn_mutant *ms = NULL;
+    hn_mut_cell *cells = NULL;
+    hn_res *db = NULL;
+    glob_t gl;
+    char **files, bin[4096];
+    pl_errbuf eb = {{0}};
+    int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0;
+
+    memset(&mo, 0, sizeof mo);
+    hn_run_opts_init(&mo.run);
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+            if (parse_count("mutants", "-j", optarg, 1, &mo.run.jobs) < 0)
+                return 2;
+            break;
+        case O_RESULTS:
+            results = optarg;
+            break;
+        case O_WORKDIR:
+            mo.run.workdir = optarg;
+            break;
+        case O_BUDGET:
+            if (parse_count("mutants", "--budget", optarg, 1, &mo.run.budget) < 0)
+                return 2;
+            break;
+        case O_ONLY:
+            only = optarg;
+            break;
+        case O_ALL:
+            mo.all_trials = 1;
+            break;
+        case O_STRICT:
+            strict = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("mutants"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof mutants: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof mutants: unknown option '%s' (see replayproof help "
+                    "mutants)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    nsc = argc - optind;
+    files = argv + optind;
+    if (nsc == 0) {
+        if (glob("scenarios/*.ini", 0, NULL, &gl) != 0 || gl.gl_pathc == 0) {
+            fprintf(stderr, "replayproof mutants: no scenario given and no scenarios/*.ini here\n");
+            return 2;
+        }
+        have_glob = 1;
+        nsc = (int)gl.gl_pathc;
+        files = gl.gl_pathv;
+    }
+    scs = calloc((size_t)nsc, sizeof *scs);
+    if (!scs) {
+        fprintf(stderr, "replayproof mutants: out of memory\n");
+        status = 3;
+        goto out;
+    }
+    for (int i = 0; i < nsc; i++) {
+        if (hn_scenario_load(files[i], &scs[i], &eb) < 0) {
+            fprintf(stderr, "%s\n", eb.msg);
+            status = 2;
+            goto out;
+        }
+    }
+    /* the variants of the first scenario's pipeline; every scenario must
+     * name the same one, or a cell would select a name another build lacks */
+    for (int i = 0; i < nsc; i++) {
+        char b[4096];
+        if (hn_scenario_binary_path(&scs[i], i ? b : bin, sizeof bin, &eb) < 0) {
+            fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+            status = 2;
+            goto out;
+        }
+        if (i && strcmp(b, bin)) {
+            fprintf(stderr, "replayproof mutants: %s runs %s, %s runs %s: one pipeline at a "
+                    "time\n", scs[0].path, bin, scs[i].path, b);
+            status = 2;
+            goto out;
+        }
+    }
+    if (hn_mut_list(bin, &ms, &nm, &eb) < 0) {
+        fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        status = 2;
+        goto out;
+    }
+    if (only) {
+        int k = 0;
+        for (const char *p = only; *p;) {
+            size_t n = strcspn(p, ",");
+            int found = 0;
+            for (int i = 0; i < nm; i++)
+                if (strlen(ms[i].name) == n && !strncmp(ms[i].name, p, n))
+                    found = 1;
+            if (!found) {
+                fprintf(stderr, "replayproof mutants: --only: '%.*s' is not a variant of %s "
+                        "(%s unsafe lists them)\n", (int)n, p, bin, bin);
+                status = 2;
+                goto out;
+            }
+            p += n + (p[n] == ',');
+        }
+        for (int i = 0; i < nm; i++) {
+            size_t n = strlen(ms[i].name);
+            const char *hit = strstr(only, ms[i].name);
+            while (hit && !((hit == only || hit[-1] == ',') && (hit[n] == 0 || hit[n] == ',')))
+                hit = strstr(hit + 1, ms[i].name);
+            if (hit)
+                ms[k++] = ms[i];
+        }
+        nm = k;
+    }
+    if (nm == 0) {
+        fprintf(stderr, "replayproof mutants: %s lists no variants\n", bin);
+        status = 2;
+        goto out;
+    }
+    cells = calloc((size_t)nm * (size_t)nsc, sizeof *cells);
+    rc = cells ? hn_res_open(results, &db, &eb) : pl_err(&eb, -ENOMEM, "out of memory");
+    if (rc == 0) {
+        char **words = malloc((size_t)(argc + 1) * sizeof *words);
+        if (!words)
+            rc = pl_err(&eb, -ENOMEM, "out of memory");
+        else {
+            words[0] = "replayproof";
+            memcpy(words + 1, argv, (size_t)argc * sizeof *words);
+            rc = hn_res_run_begin(db, argc + 1, words, &mo.run.run_id, &eb);
+            free(words);
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        status = 3;
+        goto out;
+    }
+    catch_stop_signals();
+
+    /* the baseline: a scenario that fails without a mutant catches nothing */
+    for (int j = 0; j < nsc; j++) {
+        hn_mut_cell c;
+        rc = hn_mut_run_cell(&scs[j], NULL, &mo, &stop_flag, &c, &eb);
+        if (rc < 0 || c.outcome == HN_MUT_CAUGHT) {
+            fprintf(stderr, "replayproof mutants: %s: %s\n", scs[j].path,
+                    rc < 0 ? eb.msg : "fails without a mutant (baseline); fix it first");
+            if (rc == 0)
+                fprintf(stderr, "   %s %s: %s\n   %s\n", c.verdict, c.how, c.detail,
+                        c.reproduce);
+            status = rc < 0 && pl_err_is_input(rc) ? 2 : 3;
+            goto end;
+        }
+        if (!quiet)
+            fprintf(stderr, "baseline %s: converged, %d trials, %lld.%03lld s\n", scs[j].name,
+                    c.trials, (long long)(c.ms / 1000), (long long)(c.ms % 1000));
+    }
+    for (int i = 0; i < nm; i++) {
+        for (int j = 0; j < nsc; j++) {
+            hn_mut_cell *c = &cells[(size_t)i * nsc + j];
+            rc = hn_mut_run_cell(&scs[j], &ms[i], &mo, &stop_flag, c, &eb);
+            if (rc == 0)
+                rc = store_cell(db, mo.run.run_id, &ms[i], &scs[j], c, &eb);
+            if (rc < 0) {
+                fprintf(stderr, "replayproof mutants: %s x %s: %s\n", ms[i].name,
+                        scs[j].path, eb.msg);
+                status = 3;
+                goto end;
+            }
+            if (!quiet)
+                fprintf(stderr, "%s x %s: %s%s%s (%d trials, %lld.%03lld s)\n", ms[i].name,
+                        scs[j].name,
+                        c->outcome == HN_MUT_CAUGHT ? "caught, " : "not caught",
+                        c->outcome == HN_MUT_CAUGHT ? c->verdict : "",
+                        c->outcome == HN_MUT_CAUGHT ? "" : "", c->trials,
+                        (long long)(c->ms / 1000), (long long)(c->ms % 1000));
+        }
+    }
+    hn_mut_print(stdout, ms, nm, scs, nsc, cells);
+    {
+        int weak = 0, pc = 0;
+        for (int i = 0; i < nm; i++) {
+            if (hn_mut_depth(cells, nsc, i) >= 2)
+                continue;
+            if (ms[i].power_cut_only && !strict)
+                pc++;
+            else
+                weak++;
+        }
+        printf("== %d mutant%s, %d with kill depth < 2", nm, nm == 1 ? "" : "s", weak);
+        if (pc)
+            printf(", %d not counted: only a power cut reveals them and the scenarios have no "
+                   "power-cut model (--strict counts them)", pc);
+        printf("\n");
+        status = weak ? 1 : 0;
+    }
+end:
+    printf("exit status %d; results in %s (run %lld, table mutants)\n", status, results,
+           (long long)mo.run.run_id);
+    if (hn_res_run_end(db, mo.run.run_id, status, &eb) < 0) {
+        fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        status = 3;
+    }
+out:
+    hn_res_close(db);
+    free(cells);
+    free(ms);
+    free(scs);
+    if (have_glob)
+        globfree(&gl);
     return status;
 }
 

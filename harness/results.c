@@ -484,3 +484,52 @@ void hn_res_rollback(hn_res *r)
     /* fails only when no transaction is open, which is what we want anyway */
     sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 }
+
+/* ---------------------------------------------------------------- mutants */
+
+/* The kill matrix (`replayproof mutants`).  Created here, on first use,
+ * rather than in schema_sql: a database that never ran mutants has no such
+ * table, and the schema version is unchanged (the table only adds). */
+static const char *mutants_sql =
+    "CREATE TABLE IF NOT EXISTS mutants(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  mutant TEXT NOT NULL,\n"
+    "  scenario TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  outcome TEXT NOT NULL,\n"
+    "  verdict TEXT,\n"
+    "  how TEXT,\n"
+    "  trials INTEGER NOT NULL,\n"
+    "  duration_ms INTEGER NOT NULL,\n"
+    "  reproduce TEXT,\n"
+    "  detail TEXT) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS mutants_by_run ON mutants(run_id, mutant);\n";
+
+int hn_res_mutant_add(hn_res *r, int64_t run_id, const hn_res_mutant *m, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+    if ((ret = exec_sql(r, mutants_sql, "creating the mutants table", eb)))
+        return ret;
+    if ((ret = prepare(r,
+                       "INSERT INTO mutants(run_id, mutant, scenario, path, outcome, verdict, "
+                       "how, trials, duration_ms, reproduce, detail) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                       &st, eb)))
+        return ret;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, m->mutant, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, m->scenario, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, m->path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, m->outcome, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 6, m->verdict);
+    bind_opt(st, 7, m->how);
+    sqlite3_bind_int64(st, 8, m->trials);
+    sqlite3_bind_int64(st, 9, m->duration_ms);
+    bind_opt(st, 10, m->reproduce);
+    bind_opt(st, 11, m->detail);
+    ret = step_done(r, st, "inserting a kill-matrix cell", eb);
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1,0 +1,145 @@
+/*
+ * test_mutants.c - `replayproof mutants`: the kill matrix.  A variant that
+ * the scenarios catch twice passes (exit 0) with a reproducer per catch that
+ * really reproduces it; a variant they cannot catch fails the command
+ * (exit 1); a scenario that fails without any variant stops it (exit 3);
+ * the cells land in the results database; nothing is left in the work dir.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tutil.h"
+
+static char *dir;
+
+/* A small scenario: 1000 ticks on 2 partitions, 10 commit cycles. */
+static void scenario(const char *name, const char *extra_pipeline)
+{
+    char path[4096], text[2048];
+    snprintf(path, sizeof path, "%s/%s.ini", dir, name);
+    snprintf(text, sizeof text,
+             "[scenario]\nname = %s\n"
+             "[workload]\nseed = 4\npartitions = 2\nsymbols = 5\nduration = 10s\nrate = 100\n"
+             "[pipeline]\nagg = 1s=tumbling:1s\nagg = t5=ticks:5\ncheckpoint-every = 100\n%s"
+             "[faults]\npoints = ckpt/done/after\nhits = all\nbudget = 12\n"
+             "[expect]\nconverge = true\n",
+             name, extra_pipeline);
+    tu_write(path, text);
+}
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+    ck_assert_int_eq(tu_sh("mkdir %s/work", dir), 0);
+    scenario("a", "");
+    scenario("b", "max-delay = 10ms\n");
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static int mutants(const char *args)
+{
+    return tu_sh("cd %s && %s mutants -q -j 2 --results r.db --workdir work %s > out 2> err", dir,
+                 tu_bin("replayproof"), args);
+}
+
+static long q_int(const char *sql)
+{
+    char path[4096], *txt;
+    long v;
+    ck_assert_int_eq(tu_sh("cd %s && sqlite3 r.db \"%s\" > q", dir, sql), 0);
+    snprintf(path, sizeof path, "%s/q", dir);
+    txt = tu_slurp(path, NULL);
+    ck_assert_ptr_nonnull(txt);
+    v = strtol(txt, NULL, 10);
+    free(txt);
+    return v;
+}
+
+/* Caught by both scenarios: exit 0, depth 2, stored, and the printed
+ * reproducers fail with the variant and pass without it. */
+START_TEST(caught_twice_passes)
+{
+    ck_assert_int_eq(mutants("--only bar-seq-not-restored,float-vwap a.ini b.ini"), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^bar-seq-not-restored .* 2$' %s/out", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^float-vwap .* 0 .* 0  2$' %s/out", dir), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE outcome = 'caught'"), 4);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE mutant = 'float-vwap' AND "
+                           "verdict = 'batch-disagrees' AND trials = 0"), 2);
+    ck_assert_int_eq(q_int("SELECT exit_status FROM runs"), 0);
+    /* the reproducer of a trial catch, run as printed (bin/ relative to the
+     * project root: the test runs in it) */
+    ck_assert_int_eq(tu_sh("cd %s && sqlite3 r.db \"SELECT reproduce FROM mutants WHERE "
+                           "mutant = 'bar-seq-not-restored' AND scenario = 'a'\" > repro && "
+                           "grep -q '^REFPIPE_UNSAFE=bar-seq-not-restored .* replay .*a.ini "
+                           "--trial ckpt/done/after:' repro", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && sed 's| bin/replayproof | %s |; s|replay |replay "
+                           "--workdir work |' repro > repro.sh && sh repro.sh > /dev/null 2>&1",
+                           dir, tu_bin("replayproof")), 1);
+    ck_assert_int_eq(tu_sh("cd %s && sed 's|^REFPIPE_UNSAFE=[^ ]* ||' repro.sh > plain.sh && "
+                           "sh plain.sh > /dev/null 2>&1", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && rm -rf work/* && test -z \"$(ls -A work)\"", dir), 0);
+}
+END_TEST
+
+/* late-lt needs an event exactly on the watermark, which these workloads
+ * (max-delay 1 s and 10 ms) do not have: a survivor, exit 1. */
+START_TEST(survivor_fails)
+{
+    ck_assert_int_eq(mutants("--only late-lt a.ini b.ini"), 1);
+    ck_assert_int_eq(tu_sh("grep -q '^late-lt .* 0  SURVIVED$' %s/out", dir), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE outcome = 'survived' AND "
+                           "trials >= 10"), 2);
+    /* the survivor ran its scenarios to the end, and left nothing behind */
+    ck_assert_int_eq(tu_sh("test -z \"$(ls -A %s/work)\"", dir), 0);
+}
+END_TEST
+
+/* Caught by one scenario only: kill depth 1 fails too. */
+START_TEST(depth_one_fails)
+{
+    ck_assert_int_eq(mutants("--only poison-retry a.ini"), 1);
+    ck_assert_int_eq(tu_sh("grep -q '^poison-retry .* 1  SHALLOW$' %s/out", dir), 0);
+}
+END_TEST
+
+/* A scenario that fails on its own would catch everything: the baseline
+ * stops the command (exit 3).  A scenario that selects a variant itself and
+ * an unknown --only name are usage errors. */
+START_TEST(failing_baseline_stops)
+{
+    char path[4096], text[4096];
+    snprintf(path, sizeof path, "%s/broken-pipe", dir);
+    snprintf(text, sizeof text, "#!/bin/sh\nREFPIPE_UNSAFE=float-vwap exec '%s' \"$@\"\n",
+             tu_bin("refpipe-fiu"));
+    tu_write(path, text);
+    ck_assert_int_eq(tu_sh("chmod +x %s", path), 0);
+    scenario("broken", "binary = ./broken-pipe\n");
+    ck_assert_int_eq(mutants("--only float-vwap broken.ini"), 3);
+    ck_assert_int_eq(tu_sh("grep -q 'fails without a mutant' %s/err", dir), 0);
+    scenario("sets", "env = REFPIPE_UNSAFE=float-vwap\n");
+    ck_assert_int_eq(mutants("--only float-vwap a.ini sets.ini"), 2);
+    ck_assert_int_eq(mutants("--only no-such-variant a.ini"), 2);
+    ck_assert_int_eq(tu_sh("grep -q \"'no-such-variant' is not a variant\" %s/err", dir), 0);
+}
+END_TEST
+
+Suite *mutants_suite(void)
+{
+    Suite *s = suite_create("mutants");
+    TCase *tc = tcase_create("mutants");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, caught_twice_passes);
+    tcase_add_test(tc, survivor_fails);
+    tcase_add_test(tc, depth_one_fails);
+    tcase_add_test(tc, failing_baseline_stops);
+    suite_add_tcase(s, tc);
+    return s;
+}
