@@ -114,11 +114,6 @@ int pl_stream_new(const pl_config *cfg, uint32_t partitions, const pl_emit *emit
     s->wm = calloc(partitions, sizeof *s->wm);
     s->last_ingest = calloc(partitions, sizeof *s->last_ingest);
     s->active = calloc(partitions, 1);
-    if (pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS) &&
-        !(s->wall_seen = calloc(partitions, sizeof *s->wall_seen))) {
-        rc = pl_err(eb, -ENOMEM, "stream: out of memory for %u partitions", partitions);
-        goto fail;
-    }
     s->hmask = 63;
     s->hbits = 6;
     s->htab = calloc(s->hmask + 1, sizeof *s->htab);
@@ -153,7 +148,6 @@ void pl_stream_free(pl_stream *s)
     free(s->wm);
     free(s->last_ingest);
     free(s->active);
-    free(s->wall_seen);
     free(s->syms);
     free(s->htab);
     for (unsigned i = 0; i < PL__RB_BUCKETS; i++)
@@ -681,21 +675,29 @@ static __attribute__((noinline)) int unsafe_poison_dropped(const uint8_t *payloa
  * Step 4 the wrong ways: watermark-max takes the max over the active
  * partitions; wallclock-idleness decides activity on the wall clock, each
  * partition's last record seen at the time it was pushed (0: not yet, it
- * counts as seen now).  No cache: a full scan per record.
+ * counts as seen now).  No cache: a full scan per record.  The wall times
+ * live outside the stream, one table per process (refpipe runs one
+ * stream), so that the plain build's struct is untouched; if the table
+ * cannot be allocated, idleness stays on ingest time.
  */
+static int64_t *unsafe_wall_seen;
+
 static __attribute__((noinline)) int64_t unsafe_cand(pl_stream *s, uint32_t p, int64_t T)
 {
     const int64_t I = s->cfg.idle_timeout;
     const int maxw = (int)pl_unsafe(PL_UNSAFE_WATERMARK_MAX);
-    const int wall = (int)pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS);
+    int wall = (int)pl_unsafe(PL_UNSAFE_WALLCLOCK_IDLENESS);
     int64_t cand = maxw ? PL_WM_NEG_INF : PL_WM_POS_INF, now = wall ? wall_ns() : 0;
+    if (wall && !unsafe_wall_seen)
+        unsafe_wall_seen = calloc(s->np, sizeof *unsafe_wall_seen);
+    wall = wall && unsafe_wall_seen;
     if (wall)
-        s->wall_seen[p] = now;
+        unsafe_wall_seen[p] = now;
     for (uint32_t q = 0; q < s->np; q++) {
         int64_t w = s->wm[q], idle_for;
-        if (wall && !s->wall_seen[q])
-            s->wall_seen[q] = now;
-        idle_for = wall ? now - s->wall_seen[q] : T - s->last_ingest[q];
+        if (wall && !unsafe_wall_seen[q])
+            unsafe_wall_seen[q] = now;
+        idle_for = wall ? now - unsafe_wall_seen[q] : T - s->last_ingest[q];
         if (I && idle_for > I)
             continue;
         if (maxw ? w > cand : w < cand)

@@ -122,7 +122,6 @@ struct pl_stream {
     int cand_ok;
     uint8_t *active;
     int64_t cand, idle_at;
-    int64_t *wall_seen; /* wallclock-idleness (pl_unsafe.h) only; else NULL */
 
     /* symbol table: ids in first-seen order, open addressing on ids + 1 */
     pl__sym *syms;
