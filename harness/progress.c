@@ -196,11 +196,149 @@ static void put_div(FILE *out, const char *indent, const hn_res_div *d)
     fprintf(out, "%s  actual:   %s\n", indent, d->actual_eof ? "(end of file)" : d->actual);
 }
 
+/*
+ * Deduplication.  Failing trials with the same verdict, the same kind and
+ * fail point of their first fault and the same first differing row (table,
+ * line, expected and actual text; none for a conflict or an error) are one
+ * group: hundreds of crashes at one point that all lose the same row are
+ * one bug, shown once with a count, the hits it happened at and one
+ * reproducer.
+ */
+typedef struct fgroup {
+    int first;              /* index of its first failure in r->failures */
+    int count;
+    int kind;               /* first fault's kind, -1 when the spec did not parse */
+    char point[HN_TRIAL_SPEC_MAX];
+} fgroup;
+
+static void first_fault(const hn_failure *f, int *kind, char *point, size_t n)
+{
+    hn_trial t;
+    pl_errbuf eb = {{0}};
+    if (hn_run_trial_parse(f->spec, &t, &eb) == 0 && t.nfaults > 0) {
+        *kind = t.fault[0].kind;
+        snprintf(point, n, "%s", t.fault[0].point);
+    } else {
+        *kind = -1;
+        snprintf(point, n, "%s", f->spec);
+    }
+}
+
+static int same_div(const hn_res_div *a, const hn_res_div *b)
+{
+    return !strcmp(a->tbl, b->tbl) && a->line == b->line && a->expected_eof == b->expected_eof &&
+           a->actual_eof == b->actual_eof && !strcmp(a->expected, b->expected) &&
+           !strcmp(a->actual, b->actual);
+}
+
+/* Groups of r's kept failures in order of first appearance; *ng of them. */
+static fgroup *group_failures(const hn_scenario_result *r, int *ng)
+{
+    fgroup *g = calloc((size_t)(r->nkept ? r->nkept : 1), sizeof *g);
+    *ng = 0;
+    if (!g)
+        return NULL;
+    for (int i = 0; i < r->nkept; i++) {
+        const hn_failure *f = &r->failures[i];
+        int kind, j;
+        char point[HN_TRIAL_SPEC_MAX];
+        first_fault(f, &kind, point, sizeof point);
+        for (j = 0; j < *ng; j++) {
+            const hn_failure *h = &r->failures[g[j].first];
+            if (g[j].kind == kind && !strcmp(g[j].point, point) && h->verdict == f->verdict &&
+                same_div(&h->div, &f->div))
+                break;
+        }
+        if (j == *ng) {
+            g[j].first = i;
+            g[j].kind = kind;
+            snprintf(g[j].point, sizeof g[j].point, "%s", point);
+            (*ng)++;
+        }
+        g[j].count++;
+    }
+    return g;
+}
+
+#define SHOW_SPECS 6 /* trial specs listed per group */
+
+static void print_groups(FILE *out, const hn_scenario *sc, const hn_scenario_result *r)
+{
+    int ng = 0;
+    fgroup *g;
+    if (!r->nkept)
+        return;
+    g = group_failures(r, &ng);
+    if (!g) {
+        fprintf(out, "   (out of memory grouping %d failing trials)\n", r->nkept);
+        return;
+    }
+    fprintf(out, "   %d failing trial%s in %d group%s (same verdict, fault kind, fail point and "
+            "first differing row):\n", r->nkept, r->nkept == 1 ? "" : "s", ng,
+            ng == 1 ? "" : "s");
+    for (int j = 0; j < ng; j++) {
+        const hn_failure *f = &r->failures[g[j].first];
+        int listed = 0;
+        if (j >= SHOW_DETAILS)
+            break;
+        fprintf(out, "   [%d] %d x %s, %s at %s: %s\n", j + 1, g[j].count,
+                hn_verdict_name(f->verdict),
+                g[j].kind >= 0 ? hn_fault_kind_name(g[j].kind) : "fault", g[j].point, f->detail);
+        if (f->div.tbl[0])
+            put_div(out, "       ", &f->div);
+        fprintf(out, "       trials:");
+        for (int i = g[j].first; i < r->nkept && listed < SHOW_SPECS; i++) {
+            const hn_failure *h = &r->failures[i];
+            int kind;
+            char point[HN_TRIAL_SPEC_MAX];
+            first_fault(h, &kind, point, sizeof point);
+            if (kind != g[j].kind || strcmp(point, g[j].point) || h->verdict != f->verdict ||
+                !same_div(&h->div, &f->div))
+                continue;
+            fprintf(out, "%s %s", listed ? "," : "", h->spec);
+            listed++;
+        }
+        if (g[j].count > listed)
+            fprintf(out, " and %d more", g[j].count - listed);
+        fputc('\n', out);
+        if (f->state_dir[0])
+            fprintf(out, "       state dir: %s\n", f->state_dir);
+        fputs("       reproduce: replayproof replay ", out);
+        put_quoted(out, sc->path);
+        fprintf(out, " --trial %s\n", f->spec);
+    }
+    if (ng > SHOW_DETAILS) {
+        /* the rest as one line per fail point, with one reproducer each */
+        fprintf(out, "   %d more groups (all in the results database), by fail point:\n",
+                ng - SHOW_DETAILS);
+        for (int j = SHOW_DETAILS; j < ng; j++) {
+            int seen = 0, n = 0, trials = 0;
+            for (int k = SHOW_DETAILS; k < j && !seen; k++)
+                seen = g[k].kind == g[j].kind && !strcmp(g[k].point, g[j].point);
+            if (seen)
+                continue;
+            for (int k = j; k < ng; k++)
+                if (g[k].kind == g[j].kind && !strcmp(g[k].point, g[j].point)) {
+                    n++;
+                    trials += g[k].count;
+                }
+            fprintf(out, "   ... %d group%s (%d trial%s), %s at %s, e.g.: replayproof replay ",
+                    n, n == 1 ? "" : "s", trials, trials == 1 ? "" : "s",
+                    g[j].kind >= 0 ? hn_fault_kind_name(g[j].kind) : "fault", g[j].point);
+            put_quoted(out, sc->path);
+            fprintf(out, " --trial %s\n", r->failures[g[j].first].spec);
+        }
+    }
+    if (r->nfailures > r->nkept)
+        fprintf(out, "   (%d more failing trials not grouped; all are in the results database)\n",
+                r->nfailures - r->nkept);
+    free(g);
+}
+
 void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result *r)
 {
     static const char *const tbl[3] = {"bars", "late", "dlq"};
     int64_t ms = r->duration_ms;
-    int printed;
 
     fprintf(out, "== %s (%s): %s\n", sc->name, sc->path, hn_sc_verdict_name(r->verdict));
     if (r->detail[0])
@@ -242,27 +380,6 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
     } else
         fprintf(out, "   %lld.%03lld s\n", (long long)(ms / 1000), (long long)(ms % 1000));
 
-    printed = 0;
-    for (int i = 0; i < r->nkept; i++) {
-        const hn_failure *f = &r->failures[i];
-        if (printed++ < SHOW_DETAILS) {
-            fprintf(out, "   FAIL %s %s: %s\n", hn_verdict_name(f->verdict), f->spec, f->detail);
-            if (f->div.tbl[0])
-                put_div(out, "     ", &f->div);
-            if (f->state_dir[0])
-                fprintf(out, "     state dir: %s\n", f->state_dir);
-        }
-    }
-    if (r->nfailures > SHOW_DETAILS)
-        fprintf(out, "   (%d more failing trials; all are in the results database)\n",
-                r->nfailures - SHOW_DETAILS);
-    if (r->nkept) {
-        fprintf(out, "   reproduce with:\n");
-        for (int i = 0; i < r->nkept; i++) {
-            fputs("   replayproof replay ", out);
-            put_quoted(out, sc->path);
-            fprintf(out, " --trial %s\n", r->failures[i].spec);
-        }
-    }
+    print_groups(out, sc, r);
     fflush(out);
 }
