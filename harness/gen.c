@@ -274,6 +274,24 @@ static int parse_frac(const char *s, int64_t *ppm)
     return 0;
 }
 
+int hn_gen_opt_is_span(const char *key)
+{
+    char norm[32];
+    const char *k = key ? key : "";
+    size_t n;
+    while (*k == '-')
+        k++;
+    n = strlen(k);
+    if (n >= sizeof norm)
+        return 0;
+    for (size_t i = 0; i <= n; i++)
+        norm[i] = k[i] == '_' ? '-' : k[i];
+    for (size_t i = 0; i < sizeof optdefs / sizeof optdefs[0]; i++)
+        if (strcmp(norm, optdefs[i].name) == 0)
+            return optdefs[i].kind == K_DUR && strcmp(norm, "start") != 0;
+    return 0;
+}
+
 int hn_gen_parse_opt(hn_gen_opts *o, const char *key, const char *value, pl_errbuf *eb)
 {
     char norm[32];
@@ -307,8 +325,16 @@ int hn_gen_parse_opt(hn_gen_opts *o, const char *key, const char *value, pl_errb
         return 0;
     case K_I32:
     case K_I64:
-        if (parse_u64(value, strlen(value), &u) < 0 || u > (uint64_t)I64_MAX)
+        if (parse_u64(value, strlen(value), &u) < 0 || u > (uint64_t)I64_MAX) {
+            size_t i = 0;
+            while (value[i] >= '0' && value[i] <= '9')
+                i++;
+            /* all digits: the number is fine, only too large */
+            if (i > 0 && !value[i])
+                return pl_err(eb, PL_EUSAGE, "%s: '%s' out of range %lld..%lld", key, value,
+                              (long long)d->lo, (long long)d->hi);
             return pl_err(eb, PL_EUSAGE, "%s: '%s' is not a non-negative integer", key, value);
+        }
         v = (int64_t)u;
         break;
     case K_DUR:

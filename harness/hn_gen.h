@@ -111,6 +111,13 @@ void hn_gen_defaults(hn_gen_opts *o);
 int hn_gen_parse_opt(hn_gen_opts *o, const char *key, const char *value, pl_errbuf *eb);
 
 /*
+ * 1 when key (spelled as for hn_gen_parse_opt) names a length of time
+ * (duration, disorder, skew, stall-len), for callers that require a unit;
+ * 0 otherwise, also for start, a point in time where bare = ns since the epoch.
+ */
+int hn_gen_opt_is_span(const char *key);
+
+/*
  * Check the combination of options (each field in range, at most two of
  * duration/rate/ticks given, at most one tick per nanosecond, every ingest
  * time below 2^63).  Returns 0 or PL_EUSAGE naming the options involved.

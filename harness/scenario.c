@@ -627,6 +627,42 @@ static void gen_option_list(char *out, size_t n)
     }
 }
 
+/*
+ * A length of time in a scenario must carry its unit: "max-delay = 500"
+ * meant 500 ms far more often than 500 ns.  0 needs none.  Returns 0, or
+ * fails the key with a hint spelling out the choices.
+ */
+static int unit_required(sc_ctx *c, const char *key, const char *v, size_t n)
+{
+    size_t i = 0, nz = 0;
+    for (; i < n && is_digit(v[i]); i++)
+        nz += v[i] != '0';
+    if (i == 0 || i < n || nz == 0)
+        return 0; /* not a bare number (the parser judges it), or zero */
+    return KEY_FAIL(c, key, "'%.*s' has no unit (a scenario requires one: %.*sms, %.*ss, ... "
+                    "from ns us ms s m h)", (int)(n < 40 ? n : 40), v, (int)(n < 24 ? n : 24), v,
+                    (int)(n < 24 ? n : 24), v);
+}
+
+/* unit_required for each window field of a tumbling or sliding --agg spec. */
+static int agg_units(sc_ctx *c, const char *v)
+{
+    const char *spec = strchr(v, '='), *f;
+    if (!spec)
+        return 0;
+    spec++;
+    if (strncmp(spec, "tumbling:", 9) != 0 && strncmp(spec, "sliding:", 8) != 0)
+        return 0;
+    for (f = strchr(spec, ':'); f; f = strchr(f, ':')) {
+        const char *e;
+        f++;
+        e = strchr(f, ':');
+        if (unit_required(c, "agg", f, e ? (size_t)(e - f) : strlen(f)) < 0)
+            return c->err;
+    }
+    return 0;
+}
+
 static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *v)
 {
     hn_scenario *sc = c->sc;
@@ -667,6 +703,8 @@ static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *
     for (int i = 0; i < c->ngen; i++)
         if (strcmp(c->gen_key[i], key) == 0)
             return KEY_FAIL(c, raw, "duplicated key (first at line %d)", c->gen_line[i]);
+    if (hn_gen_opt_is_span(raw) && unit_required(c, raw, v, strlen(v)) < 0)
+        return c->err;
     if (hn_gen_parse_opt(&sc->gen, raw, v, &geb) < 0) {
         char list[320];
         if (strstr(geb.msg, "unknown option")) {
@@ -735,11 +773,15 @@ static int on_pipeline(sc_ctx *c, int k, const char *v)
         sc->binary_line = c->lineno;
         return 0;
     case K_AGG:
+        if (agg_units(c, v) < 0)
+            return c->err;
         if (pl_config_add_agg(&sc->cfg, v, &leb) < 0)
             return KEY_FAIL(c, "agg", "%s", strip_key(leb.msg, "agg"));
         return 0;
     case K_MAX_DELAY:
     case K_IDLE_TIMEOUT:
+        if (unit_required(c, keydefs[k].name, v, strlen(v)) < 0)
+            return c->err;
         if (pl_parse_duration(v, keydefs[k].name,
                               k == K_MAX_DELAY ? &sc->cfg.max_delay : &sc->cfg.idle_timeout,
                               &leb) < 0)
@@ -817,6 +859,8 @@ static int on_faults(sc_ctx *c, int k, const char *v)
         sc->seed = u;
         return 0;
     case K_TIMEOUT:
+        if (unit_required(c, "timeout", v, strlen(v)) < 0)
+            return c->err;
         if (pl_parse_duration(v, "timeout", &d, &leb) < 0)
             return KEY_FAIL(c, "timeout", "%s", strip_key(leb.msg, "timeout"));
         /* a bare number is nanoseconds: "timeout = 30" would kill every process */
@@ -948,6 +992,10 @@ static int finish(sc_ctx *c)
     const char *base, *dot;
     size_t n;
 
+    /* no line to point at: name the first, where the section belongs */
+    if (c->lineno == 0)
+        return ctx_fail(c, PL_EUSAGE, 1, NULL, NULL, "empty file (a scenario needs at least "
+                        "[scenario], [workload], [pipeline] and [faults]; see docs/scenarios.md)");
     for (int s = 0; s < NSEC; s++)
         if (sec_required[s] && !c->sec_line[s])
             return ctx_fail(c, PL_EUSAGE, c->lineno, NULL, NULL, "missing [%s]", sec_names[s]);

@@ -297,6 +297,16 @@ int pl_config_add_agg(pl_config *cfg, const char *arg, pl_errbuf *eb)
                 rc = pl_err(eb, PL_EUSAGE, "--agg '%s': slide must be positive", arg);
                 goto fail;
             }
+            /* the stream refuses it too, but only after the state dir is
+             * locked; the batch would accept it: one answer, here */
+            if (a.slide < a.size &&
+                (uint64_t)((a.size - 1) / a.slide + 1) > PL_MAX_WINDOWS_PER_EVENT) {
+                rc = pl_err(eb, PL_EUSAGE, "--agg '%s': each event would fall in %llu windows "
+                            "(SIZE/SLIDE, rounded up); the limit is %u", arg,
+                            (unsigned long long)((a.size - 1) / a.slide + 1),
+                            PL_MAX_WINDOWS_PER_EVENT);
+                goto fail;
+            }
         }
         break;
     default:

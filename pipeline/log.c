@@ -751,7 +751,7 @@ static int csv_load(struct csv *v, pl_errbuf *eb)
     }
     if (S_ISREG(st.st_mode)) {
         if (st.st_size == 0)
-            goto out; /* rc == 0: an empty CSV is an empty log */
+            goto out; /* rc == 0: the caller decides about empty files */
         if ((uint64_t)st.st_size > SIZE_MAX) {
             rc = pl_err_os(eb, EFBIG, "import: %s", v->path);
             goto out;
@@ -820,6 +820,7 @@ struct wpart {
 
 struct importer {
     struct csv csv;
+    unsigned flags;       /* PL_IMPORT_* */
     uint32_t nparts;      /* bound on partition numbers; final P after pass 1 */
     int auto_parts;
     uint32_t maxp;        /* largest partition seen + 1 */
@@ -939,9 +940,12 @@ static int parse_line(struct importer *im, size_t line, const uint8_t *s, size_t
     *part = (uint32_t)p;
     *pl = c2 + 1;
     *plen = n - (size_t)(c2 + 1 - s);
+    /* a broker refuses a message above its maximum size (SPEC section 1) */
     if (*plen > PL_LOG_MAX_PAYLOAD)
-        return pl_err(eb, PL_EFORMAT, "%s: line %zu: payload of %zu bytes exceeds the limit "
-                      "of %u bytes", im->csv.path, line, *plen, PL_LOG_MAX_PAYLOAD);
+        return pl_err(eb, PL_EFORMAT, "%s: line %zu: payload of %zu bytes (from byte %zu) "
+                      "exceeds the limit of %u bytes (1 MiB; no option raises it)",
+                      im->csv.path, line, *plen, (size_t)(*pl - im->csv.data),
+                      PL_LOG_MAX_PAYLOAD);
     return 0;
 }
 
@@ -1036,6 +1040,27 @@ static int block_append(struct importer *im, uint32_t q, uint64_t ts, const uint
     return 0;
 }
 
+/*
+ * SPEC section 1: a UTF-8 byte-order mark is refused, naming it (it would
+ * otherwise surface as an invisible prefix of the first partition); so is a
+ * first line ending in CR LF unless PL_IMPORT_KEEP_CR, because the CR would
+ * end every payload and make every record poison.  cr: line 1 (s[0..n),
+ * without its LF) ends in CR and an LF follows.
+ */
+static int first_line_check(const struct importer *im, const uint8_t *s, size_t n, int cr,
+                            pl_errbuf *eb)
+{
+    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
+        return pl_err(eb, PL_EFORMAT, "%s: line 1: UTF-8 byte-order mark (EF BB BF) at byte "
+                      "0; remove it (no option accepts it)", im->csv.path);
+    if (cr && !(im->flags & PL_IMPORT_KEEP_CR))
+        return pl_err(eb, PL_EFORMAT, "%s: line 1: ends in CR LF (the CR at byte %zu): a CR "
+                      "LF file, whose CRs would end every payload and make it poison; convert "
+                      "it to LF line endings, or pass --keep-cr to import it byte for byte",
+                      im->csv.path, n - 1);
+    return 0;
+}
+
 /* Pass 1 (write == 0): validate the envelope of every line.  Pass 2: write. */
 static int csv_pass(struct importer *im, int write, pl_errbuf *eb)
 {
@@ -1052,8 +1077,15 @@ static int csv_pass(struct importer *im, int write, pl_errbuf *eb)
 
         pos += n + (lf != NULL);
         line++;
-        if (line == 1 && n == sizeof CSV_HEADER - 1 && memcmp(s, CSV_HEADER, n) == 0)
-            continue;
+        if (line == 1) {
+            int cr = lf && n > 0 && s[n - 1] == '\r';
+            if (!write && (rc = first_line_check(im, s, n, cr, eb)) < 0)
+                return rc;
+            /* under --keep-cr the header keeps being a header */
+            if ((n == sizeof CSV_HEADER - 1 || (cr && n == sizeof CSV_HEADER)) &&
+                memcmp(s, CSV_HEADER, sizeof CSV_HEADER - 1) == 0)
+                continue;
+        }
         rc = parse_line(im, line, s, n, &q, &ts, &pl, &plen, eb);
         if (rc < 0)
             return rc;
@@ -1180,7 +1212,7 @@ static int check_target(const char *logdir, pl_errbuf *eb)
     return rc;
 }
 
-int pl_log_import(const char *csv_path, const char *logdir, int partitions,
+int pl_log_import(const char *csv_path, const char *logdir, int partitions, unsigned flags,
                   uint64_t *nrecords_out, pl_errbuf *eb)
 {
     struct importer im;
@@ -1192,6 +1224,7 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     memset(&im, 0, sizeof im);
     im.dirfd = -1;
     im.csv.path = csv_path;
+    im.flags = flags;
     if (nrecords_out)
         *nrecords_out = 0;
     if (!logdir[0])
@@ -1222,6 +1255,13 @@ int pl_log_import(const char *csv_path, const char *logdir, int partitions,
     rc = csv_load(&im.csv, eb);
     if (rc < 0)
         goto fail;
+    /* a 0-byte file is more often a failed copy than a deliberate empty
+     * log (a header-only file is the deliberate form) */
+    if (im.csv.len == 0 && !(flags & PL_IMPORT_ALLOW_EMPTY)) {
+        rc = pl_err(eb, PL_EFORMAT, "%s: line 1: empty file (0 bytes at byte 0, no records); "
+                    "pass --allow-empty to import it as an empty log", csv_path);
+        goto fail;
+    }
 
     /* pass 1: the whole envelope is checked before anything is created */
     rc = csv_pass(&im, 0, eb);

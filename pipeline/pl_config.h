@@ -18,8 +18,12 @@ enum pl_agg_kind {
     PL_AGG_DOLLAR = 5    /* dollar:D (whole currency units) */
 };
 
+/* Limits, checked when the options are parsed (docs/semantics.md, "Limits"). */
 #define PL_AGG_NAME_MAX 31
-#define PL_MAX_AGGS 16
+#define PL_MAX_AGGS 16 /* aggregations per run */
+/* ceil(SIZE/SLIDE) windows per event of a sliding aggregation: beyond this
+ * each event would cost more than a million window updates */
+#define PL_MAX_WINDOWS_PER_EVENT (1u << 20)
 
 typedef struct pl_agg_spec {
     char name[PL_AGG_NAME_MAX + 1]; /* [A-Za-z0-9_.-]{1,31} */
@@ -52,8 +56,9 @@ int pl_parse_duration(const char *s, const char *what, int64_t *out, pl_errbuf *
 
 /*
  * Parse "NAME=SPEC" and append it to cfg.  Duplicate names, unknown kinds,
- * zero or overflowing sizes and too many aggregations are PL_EUSAGE with the
- * argument quoted.
+ * zero or overflowing sizes, too many aggregations and a sliding window in
+ * more than PL_MAX_WINDOWS_PER_EVENT windows per event are PL_EUSAGE with
+ * the argument quoted.
  */
 int pl_config_add_agg(pl_config *cfg, const char *arg, pl_errbuf *eb);
 

@@ -24,15 +24,21 @@
 
 typedef struct pl_log pl_log;
 
+/* Flags of pl_log_import. */
+#define PL_IMPORT_KEEP_CR 1u     /* accept a first line ending in CR LF (CRs stay in payloads) */
+#define PL_IMPORT_ALLOW_EMPTY 2u /* a 0-byte file is an empty log rather than an error */
+
 /*
  * Import interchange CSV csv_path into a new log at logdir.  partitions < 0
  * means "largest partition seen + 1".  logdir must not exist (or be an empty
- * directory).  Envelope errors (PL_EFORMAT) name the 1-based line number;
+ * directory).  flags: PL_IMPORT_*.  Envelope errors (PL_EFORMAT) name the
+ * 1-based line number (and, for a byte-order mark, a CR LF first line, an
+ * oversized payload or an empty file, the byte offset);
  * on any error nothing is left at logdir (the log is built in a temporary
  * sibling directory and renamed into place only when complete and synced).
  * *nrecords_out (may be NULL) receives the number of records imported.
  */
-int pl_log_import(const char *csv_path, const char *logdir, int partitions,
+int pl_log_import(const char *csv_path, const char *logdir, int partitions, unsigned flags,
                   uint64_t *nrecords_out, pl_errbuf *eb);
 
 /* Open a log read-only (mmap).  Errors name the path (PL_ENOTFOUND, PL_ECORRUPT, -errno). */

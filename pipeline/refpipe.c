@@ -1,7 +1,7 @@
 /*
  * refpipe.c - the reference pipeline's command line.
  *
- *   refpipe import [--partitions N] TICKS.csv LOGDIR
+ *   refpipe import [--partitions N] [--keep-cr] [--allow-empty] TICKS.csv LOGDIR
  *   refpipe cat LOGDIR
  *   refpipe run LOGDIR STATEDIR [options]
  *   refpipe export STATEDIR OUTDIR
@@ -34,7 +34,8 @@ enum { EX_OK = 0, EX_CONFLICT = 1, EX_INPUT = 2, EX_INTERNAL = 3, EX_IO = 4 };
 
 static const char *usage_text =
     "usage: refpipe [--unsafe=NAME[,NAME...]] COMMAND [ARGS]\n"
-    "  import [--partitions N] TICKS.csv LOGDIR   build a log from interchange CSV\n"
+    "  import [--partitions N] [--keep-cr] [--allow-empty] TICKS.csv LOGDIR\n"
+    "                                             build a log from interchange CSV\n"
     "  cat LOGDIR                                 write the log as interchange CSV\n"
     "  run LOGDIR STATEDIR [OPTIONS]              stream the log into STATEDIR (resumes)\n"
     "  export STATEDIR OUTDIR                     write bars.csv late.csv dlq.csv, print digests\n"
@@ -98,7 +99,8 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
     return 0;
 }
 
-enum { OPT_AGG = 1000, OPT_DELAY, OPT_IDLE, OPT_EVERY, OPT_DISCARD, OPT_QUIET, OPT_PARTS };
+enum { OPT_AGG = 1000, OPT_DELAY, OPT_IDLE, OPT_EVERY, OPT_DISCARD, OPT_QUIET, OPT_PARTS,
+       OPT_KEEP_CR, OPT_ALLOW_EMPTY };
 
 static const struct option long_opts[] = {
     { "agg", required_argument, NULL, OPT_AGG },
@@ -108,6 +110,8 @@ static const struct option long_opts[] = {
     { "discard-state", no_argument, NULL, OPT_DISCARD },
     { "quiet", no_argument, NULL, OPT_QUIET },
     { "partitions", required_argument, NULL, OPT_PARTS },
+    { "keep-cr", no_argument, NULL, OPT_KEEP_CR },
+    { "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -116,6 +120,7 @@ typedef struct cli {
     pl_config cfg;
     unsigned long long every;
     int discard, quiet, partitions;
+    unsigned import_flags; /* PL_IMPORT_* */
     unsigned allowed; /* bit per OPT_ - OPT_AGG */
     char *pos[3];
     int npos;
@@ -190,6 +195,12 @@ static int parse_cli(cli *c, int argc, char **argv, int want_pos)
         case OPT_QUIET:
             c->quiet = 1;
             break;
+        case OPT_KEEP_CR:
+            c->import_flags |= PL_IMPORT_KEEP_CR;
+            break;
+        case OPT_ALLOW_EMPTY:
+            c->import_flags |= PL_IMPORT_ALLOW_EMPTY;
+            break;
         }
     }
     c->npos = argc - optind;
@@ -219,13 +230,14 @@ static void note_stderr(void *ctx, const char *line)
 
 static int cmd_import(int argc, char **argv)
 {
-    cli c = { .cmd = "import", .allowed = ALLOW(OPT_PARTS) };
+    cli c = { .cmd = "import",
+              .allowed = ALLOW(OPT_PARTS) | ALLOW(OPT_KEEP_CR) | ALLOW(OPT_ALLOW_EMPTY) };
     pl_errbuf eb = { { 0 } };
     uint64_t n = 0;
     int rc = parse_cli(&c, argc, argv, 2);
     if (rc)
         return rc;
-    rc = pl_log_import(c.pos[0], c.pos[1], c.partitions, &n, &eb);
+    rc = pl_log_import(c.pos[0], c.pos[1], c.partitions, c.import_flags, &n, &eb);
     if (rc < 0)
         return fail(c.cmd, rc, &eb);
     fprintf(stderr, "refpipe import: %llu records into %s\n", (unsigned long long)n, c.pos[1]);

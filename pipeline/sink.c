@@ -990,6 +990,67 @@ fail:
     return ret;
 }
 
+/*
+ * What no bar the stream emits can break (SPEC section 3): a non-empty
+ * window or span, low <= open, close, vwap <= high, positive prices, at
+ * least one trade of at least one unit.  NULL when r holds, else the
+ * broken relation.  end_ns is compared unsigned, as it is stored.
+ */
+static const char *bar_violation(const bar_row *r)
+{
+    if (!((uint64_t)r->start_ns < (uint64_t)r->end_ns))
+        return "start_ns < end_ns";
+    if (!(r->low > 0 && r->low <= r->high))
+        return "0 < low <= high";
+    if (!(r->low <= r->open && r->open <= r->high))
+        return "low <= open <= high";
+    if (!(r->low <= r->close && r->close <= r->high))
+        return "low <= close <= high";
+    if (!(r->low <= r->vwap && r->vwap <= r->high))
+        return "low <= vwap <= high";
+    if (!(r->trades >= 1 && r->volume >= r->trades))
+        return "1 <= trades <= volume";
+    return NULL;
+}
+
+/*
+ * Refuse to export a sink whose bars break bar_violation: a value-changing
+ * bit flip in sink.db would otherwise be exported as a result (with exit 0).
+ * Runs inside the export's read transaction (keeps (5)).  Returns 0 or
+ * PL_ECORRUPT naming the row and the relation.
+ */
+static int validate_bars(sqlite3 *db, const char *dbpath, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+
+    rc = sqlite3_prepare_v2(db, "SELECT " BAR_COLS " FROM bars", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, db, rc, "export: validate prepare", dbpath);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bar_row r;
+        const char *bad;
+        bar_from_stmt(st, &r);
+        bad = bar_violation(&r);
+        if (bad) {
+            ret = pl_err(eb, PL_ECORRUPT, "export: %s: bars row (agg '%.*s', symbol '%.*s', "
+                         "seq %lld) breaks %s (start_ns %lld, end_ns %llu, open %lld, high "
+                         "%lld, low %lld, close %lld): the sink is corrupt", dbpath,
+                         (int)(r.agg_len > 32 ? 32 : r.agg_len), r.agg,
+                         (int)(r.sym_len > 32 ? 32 : r.sym_len), r.sym, (long long)r.seq, bad,
+                         (long long)r.start_ns, (unsigned long long)r.end_ns,
+                         (long long)r.open, (long long)r.high, (long long)r.low,
+                         (long long)r.close);
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        ret = sq_err(eb, db, rc, "export: validate", dbpath);
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_errbuf *eb)
 {
     char path[PATH_MAX];
@@ -1020,7 +1081,8 @@ int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_e
     sqlite3_busy_timeout(db, SINK_BUSY_MS);
     /* keeps (5) */
     if ((ret = exec_sql(db, "BEGIN", "export: begin", path, eb)) ||
-        (ret = check_version(db, path, eb)) || (ret = pl_fs_mkdir_p(outdir, eb)))
+        (ret = check_version(db, path, eb)) || (ret = validate_bars(db, path, eb)) ||
+        (ret = pl_fs_mkdir_p(outdir, eb)))
         goto fail;
     if ((ret = export_table(db, path, "SELECT " BAR_COLS " FROM bars ORDER BY agg, symbol, seq",
                             "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,"

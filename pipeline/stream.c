@@ -33,9 +33,9 @@
 
 /* Symbol ids are uint32 and index per-aggregation arrays of K entries each. */
 #define MAX_SYMBOLS (1u << 28)
-/* K = ceil(size/slide) windows per event: beyond this a sliding
- * aggregation would spend more than a million window updates per event. */
-#define MAX_K (1u << 20)
+/* K = ceil(size/slide) windows per event; option parsing refuses more, this
+ * guards callers that build a pl_config by hand. */
+#define MAX_K PL_MAX_WINDOWS_PER_EVENT
 
 /* ---- construction ---------------------------------------------------- */
 

@@ -82,7 +82,7 @@ static void run_batch(const char *csv, int partitions, const pl_config *cfg, res
     snprintf(logdir, sizeof logdir, "%s/log", r->dir);
     snprintf(outdir, sizeof outdir, "%s/out", r->dir);
     tu_write(path, csv);
-    rc = pl_log_import(path, logdir, partitions, NULL, &eb);
+    rc = pl_log_import(path, logdir, partitions, 0, NULL, &eb);
     ck_assert_msg(rc == 0, "import: %d %s", rc, eb.msg);
     rc = pl_log_open(logdir, &log, &eb);
     ck_assert_msg(rc == 0, "open: %d %s", rc, eb.msg);
@@ -618,7 +618,7 @@ START_TEST(bad_outdir)
     snprintf(outdir, sizeof outdir, "%s/file", dir);
     tu_write(path, "0,1,1,A,1,1\n");
     tu_write(outdir, "x");
-    ck_assert_int_eq(pl_log_import(path, logdir, -1, NULL, &eb), 0);
+    ck_assert_int_eq(pl_log_import(path, logdir, -1, 0, NULL, &eb), 0);
     ck_assert_int_eq(pl_log_open(logdir, &log, &eb), 0);
     rc = pl_batch_run(log, &c, outdir, &d, &eb);
     ck_assert_int_lt(rc, 0);

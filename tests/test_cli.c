@@ -102,6 +102,69 @@ START_TEST(import_envelope_error_names_line_and_leaves_nothing)
 }
 END_TEST
 
+/* SPEC section 1: a BOM, a CR LF first line and an empty file are envelope
+ * errors naming line, byte and flag; the flags let the bytes in. */
+START_TEST(import_bom_crlf_empty_decided)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/t.csv", dir);
+    tu_write(p, "\xEF\xBB\xBFpartition,ingest_ns,event_ns,symbol,price,qty\n0,1,1,A,1,1\n");
+    expect_fail(2, "t.csv: line 1: UTF-8 byte-order mark (EF BB BF) at byte 0", "import t.csv log");
+    tu_write(p, "partition,ingest_ns,event_ns,symbol,price,qty\r\n0,1,1,A,1,1\r\n");
+    expect_fail(2, "(the CR at byte 45)", "import t.csv log");
+    expect_fail(2, "--keep-cr", "import t.csv log");
+    ck_assert_int_ne(tu_sh("test -e %s/log", dir), 0);
+    /* with --keep-cr every record keeps its CR and is poison: in dlq.csv */
+    ck_assert_int_eq(tu_sh("cd %s && %s import --keep-cr t.csv log 2>/dev/null && "
+                           "%s batch log out >/dev/null && grep -q '^0,0,qty,' out/dlq.csv",
+                           dir, tu_bin("refpipe"), tu_bin("refpipe")), 0);
+    tu_write(p, "");
+    expect_fail(2, "--allow-empty", "import t.csv log2");
+    ck_assert_int_ne(tu_sh("test -e %s/log2", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s import --allow-empty t.csv log2 2>/dev/null", dir,
+                           tu_bin("refpipe")), 0);
+    expect_fail(2, "'--keep-cr' does not apply", "batch log out3 --keep-cr");
+}
+END_TEST
+
+/* Limits are checked when options are parsed, alike by run and batch: exit
+ * 2 and nothing created (run used to exit 3 leaving STATEDIR/LOCK). */
+START_TEST(limits_refused_at_parse_by_run_and_batch)
+{
+    char many[2048];
+    size_t w = 0;
+    small_log();
+    expect_fail(2, "1048577 windows", "run log st --agg s=sliding:1048577:1");
+    ck_assert_int_ne(tu_sh("test -e %s/st", dir), 0);
+    expect_fail(2, "1048577 windows", "batch log out --agg s=sliding:1048577:1");
+    ck_assert_int_ne(tu_sh("test -e %s/out", dir), 0);
+    for (int cmd = 0; cmd < 2; cmd++) {
+        w = (size_t)snprintf(many, sizeof many, "%s", cmd ? "batch log out" : "run log st");
+        for (int i = 0; i <= PL_MAX_AGGS; i++)
+            w += (size_t)snprintf(many + w, sizeof many - w, " --agg a%d=ticks:5", i);
+        expect_fail(2, "too many aggregations (at most 16)", many);
+    }
+    ck_assert_int_ne(tu_sh("test -e %s/st || test -e %s/out", dir, dir), 0);
+}
+END_TEST
+
+/* A sink.db whose bars break what every bar satisfies is refused on export
+ * (exit 2 naming the row and the relation), not exported with exit 0. */
+START_TEST(export_refuses_an_impossible_bar)
+{
+    small_log();
+    ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet && %s export st ok > /dev/null", dir,
+                           tu_bin("refpipe"), tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cd %s && cp -r st st2 && sqlite3 st/sink.db \"UPDATE bars SET "
+                           "start_ns = end_ns + 5 WHERE symbol = 'AAPL'\"", dir), 0);
+    expect_fail(2, "breaks start_ns < end_ns", "export st out");
+    ck_assert_int_eq(tu_sh("cd %s && sqlite3 st2/sink.db \"UPDATE bars SET open = high + 1 "
+                           "WHERE symbol = 'MSFT'\"", dir), 0);
+    expect_fail(2, "symbol 'MSFT'", "export st2 out2");
+    expect_fail(2, "breaks low <= open <= high", "export st2 out2");
+}
+END_TEST
+
 START_TEST(missing_paths_are_named)
 {
     expect_fail(2, "nolog", "run nolog st");
@@ -240,6 +303,9 @@ Suite *cli_suite(void)
     tcase_add_test(tc, usage_errors);
     tcase_add_test(tc, bad_agg_and_duration_name_the_argument);
     tcase_add_test(tc, import_envelope_error_names_line_and_leaves_nothing);
+    tcase_add_test(tc, import_bom_crlf_empty_decided);
+    tcase_add_test(tc, limits_refused_at_parse_by_run_and_batch);
+    tcase_add_test(tc, export_refuses_an_impossible_bar);
     tcase_add_test(tc, missing_paths_are_named);
     tcase_add_test(tc, corrupt_log_names_partition_and_offset);
     tcase_add_test(tc, locked_state_dir_is_refused);

@@ -28,6 +28,7 @@
 #include "tutil.h"
 
 #define HDR "partition,ingest_ns,event_ns,symbol,price,qty\n"
+#define HDR_CR "partition,ingest_ns,event_ns,symbol,price,qty\r\n"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -57,18 +58,24 @@ static void write_bytes(const char *path, const void *data, size_t len)
     ck_assert(fclose(f) == 0);
 }
 
-/* Import `len` bytes of CSV into scratch/<logname>. */
-static int import_buf(const void *csv, size_t len, const char *logname, int parts,
-                      uint64_t *n, pl_errbuf *eb)
+/* Import `len` bytes of CSV into scratch/<logname> with PL_IMPORT_* flags. */
+static int import_flags(const void *csv, size_t len, const char *logname, int parts,
+                        unsigned flags, uint64_t *n, pl_errbuf *eb)
 {
     char *in = sp("in.csv"), *dir = sp(logname);
     int rc;
     write_bytes(in, csv, len);
     eb->msg[0] = 0;
-    rc = pl_log_import(in, dir, parts, n, eb);
+    rc = pl_log_import(in, dir, parts, flags, n, eb);
     free(in);
     free(dir);
     return rc;
+}
+
+static int import_buf(const void *csv, size_t len, const char *logname, int parts,
+                      uint64_t *n, pl_errbuf *eb)
+{
+    return import_flags(csv, len, logname, parts, 0, n, eb);
 }
 
 static int import_str(const char *csv, const char *logname, int parts, uint64_t *n,
@@ -366,7 +373,12 @@ static const struct ecase ecases[] = {
     { "0,5,a\n1,1,b\n0,4,c\n", -1, 3, "decrease" },
     { "0,5,a\n0,5,b\n0,4,c\n", 3, 3, "decrease" },
     { HDR HDR, -1, 2, "partition" },                                   /* header only first */
-    { "partition,ingest_ns,event_ns,symbol,price,qty\r\n0,1,x\n", -1, 1, "partition" },
+    { "partition,ingest_ns,event_ns,symbol,price,qty\r\n0,1,x\n", -1, 1, "CR LF" },
+    { "0,1,x\r\n0,2,y\n", -1, 1, "--keep-cr" },
+    { "0,1,x\r\n", -1, 1, "(the CR at byte 5)" },
+    { "\xEF\xBB\xBF" "partition,ingest_ns,event_ns,symbol,price,qty\n0,1,x\n", -1, 1,
+      "byte-order mark (EF BB BF) at byte 0" },
+    { "\xEF\xBB\xBF" "0,1,x\n", -1, 1, "byte-order mark" },
     { "partition,ingest_ns,event_ns,symbol,price,qty,\n", -1, 1, "partition" },
     { "PARTITION,ingest_ns,event_ns,symbol,price,qty\n", -1, 1, "partition" },
 };
@@ -417,9 +429,51 @@ START_TEST(t_payload_limit)
     k += big + 1;
     ck_assert_int_eq(import_buf(csv, k, "log2", -1, NULL, &eb), PL_EFORMAT);
     ck_assert_msg(strstr(eb.msg, "line 2:") && strstr(eb.msg, "payload"), "%s", eb.msg);
+    /* and the byte where that payload starts: after line 1 and "0,2," */
+    {
+        char at[64];
+        snprintf(at, sizeof at, "(from byte %zu)", (size_t)4 + big + 1 + 4);
+        ck_assert_msg(strstr(eb.msg, at) != NULL, "want '%s' in '%s'", at, eb.msg);
+    }
     ck_assert(!exists("log2"));
     ck_assert_int_eq(count_prefixed("log2"), 0);
     free(csv);
+}
+END_TEST
+
+/* ---- CR LF files --------------------------------------------------------- */
+
+START_TEST(t_keep_cr)
+{
+    pl_errbuf eb = { "" };
+    uint64_t n = 0;
+    pl_log *log;
+    char *out;
+
+    /* --keep-cr: byte for byte, the header (with its CR) still a header */
+    {
+        const char *crlf = HDR_CR "0,1,x\r\n1,2,y\r\n";
+        ck_assert_msg(import_flags(crlf, strlen(crlf), "a", -1, PL_IMPORT_KEEP_CR, &n, &eb) == 0,
+                      "%s", eb.msg);
+    }
+    ck_assert_uint_eq(n, 2);
+    log = open_ok("a");
+    out = cat_str(log, NULL);
+    ck_assert_str_eq(out, HDR "0,1,x\r\n1,2,y\r\n");
+    free(out);
+    pl_log_close(log);
+
+    /* a first line ending in LF: later CRs belong to their payloads */
+    ck_assert_msg(import_str("0,1,x\n0,2,y\r\n", "b", -1, &n, &eb) == 0, "%s", eb.msg);
+    ck_assert_uint_eq(n, 2);
+    log = open_ok("b");
+    out = cat_str(log, NULL);
+    ck_assert_str_eq(out, HDR "0,1,x\n0,2,y\r\n");
+    free(out);
+    pl_log_close(log);
+
+    /* a lone CR without LF on a one-line file is a payload byte too */
+    ck_assert_msg(import_str("0,1,x\r", "c", -1, &n, &eb) == 0, "%s", eb.msg);
 }
 END_TEST
 
@@ -449,8 +503,13 @@ START_TEST(t_envelope_valid_edges)
     free(out);
     pl_log_close(log);
 
-    /* empty file: one empty partition */
-    ck_assert_int_eq(import_str("", "b", -1, &n, &eb), 0);
+    /* empty file: refused by default (line 1, byte 0, the flag), then one
+     * empty partition with PL_IMPORT_ALLOW_EMPTY */
+    ck_assert_int_eq(import_str("", "b", -1, &n, &eb), PL_EFORMAT);
+    ck_assert_msg(strstr(eb.msg, "line 1:") && strstr(eb.msg, "byte 0") &&
+                  strstr(eb.msg, "--allow-empty"), "%s", eb.msg);
+    ck_assert(!exists("b"));
+    ck_assert_int_eq(import_flags("", 0, "b", -1, PL_IMPORT_ALLOW_EMPTY, &n, &eb), 0);
     ck_assert_uint_eq(n, 0);
     log = open_ok("b");
     ck_assert_uint_eq(pl_log_partitions(log), 1);
@@ -517,7 +576,7 @@ START_TEST(t_target_rules)
     dir = sp("slash/");
     {
         char *in = sp("in.csv");
-        ck_assert_msg(pl_log_import(in, dir, 2, NULL, &eb) == 0, "%s", eb.msg);
+        ck_assert_msg(pl_log_import(in, dir, 2, 0, NULL, &eb) == 0, "%s", eb.msg);
         free(in);
     }
     log = open_ok("slash");
@@ -526,10 +585,10 @@ START_TEST(t_target_rules)
 
     /* missing CSV: -ENOENT naming it */
     f = sp("nope.csv");
-    ck_assert_int_eq(pl_log_import(f, dir, -1, NULL, &eb), PL_EEXISTS);
+    ck_assert_int_eq(pl_log_import(f, dir, -1, 0, NULL, &eb), PL_EEXISTS);
     free(dir);
     dir = sp("fresh");
-    ck_assert_int_eq(pl_log_import(f, dir, -1, NULL, &eb), -ENOENT);
+    ck_assert_int_eq(pl_log_import(f, dir, -1, 0, NULL, &eb), -ENOENT);
     ck_assert_msg(strstr(eb.msg, "nope.csv") != NULL, "%s", eb.msg);
     ck_assert(!exists("fresh"));
     ck_assert_int_eq(count_prefixed("fresh"), 0);
@@ -539,7 +598,7 @@ START_TEST(t_target_rules)
     free(dir);
     dir = sp("no/such/log");
     f = sp("in.csv");
-    ck_assert_int_eq(pl_log_import(f, dir, -1, NULL, &eb), -ENOENT);
+    ck_assert_int_eq(pl_log_import(f, dir, -1, 0, NULL, &eb), -ENOENT);
     free(f);
     free(dir);
 }
@@ -605,7 +664,7 @@ START_TEST(t_write_failure_cleans_up)
     write_bytes(in, csv, len);
     signal(SIGXFSZ, SIG_IGN); /* a failing write, not a signal */
     ck_assert(setrlimit(RLIMIT_FSIZE, &rl) == 0);
-    rc = pl_log_import(in, dir, -1, NULL, &eb);
+    rc = pl_log_import(in, dir, -1, 0, NULL, &eb);
     ck_assert_msg(rc == -EFBIG, "rc %d: %s", rc, eb.msg);
     ck_assert_msg(strstr(eb.msg, "p0.log") || strstr(eb.msg, "p1.log"), "%s", eb.msg);
     ck_assert(!exists("log"));
@@ -636,7 +695,7 @@ START_TEST(t_import_from_fifo)
         size_t k = f ? fwrite(csv, 1, len, f) : 0;
         _exit(f && k == len && fclose(f) == 0 ? 0 : 1);
     }
-    ck_assert_msg(pl_log_import(fifo, dir, -1, NULL, &eb) == 0, "%s", eb.msg);
+    ck_assert_msg(pl_log_import(fifo, dir, -1, 0, NULL, &eb) == 0, "%s", eb.msg);
     ck_assert(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     log = open_ok("log");
     ck_assert_uint_eq(pl_log_total(log), 50000);
@@ -1096,6 +1155,7 @@ Suite *log_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, t_envelope_errors, 0, (int)(sizeof ecases / sizeof ecases[0]));
     tcase_add_test(tc, t_payload_limit);
+    tcase_add_test(tc, t_keep_cr);
     tcase_add_test(tc, t_envelope_valid_edges);
     tcase_add_test(tc, t_target_rules);
     tcase_add_test(tc, t_many_partitions_limit);

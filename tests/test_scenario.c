@@ -256,7 +256,22 @@ static const struct bad bads[] = {
     {"budget 0", VALID "budget = 0\n", 7, "[faults] budget:", "not an integer in 1.."},
     {"timeout 0", VALID "timeout = 0s\n", 7, "[faults] timeout:", "less than 1 ms"},
     {"timeout without unit", VALID "timeout = 30\n", 7, "[faults] timeout:",
-     "a number without a unit is nanoseconds"},
+     "'30' has no unit (a scenario requires one: 30ms, 30s"},
+    {"max-delay without unit", HEAD WORK PIPE "max-delay = 500\n" FAUL, 6,
+     "[pipeline] max-delay:", "'500' has no unit"},
+    {"idle-timeout without unit", HEAD WORK PIPE "idle-timeout = 0007\n" FAUL, 6,
+     "[pipeline] idle-timeout:", "has no unit"},
+    {"window size without unit", HEAD WORK PIPE "agg = 1m=tumbling:60000000000\n" FAUL, 6,
+     "[pipeline] agg:", "'60000000000' has no unit"},
+    {"slide without unit", HEAD WORK PIPE "agg = s=sliding:30s:10\n" FAUL, 6,
+     "[pipeline] agg:", "'10' has no unit"},
+    {"generator span without unit", HEAD "[workload]\nticks = 100\ndisorder = 500\n" PIPE FAUL,
+     5, "[workload] disorder:", "'500' has no unit"},
+    {"generator duration without unit", HEAD "[workload]\nrate = 5\nduration = 20\n" PIPE FAUL,
+     5, "[workload] duration:", "has no unit"},
+    {"empty file", "", 1, NULL, "empty file"},
+    {"rate too large", HEAD "[workload]\nrate = 99999999999999999999999\n" PIPE FAUL, 4,
+     "[workload] rate:", "out of range"},
     {"bad timeout", VALID "timeout = soon\n", 7, "[faults] timeout:", "'soon'"},
     {"seed negative", VALID "seed = -1\n", 7, "[faults] seed:", "not an integer"},
     {"bad bool", VALID "[expect]\nconverge = maybe\n", 8, "[expect] converge:",
@@ -340,6 +355,23 @@ START_TEST(open_failure)
     snprintf(path, sizeof path, "%s/absent.ini", dir);
     ck_assert_int_eq(hn_scenario_load(path, sc, &eb), -ENOENT);
     ck_assert_ptr_nonnull(strstr(eb.msg, "absent.ini"));
+    free(sc);
+}
+END_TEST
+
+/* Units are required for lengths of time, not for 0 nor for start (a point in time). */
+START_TEST(bare_zero_and_start_accepted)
+{
+    hn_scenario *sc = malloc(sizeof *sc);
+    pl_errbuf eb;
+    char path[PATH_MAX];
+    int rc = load_text("z.ini", HEAD "[workload]\nstart = 1767623400000000000\nticks = 10\n"
+                       "disorder = 0\n" PIPE "max-delay = 0\nidle-timeout = 00\n" FAUL,
+                       sc, &eb, path, sizeof path);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, eb.msg);
+    ck_assert_int_eq(sc->cfg.max_delay, 0);
+    ck_assert_int_eq(sc->cfg.idle_timeout, 0);
+    ck_assert_int_eq(sc->gen.start, 1767623400000000000LL);
     free(sc);
 }
 END_TEST
@@ -754,6 +786,7 @@ Suite *scenario_suite(void)
     tcase_add_loop_test(tc, error_paths, 0, (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, open_failure);
     tcase_add_test(tc, bad_default_name);
+    tcase_add_test(tc, bare_zero_and_start_accepted);
     tcase_add_test(tc, long_line);
     tcase_add_test(tc, repeated_agg_accumulates);
     tcase_add_test(tc, csv_relative_to_file);
