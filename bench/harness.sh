@@ -10,11 +10,17 @@
 #
 # BENCH_HARNESS_BUDGET (default 1000) sets the plan size; BENCH_DIR the
 # scratch dir; BENCH_ROUNDS (default 2) the repetitions.
+#
+# The power-cut explorer runs on the same scenario with the four
+# persistence models (BENCH_PC_BUDGET crash states, default 400): crash
+# states explored per second beside the kill trials per second of that
+# same run.
 set -eu
 B=bin
 D=${BENCH_DIR:-build/bench-harness}
 BUDGET=${BENCH_HARNESS_BUDGET:-1000}
 ROUNDS=${BENCH_ROUNDS:-2}
+PC_BUDGET=${BENCH_PC_BUDGET:-400}
 CPUS=$(getconf _NPROCESSORS_ONLN)
 rm -rf "$D"
 mkdir -p "$D"
@@ -83,6 +89,31 @@ awk -v l="-j 1 (naive, one at a time)" -v n="$1" -v s="$2" \
 awk -v pn="$PN" -v ps="$PS" -v sn="$1" -v ss="$2" -v c="$CPUS" 'BEGIN {
     printf "speed-up, default over naive: %.2fx on %d CPUs\n", (pn / ps) / (sn / ss), c
     printf "target: >= 100 trials/s: %s\n", (pn / ps >= 100) ? "met" : "NOT met" }'
+
+# the same scenario with power cuts: kills and crash states in one run
+sed "s/^seed = 1\$/seed = 1\\
+powercut = strict, keep-some, torn, ext4-ordered\\
+powercut-budget = $PC_BUDGET/" "$D/standard.ini" >"$D/powercut.ini"
+best_pc=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    $B/replayproof run -q -j "$CPUS" --results "$D/results.db" "$D/powercut.ini" >"$D/out" ||
+        { cat "$D/out" >&2; echo "bench/harness.sh: power-cut run failed" >&2; exit 1; }
+    # "kills kill_s states state_s records"
+    p=$(awk '/^   trials: / { n = $2 } /^   time: / { s = $7 }
+             /^   power cuts: / { pn = $3; ps = $(NF - 3); rec = $(NF - 6) }
+             END { sub(/-record/, "", rec); print n - pn, s, pn, ps, rec }' "$D/out")
+    best_pc=$(printf '%s\n%s\n' "$best_pc" "$p" |
+        awk 'NF == 5 && (b == "" || $4 < bs) { b = $0; bs = $4 } END { print b }')
+    r=$((r + 1))
+done
+echo
+echo "== power-cut explorer beside kill trials (standard scenario, -j $CPUS, best of $ROUNDS)"
+set -- $best_pc
+printf '%-34s %8s %10s %10s\n' kind count seconds per_s
+awk -v n="$1" -v s="$2" 'BEGIN { printf "%-34s %8d %10.3f %10.1f\n", "kill trials", n, s, n / s }'
+awk -v n="$3" -v s="$4" 'BEGIN { printf "%-34s %8d %10.3f %10.1f\n", "power-cut crash states (4 models)", n, s, n / s }'
+echo "(crash states built from one traced run of $5 file-system records)"
 
 echo
 echo "== the default scenario suite (scenarios/*.ini)"

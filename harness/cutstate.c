@@ -168,6 +168,17 @@ int64_t hn_cut_hit_pos(const hn_cut_trace *t, const char *point, uint64_t k)
     return -1;
 }
 
+int hn_cut_hit_at(const hn_cut_trace *t, uint64_t pos, char *out, size_t n, uint64_t *k)
+{
+    const rec *r;
+    if (pos >= t->n || t->r[pos].h.op != FT_OP_FIU)
+        return 0;
+    r = &t->r[pos];
+    snprintf(out, n, "%.*s", (int)r->h.plen, r->p);
+    *k = r->h.len;
+    return 1;
+}
+
 void hn_cut_describe(const hn_cut_trace *t, uint64_t pos, char *out, size_t n)
 {
     out[0] = 0;

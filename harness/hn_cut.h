@@ -52,6 +52,10 @@ uint64_t hn_cut_nrecords(const hn_cut_trace *t);
  * the process reaches the point), or -1 when the trace has no such hit. */
 int64_t hn_cut_hit_pos(const hn_cut_trace *t, const char *point, uint64_t k);
 
+/* 1 when record pos is a fail point hit (name into out, its hit number
+ * into *k), else 0. */
+int hn_cut_hit_at(const hn_cut_trace *t, uint64_t pos, char *out, size_t n, uint64_t *k);
+
 /* A fail point hit at or just before pos: its name and hit number, for
  * describing a cut ("" and 0 when none). */
 void hn_cut_describe(const hn_cut_trace *t, uint64_t pos, char *out, size_t n);

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "hn_cut.h"
 #include "hn_results.h"
 #include "hn_scenario.h"
 #include "pl_err.h"
@@ -144,6 +145,19 @@ typedef struct hn_point {
 int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t records,
                 int budget, hn_trial **out, int *nout, uint64_t *candidates, pl_errbuf *eb);
 
+/*
+ * Plan the power-cut trials of a scenario from its recorded trace (pure and
+ * deterministic): for each model of sc->pc_models, the distinct crash
+ * states at the cut candidates (hn_cut_candidates), or with pc_at_points
+ * the hits of the points matching the scenario's patterns; within
+ * sc->pc_budget (shared evenly between the models, each share spread over
+ * the run), each a one-fault schedule "powercut:...".  *out malloc'd,
+ * sorted by (model, position); *candidates the number before the budget.
+ * Returns 0 or a negative code (eb).
+ */
+int hn_run_plan_powercut(const hn_scenario *sc, const hn_cut_trace *cut, hn_trial **out,
+                         int *nout, uint64_t *candidates, pl_errbuf *eb);
+
 /* The outcome of one trial. */
 typedef struct hn_trial_result {
     int seq;                   /* index in the plan */
@@ -203,7 +217,13 @@ typedef struct hn_scenario_result {
     int nkept;                 /* the first of them, kept in failures[] */
     hn_failure *failures;
     int64_t duration_ms;       /* the whole scenario */
-    int64_t trials_ms;         /* the trial phase alone (what trials/s is measured on) */
+    int64_t trials_ms;         /* the kill trials alone (what trials/s is measured on) */
+    /* power cuts (zero unless the scenario asks for them); planned, run and
+     * by_verdict above count them too */
+    uint64_t pc_records;       /* records in the traced run's trace */
+    uint64_t pc_candidates;    /* distinct crash states at the cut candidates */
+    int pc_planned, pc_run;
+    int64_t pc_ms;             /* the power-cut trials alone (crash states/s) */
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
@@ -211,7 +231,7 @@ void hn_run_result_free(hn_scenario_result *r);
 /* Callbacks; any may be NULL.  They run in the calling process. */
 typedef struct hn_run_hooks {
     void *ctx;
-    /* phase: "golden", "discovery", "trials", "done" */
+    /* phase: "golden", "discovery", "trace", "trials", "powercut", "done" */
     void (*phase)(void *ctx, const hn_scenario *sc, const char *phase,
                   const hn_scenario_result *r);
     /* after each finished trial */

@@ -34,12 +34,14 @@ extern const char *const hn__tbl_name[3];
 
 typedef struct ctx {
     const hn_scenario *sc;
+    hn_cut_trace *cut;            /* the recorded trace, for power cuts; NULL if none */
     const hn_run_opts *o;
     pl_errbuf *eb;
     int verbose;                  /* replay: describe every process */
     int keep;
     char bin[PATH_MAX];           /* the pipeline binary */
     char preload[PATH_MAX];       /* rp-crash.so */
+    char tracelib[PATH_MAX];      /* rp-trace.so (power cuts) */
     char dir[PATH_MAX];           /* this scenario's work dir */
     char logdir[PATH_MAX];
     char gold_out[PATH_MAX];      /* golden export: bars.csv late.csv dlq.csv */
@@ -83,6 +85,7 @@ typedef struct pool {
     const ctx *c;
     hn_scenario_result *r;
     int64_t scenario_id;
+    int seq_base;               /* plan index of trials[0] (trial dirs, results rows) */
     hn_trial_result *pending;   /* finished, not yet in the database */
     int npending;
     int64_t last_flush;

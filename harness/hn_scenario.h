@@ -9,7 +9,8 @@
  *   [pipeline]   binary, agg (repeatable), max-delay, idle-timeout,
  *                checkpoint-every, env (repeatable KEY=VALUE)
  *   [faults]     points (glob patterns), hits, crashes, budget, seed,
- *                timeout, max-restarts
+ *                timeout, max-restarts, powercut, powercut-at,
+ *                powercut-budget
  *   [expect]     converge, agree-with-batch, max-late-fraction,
  *                max-dlq-fraction
  *
@@ -71,6 +72,11 @@ typedef struct hn_scenario {
     uint64_t seed;               /* sampling seed; default 1 */
     int64_t timeout_ns;          /* per process; default 60 s */
     int max_restarts;            /* restarts before "crash loop"; default 20 */
+    int npc_models;              /* power cuts: persistence models to explore; 0 = none */
+    int pc_models[8];            /* enum hn_pc_model (hn_run.h), in file order */
+    int pc_at_points;            /* 1: cut only at hits of the selected points; 0: at
+                                    every cut candidate (default) */
+    int pc_budget;               /* max power-cut trials; default 200 */
 
     /* [expect] */
     int expect_converge;         /* default 1 */

@@ -293,7 +293,7 @@ int hn_run_trial_format(const hn_trial *t, char *buf, size_t n)
 int hn_run_trial_check(const hn_trial *t, pl_errbuf *eb)
 {
     for (int i = 0; i < t->nfaults; i++)
-        if (t->fault[i].kind != HN_F_KILL) {
+        if (t->fault[i].kind != HN_F_KILL && t->fault[i].kind != HN_F_POWERCUT) {
             char spec[HN_POINT_MAX + 96];
             format_fault(&t->fault[i], spec, sizeof spec);
             return pl_err(eb, PL_EUSAGE, "fault '%s': %s faults are not implemented yet", spec,
@@ -700,3 +700,100 @@ done:
     return ret;
 }
 
+
+/* ---------------------------------------------------- power-cut planning */
+
+/* Positions of the hits of the points the scenario selects (powercut-at =
+ * points): the cut lands when the process reaches the point. */
+static int hit_positions(const hn_scenario *sc, const hn_cut_trace *cut, uint64_t **pos,
+                         size_t *n)
+{
+    uint64_t *v = malloc((hn_cut_nrecords(cut) + 1) * sizeof *v), k;
+    size_t cnt = 0;
+    if (!v)
+        return -ENOMEM;
+    for (uint64_t p = 0; p < hn_cut_nrecords(cut); p++) {
+        char name[HN_POINT_MAX + 1];
+        int match = sc->npatterns == 0;
+        if (!hn_cut_hit_at(cut, p, name, sizeof name, &k))
+            continue;
+        for (int i = 0; i < sc->npatterns && !match; i++)
+            match = hn_scenario_pattern_match(sc->patterns[i], name);
+        if (match)
+            v[cnt++] = p;
+    }
+    *pos = v;
+    *n = cnt;
+    return 0;
+}
+
+int hn_run_plan_powercut(const hn_scenario *sc, const hn_cut_trace *cut, hn_trial **out,
+                         int *nout, uint64_t *candidates, pl_errbuf *eb)
+{
+    uint64_t *pos[HN_PC__COUNT] = {0};
+    size_t npos[HN_PC__COUNT] = {0}, total = 0;
+    int nm = sc->npc_models, ret = 0, ntr = 0;
+    int64_t budget = sc->pc_budget > 0 ? sc->pc_budget : 200;
+    hn_trial *tr = NULL;
+
+    *out = NULL;
+    *nout = 0;
+    *candidates = 0;
+    if (nm <= 0)
+        return 0;
+    for (int i = 0; i < nm && ret == 0; i++) {
+        int m = sc->pc_models[i];
+        if (sc->pc_at_points) {
+            if ((ret = hit_positions(sc, cut, &pos[i], &npos[i])) < 0)
+                pl_err(eb, ret, "planning: out of memory");
+        } else
+            ret = hn_cut_candidates(cut, m, &pos[i], &npos[i], eb);
+        total += npos[i];
+    }
+    if (ret < 0)
+        goto done;
+    *candidates = total;
+    tr = calloc(total ? total : 1, sizeof *tr);
+    if (!tr) {
+        ret = pl_err(eb, -ENOMEM, "planning: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nm; i++) {
+        int m = sc->pc_models[i];
+        /* an even share of the budget; what a small model leaves goes on */
+        uint64_t share = (uint64_t)budget / (uint64_t)(nm - i), take;
+        take = npos[i] < share ? npos[i] : share;
+        budget -= (int64_t)take;
+        if (take < npos[i])
+            spread_order(pos[i], npos[i]); /* any prefix covers the whole run */
+        qsort(pos[i], (size_t)take, sizeof *pos[i], cmp_u64);
+        for (uint64_t j = 0; j < take; j++) {
+            hn_trial *t = &tr[ntr++];
+            hn_fault *f = &t->fault[0];
+            uint64_t p = pos[i][j], k;
+            t->nfaults = 1;
+            f->kind = HN_F_POWERCUT;
+            f->model = m;
+            f->k = p;
+            /* a cut at a fail point hit is written as that hit: readable,
+             * and it names the same cut in another trace of the same run */
+            if (hn_cut_hit_at(cut, p, f->point, sizeof f->point, &k) &&
+                hn_cut_hit_pos(cut, f->point, k) == (int64_t)p)
+                f->k = k;
+            else
+                f->point[0] = 0;
+            if (m == HN_PC_KEEP_SOME || m == HN_PC_TORN) {
+                uint64_t key[3] = {sc->seed, p, (uint64_t)m};
+                f->seed = XXH3_64bits(key, sizeof key) % 1000000 + 1;
+            }
+        }
+    }
+    *out = tr;
+    *nout = ntr;
+    tr = NULL;
+done:
+    free(tr);
+    for (int i = 0; i < nm; i++)
+        free(pos[i]);
+    return ret;
+}

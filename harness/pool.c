@@ -135,11 +135,19 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
         for (int i = 0; i < jobs && next < n; i++) {
             if (slots[i].phase != PH_IDLE)
                 continue;
-            ret = hn__trial_start(c, &slots[i], next, &trials[next]);
+            ret = hn__trial_start(c, &slots[i], pl->seq_base + next, &trials[next]);
             if (ret < 0)
                 goto done;
             next++;
             active++;
+            /* a trial can end before any process (a power cut the trace
+             * never reached) */
+            if (slots[i].phase == PH_IDLE) {
+                active--;
+                if ((ret = deliver(pl, &slots[i].res)) < 0)
+                    goto done;
+                i--; /* the slot is free again */
+            }
         }
         now = hn__now_ns();
         for (int i = 0; i < jobs; i++) {

@@ -366,7 +366,7 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
         fprintf(out, "   patterns that matched no hit fail point: %s\n", r->unmatched);
     if (r->planned || r->run) {
         int64_t tms = r->trials_ms;
-        int64_t r10 = tms > 0 ? (int64_t)r->run * 10000 / tms : 0;
+        int64_t r10 = tms > 0 ? (int64_t)(r->run - r->pc_run) * 10000 / tms : 0;
         fprintf(out, "   trials: %d run of %d planned (%llu candidates): %d converged",
                 r->run, r->planned, (unsigned long long)r->candidates,
                 r->by_verdict[HN_V_CONVERGED]);
@@ -377,6 +377,15 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
                 "\n   time: %lld.%03lld s, of which trials %lld.%03lld s: %lld.%lld trials/s\n",
                 (long long)(ms / 1000), (long long)(ms % 1000), (long long)(tms / 1000),
                 (long long)(tms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
+        if (r->pc_planned || r->pc_records) {
+            int64_t pms = r->pc_ms, p10 = pms > 0 ? (int64_t)r->pc_run * 10000 / pms : 0;
+            fprintf(out, "   power cuts: %d crash states run of %d planned (%llu distinct at the "
+                    "cut candidates of a %llu-record trace) in %lld.%03lld s: %lld.%lld "
+                    "states/s\n",
+                    r->pc_run, r->pc_planned, (unsigned long long)r->pc_candidates,
+                    (unsigned long long)r->pc_records, (long long)(pms / 1000),
+                    (long long)(pms % 1000), (long long)(p10 / 10), (long long)(p10 % 10));
+        }
     } else
         fprintf(out, "   %lld.%03lld s\n", (long long)(ms / 1000), (long long)(ms % 1000));
 

@@ -324,6 +324,47 @@ static int discover(ctx *c, hn_scenario_result *r)
     return 0;
 }
 
+/* One run under rp-trace.so from an empty state dir: the file-system
+ * operations every power cut of the scenario is built from (hn_cut.h).
+ * Returns 0 (c->cut loaded), 1 (verdict set), <0. */
+static int record_trace(ctx *c, hn_scenario_result *r)
+{
+    char state[PATH_MAX], trace[PATH_MAX], log[PATH_MAX];
+    char ev_pre[PATH_MAX + 16], ev_dir[PATH_MAX + 16], ev_out[PATH_MAX + 16];
+    char *argv[MAX_ARGS + 8], *extra[4];
+    int n = 0, ret;
+
+    if ((ret = hn__pathf(state, c->eb, "%s/traced/state", c->dir)) ||
+        (ret = hn__pathf(trace, c->eb, "%s/traced/trace", c->dir)) ||
+        (ret = hn__pathf(log, c->eb, "%s/traced/stderr", c->dir)) ||
+        (ret = pl_fs_mkdir_p(state, c->eb)))
+        return ret;
+    if (access(c->tracelib, R_OK) < 0)
+        return pl_err_os(c->eb, errno, "trace library %s", c->tracelib);
+    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->tracelib);
+    snprintf(ev_dir, sizeof ev_dir, "RP_TRACE_DIR=%s", state);
+    snprintf(ev_out, sizeof ev_out, "RP_TRACE_OUT=%s", trace);
+    extra[0] = ev_pre;
+    extra[1] = ev_dir;
+    extra[2] = ev_out;
+    extra[3] = c->asan_env;
+    argv[n++] = c->bin;
+    argv[n++] = "run";
+    argv[n++] = c->logdir;
+    argv[n++] = state;
+    for (int i = 0; i < c->npargs; i++)
+        argv[n++] = c->pargs[i];
+    argv[n] = NULL;
+    if ((ret = golden_step(c, r, "power cut: traced run", argv, extra, 4, log, NULL)))
+        return ret;
+    if ((ret = hn_cut_load(trace, &c->cut, c->eb)) < 0)
+        return ret;
+    r->pc_records = hn_cut_nrecords(c->cut);
+    hn__note(c, "power cut: the traced run made %llu file-system records",
+             (unsigned long long)r->pc_records);
+    return 0;
+}
+
 /* ------------------------------------------------------------ entry points */
 
 void hn_run_opts_init(hn_run_opts *o)
@@ -365,6 +406,8 @@ static void ctx_free(ctx *c)
 {
     free(c->env);
     c->env = NULL;
+    hn_cut_free(c->cut);
+    c->cut = NULL;
 }
 
 /* Binaries, pipeline options, environment, the scenario's work dir. */
@@ -394,7 +437,8 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
         ret = hn__pathf(c->bin, eb, "%s", binary);
     else
         ret = hn__pathf(c->bin, eb, "%s/%s", bindir, binary);
-    if (ret || (ret = hn__pathf(c->preload, eb, "%s/rp-crash.so", bindir)))
+    if (ret || (ret = hn__pathf(c->preload, eb, "%s/rp-crash.so", bindir)) ||
+        (ret = hn__pathf(c->tracelib, eb, "%s/rp-trace.so", bindir)))
         return ret;
     if (access(c->bin, X_OK) < 0)
         return pl_err_os(eb, errno, "pipeline binary %s", c->bin);
@@ -501,9 +545,9 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
 {
     ctx c;
     pool pl;
-    hn_trial *trials = NULL;
+    hn_trial *trials = NULL, *pcs = NULL;
     int64_t t0 = hn__now_ns(), t1, sid = 0;
-    int ret, g, ntrials = 0, expect_failed = 0;
+    int ret, g, ntrials = 0, npcs = 0, expect_failed = 0;
     char expect_detail[512];
 
     memset(r, 0, sizeof *r);
@@ -531,12 +575,24 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
             goto out;
         }
     }
+    if (g == 0 && sc->npc_models > 0) {
+        phase(&c, "trace", r);
+        g = record_trace(&c, r);
+        if (g < 0) {
+            ret = g;
+            goto out;
+        }
+    }
     if (g == 0) {
         ret = hn_run_plan(sc, r->points, r->npoints, (uint64_t)(r->records > 0 ? r->records : 0),
                           o->budget, &trials, &ntrials, &r->candidates, eb);
         if (ret < 0)
             goto out;
-        r->planned = ntrials;
+        if (c.cut && (ret = hn_run_plan_powercut(sc, c.cut, &pcs, &npcs, &r->pc_candidates,
+                                                 eb)) < 0)
+            goto out;
+        r->planned = ntrials + npcs;
+        r->pc_planned = npcs;
         r->failures = calloc(KEEP_FAILURES, sizeof *r->failures);
         if (!r->failures) {
             ret = pl_err(eb, -ENOMEM, "out of memory");
@@ -551,6 +607,19 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         r->trials_ms = (hn__now_ns() - t1) / 1000000;
         if (ret < 0)
             goto out;
+        if (npcs) {
+            /* the crash states after the kills, timed on their own */
+            int killed_run = r->run;
+            phase(&c, "powercut", r);
+            pl.done = pl.failed = 0;
+            pl.seq_base = ntrials;
+            t1 = hn__now_ns();
+            ret = hn__run_pool(&pl, pcs, npcs, o->jobs > 0 ? o->jobs : online_cpus());
+            r->pc_ms = (hn__now_ns() - t1) / 1000000;
+            r->pc_run = r->run - killed_run;
+            if (ret < 0)
+                goto out;
+        }
 
         if (r->nfailures > 0 && sc->expect_converge) {
             r->verdict = HN_SC_FAILED;
@@ -597,6 +666,9 @@ out:
             char p[PATH_MAX];
             if (hn__pathf(p, NULL, "%s/discovery", c.dir) == 0)
                 hn__rm_rf(p);
+            /* the trace stays: a failing power cut is replayed from it */
+            if (hn__pathf(p, NULL, "%s/traced/state", c.dir) == 0)
+                hn__rm_rf(p);
             if (hn__pathf(p, NULL, "%s/batch", c.dir) == 0 && r->nbatch_div == 0)
                 hn__rm_rf(p);
             if (hn__pathf(p, NULL, "%s/golden/state", c.dir) == 0)
@@ -605,6 +677,7 @@ out:
     }
     phase(&c, "done", r);
     free(trials);
+    free(pcs);
     ctx_free(&c);
     return ret;
 }
@@ -638,6 +711,17 @@ int hn_run_replay(const hn_scenario *sc, const hn_trial *t, const hn_run_opts *o
             pl_err(eb, PL_EIO, "%s", r.detail);
         }
         goto out;
+    }
+    if (t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT) {
+        g = record_trace(&c, &r);
+        if (g != 0) {
+            ret = g < 0 ? g : 0;
+            if (g > 0) {
+                *golden_failed = 1;
+                pl_err(eb, PL_EIO, "%s", r.detail);
+            }
+            goto out;
+        }
     }
     ret = hn__trial_start(&c, &s, 0, t);
     while (ret == 0 && s.phase != PH_IDLE) {

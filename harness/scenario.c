@@ -19,6 +19,7 @@
  *   7. The pipeline binary and its fail points (`replayproof check`).
  */
 #include "hn_scenario.h"
+#include "hn_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,7 @@ enum key_id {
     K_CSV,
     K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV,
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
+    K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
     K_CONVERGE, K_AGREE, K_MAX_LATE, K_MAX_DLQ,
     NKEYS
 };
@@ -80,6 +82,9 @@ static const struct keydef {
     [K_SEED] = {SEC_FAULTS, "seed", 0},
     [K_TIMEOUT] = {SEC_FAULTS, "timeout", 0},
     [K_MAX_RESTARTS] = {SEC_FAULTS, "max-restarts", 0},
+    [K_POWERCUT] = {SEC_FAULTS, "powercut", 0},
+    [K_POWERCUT_AT] = {SEC_FAULTS, "powercut-at", 0},
+    [K_POWERCUT_BUDGET] = {SEC_FAULTS, "powercut-budget", 0},
     [K_CONVERGE] = {SEC_EXPECT, "converge", 0},
     [K_AGREE] = {SEC_EXPECT, "agree-with-batch", 0},
     [K_MAX_LATE] = {SEC_EXPECT, "max-late-fraction", 0},
@@ -96,6 +101,7 @@ static const struct keydef {
 #define DEFAULT_TIMEOUT (60 * NS_S)
 #define MIN_TIMEOUT 1000000LL
 #define DEFAULT_MAX_RESTARTS 20
+#define DEFAULT_POWERCUT_BUDGET 200
 
 typedef struct sc_ctx {
     hn_scenario *sc;
@@ -825,6 +831,57 @@ static int on_hits(sc_ctx *c, const char *v)
     return 0;
 }
 
+/* One persistence model of `powercut =`. */
+static int add_model(void *arg, const char *s, size_t n, char *why, size_t whyn)
+{
+    hn_scenario *sc = arg;
+    int m = hn_pc_model_parse(s, n);
+    if (m < 0) {
+        snprintf(why, whyn, "'%.*s' is not a persistence model (strict, keep-some, torn, "
+                 "ext4-ordered)", (int)(n < 60 ? n : 60), s);
+        return -1;
+    }
+    for (int i = 0; i < sc->npc_models; i++)
+        if (sc->pc_models[i] == m) {
+            snprintf(why, whyn, "'%.*s' given twice", (int)n, s);
+            return -1;
+        }
+    sc->pc_models[sc->npc_models++] = m;
+    return 0;
+}
+
+static int on_powercut(sc_ctx *c, int k, const char *v)
+{
+    hn_scenario *sc = c->sc;
+    char why[300];
+    uint64_t u;
+    switch (k) {
+    case K_POWERCUT:
+        sc->npc_models = 0;
+        if (strcmp(v, "none") == 0)
+            return 0;
+        if (split_list(v, add_model, sc, why, sizeof why) < 0)
+            return KEY_FAIL(c, "powercut", "%s", why);
+        return 0;
+    case K_POWERCUT_AT:
+        if (strcmp(v, "all") == 0)
+            sc->pc_at_points = 0;
+        else if (strcmp(v, "points") == 0)
+            sc->pc_at_points = 1;
+        else
+            return KEY_FAIL(c, "powercut-at", "'%.80s' is not 'all' (before and after every "
+                            "fsync, rename and unlink, and every fail point hit) or 'points' "
+                            "(the hits of the selected points only)", v);
+        return 0;
+    default: /* K_POWERCUT_BUDGET */
+        if (parse_uint(v, MAX_BUDGET, &u) < 0 || u == 0)
+            return KEY_FAIL(c, "powercut-budget", "'%.80s' is not an integer in 1..%d (crash "
+                            "states)", v, MAX_BUDGET);
+        sc->pc_budget = (int)u;
+        return 0;
+    }
+}
+
 static int on_faults(sc_ctx *c, int k, const char *v)
 {
     hn_scenario *sc = c->sc;
@@ -841,6 +898,10 @@ static int on_faults(sc_ctx *c, int k, const char *v)
         return 0;
     case K_HITS:
         return on_hits(c, v);
+    case K_POWERCUT:
+    case K_POWERCUT_AT:
+    case K_POWERCUT_BUDGET:
+        return on_powercut(c, k, v);
     case K_CRASHES:
         if (parse_uint(v, HN_MAX_CRASHES, &u) < 0 || u == 0)
             return KEY_FAIL(c, "crashes", "'%.80s' is not an integer in 1..%d (crashes per "
@@ -978,6 +1039,7 @@ static void defaults(hn_scenario *sc)
     sc->seed = 1;
     sc->timeout_ns = DEFAULT_TIMEOUT;
     sc->max_restarts = DEFAULT_MAX_RESTARTS;
+    sc->pc_budget = DEFAULT_POWERCUT_BUDGET;
     sc->expect_converge = 1;
     sc->expect_agree = 1;
     sc->max_late_ppm = -1;

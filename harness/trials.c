@@ -51,9 +51,18 @@ static void set_detail(slot *s, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The fault process i (0-based) of t is armed with, or NULL.  A power cut
+ * comes first and is no process's: the processes after it take the rest. */
+static const hn_fault *armed_fault(const hn_trial *t, int i)
+{
+    int off = t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT;
+    return i + off < t->nfaults ? &t->fault[i + off] : NULL;
+}
+
 static int spawn_run(const ctx *c, slot *s)
 {
     const hn_trial *t = s->t;
+    const hn_fault *f = armed_fault(t, s->nproc);
     char *argv[MAX_ARGS + 8], *extra[4], line[8192];
     char ev_pre[PATH_MAX + 16], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
     int i = s->nproc, n = 0, nextra = 0, ret;
@@ -65,10 +74,10 @@ static int spawn_run(const ctx *c, slot *s)
     for (int j = 0; j < c->npargs; j++)
         argv[n++] = c->pargs[j];
     argv[n] = NULL;
-    if (i < t->nfaults) {
+    if (f) {
         snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
-        snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", t->fault[i].point,
-                 (unsigned long long)t->fault[i].k);
+        snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", f->point,
+                 (unsigned long long)f->k);
         snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s", s->trace);
         extra[nextra++] = ev_pre;
         extra[nextra++] = ev_crash;
@@ -108,6 +117,46 @@ static int spawn_export(const ctx *c, slot *s)
     return ret;
 }
 
+/*
+ * The state dir becomes the crash state of the recorded trace at the cut,
+ * under the fault's model: what a power cut there could leave.  Returns 0;
+ * 1 when it finished the trial (not-reached: the trace has no such hit); a
+ * negative code when the state could not be written.
+ */
+static int power_cut(const ctx *c, slot *s, const hn_fault *f)
+{
+    hn_cut_info info;
+    int64_t pos;
+    int ret;
+    if (!c->cut) {
+        set_detail(s, "power cut without a recorded trace");
+        finish(c, s, HN_V_ERROR);
+        return 1;
+    }
+    pos = f->point[0] ? hn_cut_hit_pos(c->cut, f->point, f->k) : (int64_t)f->k;
+    if (pos < 0 || (uint64_t)pos > hn_cut_nrecords(c->cut)) {
+        if (f->point[0])
+            set_detail(s, "the recorded run never reached %s hit %llu", f->point,
+                       (unsigned long long)f->k);
+        else
+            set_detail(s, "the recorded trace has %llu records, none at %llu",
+                       (unsigned long long)hn_cut_nrecords(c->cut), (unsigned long long)f->k);
+        hn__note(c, "%s", s->res.detail);
+        finish(c, s, HN_V_NOT_REACHED);
+        return 1;
+    }
+    ret = hn_cut_build(c->cut, (uint64_t)pos, f->model, f->seed, s->state, &info, c->eb);
+    if (ret < 0)
+        return ret;
+    s->res.crashes_fired++;
+    hn__note(c, "power cut before trace record %lld (%s): %llu files, %llu bytes; %llu "
+             "operations were not durable, %llu of them kept", (long long)pos,
+             hn_pc_model_name(f->model), (unsigned long long)info.files,
+             (unsigned long long)info.bytes, (unsigned long long)info.unsynced,
+             (unsigned long long)info.kept);
+    return 0;
+}
+
 int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
 {
     int ret;
@@ -133,6 +182,11 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         hn_run_trial_format(t, spec, sizeof spec);
         hn__note(c, "trial %s in %s", spec, s->dir);
     }
+    if (t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT) {
+        ret = power_cut(c, s, &t->fault[0]);
+        if (ret != 0)
+            return ret < 0 ? ret : 0;
+    }
     return spawn_run(c, s);
 }
 
@@ -141,16 +195,18 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
 static int on_run_exit(const ctx *c, slot *s, int st)
 {
     const hn_trial *t = s->t;
-    int i = s->nproc - 1, armed = i < t->nfaults;
+    int i = s->nproc - 1;
+    const hn_fault *f = armed_fault(t, i);
+    int armed = f != NULL;
     char why[64], tail[640];
 
     hn__status_text(st, why, sizeof why);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         hn__note(c, "process %d: %s", i + 1, why);
-        if (armed && i == 0) {
+        if (armed && f == &t->fault[0]) {
             set_detail(s, "process 1 exited 0 without reaching its armed crash %s:%llu "
                        "(fewer hits than the discovery run counted, or no such point)",
-                       t->fault[0].point, (unsigned long long)t->fault[0].k);
+                       f->point, (unsigned long long)f->k);
             hn__note(c, "%s", s->res.detail);
             finish(c, s, HN_V_NOT_REACHED);
             return 0;
@@ -158,10 +214,10 @@ static int on_run_exit(const ctx *c, slot *s, int st)
         if (armed) {
             size_t o = strlen(s->notes);
             snprintf(s->notes + o, sizeof s->notes - o, "%scrash %d (%s:%llu) not reached",
-                     o ? "; " : "", i + 1, t->fault[i].point,
-                     (unsigned long long)t->fault[i].k);
+                     o ? "; " : "", i + 1, f->point,
+                     (unsigned long long)f->k);
             hn__note(c, "process %d completed before its armed crash %s:%llu", i + 1,
-                 t->fault[i].point, (unsigned long long)t->fault[i].k);
+                 f->point, (unsigned long long)f->k);
         }
         return spawn_export(c, s);
     }
@@ -176,7 +232,7 @@ static int on_run_exit(const ctx *c, slot *s, int st)
         hn__count_lines(s->trace) > s->trace_lines) {
         s->res.crashes_fired++;
         hn__note(c, "process %d: %s at %s hit %llu (the armed crash)", i + 1, why,
-             t->fault[i].point, (unsigned long long)t->fault[i].k);
+             f->point, (unsigned long long)f->k);
     } else {
         hn__tail_of(s->log, tail, sizeof tail);
         if (!s->unplanned++)

@@ -211,7 +211,7 @@ static const struct bad bads[] = {
      "[expects]: unknown section"},
     {"unknown empty section", VALID "[output]\n", 7, NULL, "unknown section"},
     {"unknown key", VALID "budgett = 5\n", 7, "[faults] budgett:",
-     "unknown key (expected points, hits, crashes, budget, seed, timeout or max-restarts)"},
+     "unknown key (expected points, hits, crashes, budget, seed, timeout, max-restarts, "},
     {"unknown workload key", HEAD "[workload]\nticks = 100\nrates = 5\n" PIPE FAUL, 5,
      "[workload] rates:", "unknown key (expected csv, or a generator option: seed,"},
     {"duplicated key", VALID "budget = 5\nhits = all\nbudget = 6\n", 9, "[faults] budget:",
