@@ -21,9 +21,11 @@
 #include "hn_mutants.h"
 #include "hn_progress.h"
 #include "hn_results.h"
+#include "hn_shrink.h"
 #include "hn_run.h"
 #include "hn_scenario.h"
 #include "pl_err.h"
+#include "pl_fs.h"
 
 typedef struct rp_cmd {
     const char *name;
@@ -38,6 +40,8 @@ static int cmd_check(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_replay(int argc, char **argv);
 static int cmd_mutants(int argc, char **argv);
+static int cmd_shrink(int argc, char **argv);
+static const char *shrink_options(void);
 static const char *mutants_options(void);
 static const char *run_options(void);
 static const char *replay_options(void);
@@ -55,6 +59,8 @@ static const rp_cmd cmds[] = {
     {"mutants", cmd_mutants, "run the scenarios against every broken variant: the kill matrix",
      "replayproof mutants [OPTIONS] [SCENARIO.ini...]   (default: scenarios/*.ini)",
      mutants_options},
+    {"shrink", cmd_shrink, "minimise a failing trial (or batch disagreement) into a small scenario",
+     "replayproof shrink SCENARIO.ini [--trial SCHEDULE] [OPTIONS]", shrink_options},
     {"help", cmd_help, "show this overview, or one command's options",
      "replayproof help [COMMAND]", NULL},
 };
@@ -283,7 +289,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
     return 0;
 }
 
-enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT };
+enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT };
 
 static void note_line(void *ctx, const char *line)
 {
@@ -766,6 +772,151 @@ out:
     free(scs);
     if (have_glob)
         globfree(&gl);
+    return status;
+}
+
+/* ---------------------------------------------------------------- shrink */
+
+static const char *shrink_options(void)
+{
+    return "  --trial SCHEDULE   the failing trial (as printed by run); without it, the\n"
+           "                     golden run's disagreement with batch is shrunk\n"
+           "  --budget N         replays at most (default 200)\n"
+           "  --out DIR          where NAME-shrunk.ini and NAME-shrunk.csv go (default\n"
+           "                     out/shrink)\n"
+           "  --workdir DIR      where the replays' work dirs go (default as for run)\n"
+           "Reductions, each kept only while the failure stays the same (the same trial\n"
+           "verdict, or batch disagreeing on the same table): fewer faults, fewer\n"
+           "aggregations, the shortest failing log prefix, fewer partitions, fewer symbols,\n"
+           "the prefix again.  Deterministic for a deterministic failure.\n"
+           "exit status: 0 shrunk (or the budget ended first: said so); 1 the failure does\n"
+           "not reproduce; 2 usage or scenario error; 3 the harness failed.\n";
+}
+
+static void shrink_note(void *ctx, const char *line)
+{
+    fprintf(ctx, "%s\n", line);
+}
+
+static int cmd_shrink(int argc, char **argv)
+{
+    static const struct option lo[] = {{"trial", required_argument, NULL, O_TRIAL},
+                                       {"budget", required_argument, NULL, O_BUDGET},
+                                       {"out", required_argument, NULL, O_OUT},
+                                       {"workdir", required_argument, NULL, O_WORKDIR},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    const char *spec = NULL, *outdir = "out/shrink", *base = NULL, *unsafe;
+    hn_shrink_opts so;
+    hn_shrink_result res;
+    hn_scenario *sc;
+    hn_trial t;
+    pl_errbuf eb = {{0}};
+    char work[4096] = "";
+    int opt, rc, budget = 200, quiet = 0, status;
+
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":qh", lo, NULL)) != -1) {
+        switch (opt) {
+        case O_TRIAL:
+            spec = optarg;
+            break;
+        case O_BUDGET:
+            if (parse_count("shrink", "--budget", optarg, 1, &budget) < 0)
+                return 2;
+            break;
+        case O_OUT:
+            outdir = optarg;
+            break;
+        case O_WORKDIR:
+            base = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("shrink"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof shrink: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof shrink: unknown option '%s' (see replayproof help "
+                    "shrink)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "replayproof shrink: expected one scenario (usage: %s)\n",
+                find_cmd("shrink")->usage);
+        return 2;
+    }
+    if (spec && hn_run_trial_parse(spec, &t, &eb) < 0) {
+        fprintf(stderr, "replayproof shrink: %s\n", eb.msg);
+        return 2;
+    }
+    sc = malloc(sizeof *sc);
+    if (!sc) {
+        fprintf(stderr, "replayproof shrink: out of memory\n");
+        return 3;
+    }
+    if (hn_scenario_load(argv[optind], sc, &eb) < 0) {
+        fprintf(stderr, "%s\n", eb.msg);
+        free(sc);
+        return 2;
+    }
+    /* the replays' work dirs: tmpfs when there is one, as for run */
+    if (!base)
+        base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : outdir;
+    snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX", base);
+    if (pl_fs_mkdir_p(base, &eb) < 0 || !mkdtemp(work)) {
+        fprintf(stderr, "replayproof shrink: work dir under %s: %s\n", base,
+                eb.msg[0] ? eb.msg : strerror(errno));
+        free(sc);
+        return 3;
+    }
+    memset(&so, 0, sizeof so);
+    so.outdir = outdir;
+    so.workdir = work;
+    so.budget = budget;
+    so.trial = spec ? &t : NULL;
+    so.note = quiet ? NULL : shrink_note;
+    so.note_ctx = stderr;
+    so.stop = &stop_flag;
+    catch_stop_signals();
+    rc = hn_shrink(sc, &so, &res, &eb);
+    rmdir(work);
+    if (rc < 0) {
+        fprintf(stderr, "replayproof shrink: %s\n", eb.msg);
+        free(sc);
+        return 3;
+    }
+    if (!res.reproduced) {
+        printf("not reproduced: %s (%d replays); nothing written\n", res.verdict, res.attempts);
+        free(sc);
+        return 1;
+    }
+    printf("shrunk %s (%s): records %lld -> %lld, partitions %d -> %d, symbols %d -> %d, "
+           "aggregations %d -> %d", sc->path, res.verdict, (long long)res.records0,
+           (long long)res.records, res.partitions0, res.partitions, res.symbols0, res.symbols,
+           res.aggs0, res.aggs);
+    if (spec)
+        printf(", faults %d -> %d", res.faults0, res.faults);
+    printf("; %d replays of a budget of %d%s\n", res.attempts, budget,
+           res.budget_exhausted ? ": the budget ended first, so this is smaller but not "
+                                  "minimal" : "");
+    printf("scenario: %s\nlog:      %s\nreproduce: ", res.scenario, res.csv);
+    unsafe = getenv("REFPIPE_UNSAFE");
+    if (unsafe && *unsafe)
+        printf("REFPIPE_UNSAFE=%s ", unsafe);
+    if (spec)
+        printf("bin/replayproof replay %s --trial %s\n", res.scenario, res.trial);
+    else
+        printf("bin/replayproof run --budget 1 %s\n", res.scenario);
+    status = 0;
+    free(sc);
     return status;
 }
 

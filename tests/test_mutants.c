@@ -4,6 +4,8 @@
  * really reproduces it; a variant they cannot catch fails the command
  * (exit 1); a scenario that fails without any variant stops it (exit 3);
  * the cells land in the results database; nothing is left in the work dir.
+ * And `replayproof shrink`, which cuts one such failure down to a small
+ * scenario that still fails the same way, and only with the variant.
  */
 #include <check.h>
 #include <stdio.h>
@@ -130,6 +132,48 @@ START_TEST(failing_baseline_stops)
 }
 END_TEST
 
+/* shrink, batch form: dead letters dropped (poison-retry) shrink to a log
+ * of a few records that still shows it, and only with the variant. */
+START_TEST(shrink_batch_disagreement)
+{
+    ck_assert_int_eq(tu_sh("cd %s && REFPIPE_UNSAFE=poison-retry %s shrink -q a.ini --out sh "
+                           "--workdir work > out 2> err", dir, tu_bin("replayproof")), 0);
+    ck_assert_int_eq(tu_sh("grep -q 'records 1000 -> ' %s/out", dir), 0);
+    ck_assert_int_eq(tu_sh("test -z \"$(ls -A %s/work)\"", dir), 0); /* nothing left */
+    /* header + at most a handful of records, one of them poison */
+    ck_assert_int_eq(tu_sh("test $(wc -l < %s/sh/a-shrunk.csv) -le 4", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && REFPIPE_UNSAFE=poison-retry %s run -q --results r.db "
+                           "--workdir work sh/a-shrunk.ini > /dev/null 2>&1", dir,
+                           tu_bin("replayproof")), 1);
+    ck_assert_int_eq(tu_sh("cd %s && %s run -q --results r.db --workdir work sh/a-shrunk.ini "
+                           "> /dev/null 2>&1", dir, tu_bin("replayproof")), 0);
+}
+END_TEST
+
+/* shrink, trial form: bar numbers lost on restore need the tick bars only,
+ * and the shrunk scenario's trial still fails with the variant alone. */
+START_TEST(shrink_trial)
+{
+    ck_assert_int_eq(tu_sh("cd %s && REFPIPE_UNSAFE=bar-seq-not-restored %s shrink -q a.ini "
+                           "--trial ckpt/done/after:8 --out sh --workdir work > out 2> err", dir,
+                           tu_bin("replayproof")), 0);
+    ck_assert_int_eq(tu_sh("grep -q '(conflict): records 1000 -> .*aggregations 2 -> 1' %s/out",
+                           dir), 0);
+    ck_assert_int_eq(tu_sh("grep -qx 'agg = t5=ticks:5' %s/sh/a-shrunk.ini", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && T=$(sed -n 's/^reproduce: .* --trial //p' out) && "
+                           "REFPIPE_UNSAFE=bar-seq-not-restored %s replay sh/a-shrunk.ini "
+                           "--trial $T --workdir work > /dev/null 2>&1", dir,
+                           tu_bin("replayproof")), 1);
+    ck_assert_int_eq(tu_sh("cd %s && rm -rf work/* && T=$(sed -n 's/^reproduce: .* --trial //p' "
+                           "out) && %s replay sh/a-shrunk.ini --trial $T --workdir work "
+                           "> /dev/null 2>&1", dir, tu_bin("replayproof")), 0);
+    /* a trial that does not fail is not shrunk */
+    ck_assert_int_eq(tu_sh("cd %s && %s shrink -q a.ini --trial ckpt/done/after:8 --out sh2 "
+                           "--workdir work > out 2> err", dir, tu_bin("replayproof")), 1);
+    ck_assert_int_eq(tu_sh("grep -q 'not reproduced: converged' %s/out", dir), 0);
+}
+END_TEST
+
 Suite *mutants_suite(void)
 {
     Suite *s = suite_create("mutants");
@@ -140,6 +184,8 @@ Suite *mutants_suite(void)
     tcase_add_test(tc, survivor_fails);
     tcase_add_test(tc, depth_one_fails);
     tcase_add_test(tc, failing_baseline_stops);
+    tcase_add_test(tc, shrink_batch_disagreement);
+    tcase_add_test(tc, shrink_trial);
     suite_add_tcase(s, tc);
     return s;
 }
