@@ -37,7 +37,8 @@ typedef struct hn_mutant {
 enum hn_mut_outcome {
     HN_MUT_SURVIVED = 0, /* the scenario passed with the mutant */
     HN_MUT_CAUGHT,       /* the scenario failed */
-    HN_MUT_NEEDS_POWER_CUT /* survived, and only a power cut can reveal it */
+    HN_MUT_NEEDS_POWER_CUT /* survived a scenario without power cuts, and only a power
+                              cut can reveal it */
 };
 
 typedef struct hn_mut_cell {

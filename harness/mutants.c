@@ -284,7 +284,9 @@ int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts
         snprintf(cell->detail, sizeof cell->detail, "%s", r.detail);
         cell->trials = r.run;
     } else {
-        cell->outcome = m && m->power_cut_only ? HN_MUT_NEEDS_POWER_CUT : HN_MUT_SURVIVED;
+        /* "needs a power cut" only where the scenario has none */
+        cell->outcome = m && m->power_cut_only && sc->npc_models == 0 ? HN_MUT_NEEDS_POWER_CUT
+                                                                      : HN_MUT_SURVIVED;
         snprintf(cell->verdict, sizeof cell->verdict, "%s", hn_sc_verdict_name(r.verdict));
         cell->trials = r.run;
     }

@@ -527,9 +527,10 @@ static const char *mutants_options(void)
            "First every scenario runs unmodified (the baseline: it must pass), then each\n"
            "mutant x scenario cell with REFPIPE_UNSAFE=MUTANT added to the pipeline's env.\n"
            "exit status: 0 every mutant is caught by at least 2 scenarios (kill depth >= 2;\n"
-           "without --strict, a power-cut-only mutant that survives is reported as 'needs\n"
-           "power-cut model' and not counted); 1 a mutant survived or has depth 1; 2 usage\n"
-           "or scenario error; 3 the harness failed or a scenario fails without a mutant.\n";
+           "without --strict, a power-cut-only mutant is not counted while no scenario has a\n"
+           "power-cut model: 'needs power-cut model'); 1 a mutant survived or has depth 1;\n"
+           "2 usage or scenario error; 3 the harness failed or a scenario fails without a\n"
+           "mutant.\n";
 }
 
 static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_scenario *sc,
@@ -742,18 +743,21 @@ static int cmd_mutants(int argc, char **argv)
     }
     hn_mut_print(stdout, ms, nm, scs, nsc, cells);
     {
-        int weak = 0, pc = 0;
+        int weak = 0, pc = 0, have_pc = 0;
+        for (int j = 0; j < nsc; j++)
+            have_pc += scs[j].npc_models > 0;
         for (int i = 0; i < nm; i++) {
             if (hn_mut_depth(cells, nsc, i) >= 2)
                 continue;
-            if (ms[i].power_cut_only && !strict)
+            /* excused only while no scenario can cut the power at all */
+            if (ms[i].power_cut_only && !strict && !have_pc)
                 pc++;
             else
                 weak++;
         }
         printf("== %d mutant%s, %d with kill depth < 2", nm, nm == 1 ? "" : "s", weak);
         if (pc)
-            printf(", %d not counted: only a power cut reveals them and the scenarios have no "
+            printf(", %d not counted: only a power cut reveals them and no scenario has a "
                    "power-cut model (--strict counts them)", pc);
         printf("\n");
         status = weak ? 1 : 0;

@@ -177,17 +177,29 @@ static int write_ini(const char *path, const hn_scenario *s, const char *csvname
     fprintf(f, "[pipeline]\n");
     if (strcmp(s->binary, "refpipe-fiu"))
         fprintf(f, "binary = %s\n", s->binary);
-    for (int i = 0; i < s->cfg.naggs; i++)
-        fprintf(f, "agg = %s\n", s->arg_agg[i]);
-    fprintf(f, "max-delay = %s\nidle-timeout = %s\ncheckpoint-every = %s\n", s->arg_max_delay,
-            s->arg_idle_timeout, s->arg_checkpoint_every);
+    for (int i = 0; i < s->cfg.naggs; i++) {
+        const pl_agg_spec *a = &s->cfg.aggs[i];
+        if (a->kind == PL_AGG_TUMBLING)
+            fprintf(f, "agg = %s=tumbling:%lldns\n", a->name, (long long)a->size);
+        else if (a->kind == PL_AGG_SLIDING)
+            fprintf(f, "agg = %s=sliding:%lldns:%lldns\n", a->name, (long long)a->size,
+                    (long long)a->slide);
+        else
+            fprintf(f, "agg = %s=%s:%lld\n", a->name,
+                    a->kind == PL_AGG_TICKS ? "ticks" : a->kind == PL_AGG_VOLUME ? "volume"
+                                                                                 : "dollar",
+                    (long long)a->threshold);
+    }
+    fprintf(f, "max-delay = %lldns\nidle-timeout = %lldns\ncheckpoint-every = %s\n",
+            (long long)s->cfg.max_delay, (long long)s->cfg.idle_timeout,
+            s->arg_checkpoint_every);
     for (int i = 0; i < s->nenv; i++)
         fprintf(f, "env = %s\n", s->env[i]);
     fprintf(f, "[faults]\n");
     if (t && t->nfaults > 0 && t->fault[0].kind == HN_F_KILL)
         fprintf(f, "points = %s\nhits = %llu\ncrashes = %d\n", t->fault[0].point,
                 (unsigned long long)t->fault[0].k, t->nfaults);
-    fprintf(f, "budget = 1\nseed = %llu\ntimeout = %lld\nmax-restarts = %d\n",
+    fprintf(f, "budget = 1\nseed = %llu\ntimeout = %lldns\nmax-restarts = %d\n",
             (unsigned long long)s->seed, (long long)s->timeout_ns, s->max_restarts);
     fprintf(f, "[expect]\nconverge = %s\nagree-with-batch = %s\n",
             s->expect_converge ? "true" : "false", s->expect_agree ? "true" : "false");
