@@ -386,6 +386,15 @@ static void plan(const hn_gen_opts *o, int64_t *nticks, int64_t *span)
     }
 }
 
+int64_t hn_gen_planned_records(const hn_gen_opts *o)
+{
+    int64_t nticks, span;
+    if (o->mode == HN_GEN_MODE_BOUNDARY)
+        return 0;
+    plan(o, &nticks, &span);
+    return nticks;
+}
+
 int hn_gen_validate(const hn_gen_opts *o, pl_errbuf *eb)
 {
     int64_t nticks, span;
@@ -1049,6 +1058,10 @@ static void run(gen *g, hn_gen_stats *st)
 
     for (int64_t i = 0; i < g->nticks;) {
         int64_t base = o->start + (int64_t)((__int128)i * g->span / g->nticks) + shift;
+        /* a latched write error ends generation at once (on a full disk it
+         * kept generating for minutes); so does a stop request */
+        if (g->werr || (o->stop && *o->stop))
+            return;
         int64_t t = base + (gap > 1 ? (int64_t)rng_below(&g->rr, (uint64_t)gap) : 0);
         int32_t nb = 1;
 
@@ -1209,6 +1222,10 @@ static int gen_to(const hn_gen_opts *o, FILE *f, const char *fname, hn_gen_stats
         goto out;
     errno = 0;
     run(&g, &st);
+    if (!g.werr && o->stop && *o->stop) {
+        rc = pl_err(eb, -EINTR, "gen: interrupted");
+        goto out;
+    }
     out_flush(&g);
     if (!g.werr && fflush(f) != 0)
         g.werr = errno ? errno : EIO;

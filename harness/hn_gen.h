@@ -16,6 +16,7 @@
 #ifndef HN_GEN_H
 #define HN_GEN_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -83,6 +84,10 @@ typedef struct hn_gen_opts {
     int64_t volume;       /* boundary: a volume threshold, 0 = none */
     int64_t dollar;       /* boundary: a dollar threshold (whole units), 0 = none */
     unsigned set;         /* HN_GEN_SET_* bits, maintained by hn_gen_parse_opt */
+    /* not an option: when *stop becomes non-zero (a signal handler sets it)
+     * generation ends within one batch of records with -EINTR, and
+     * hn_gen_write_path removes its temporary file; NULL = never */
+    volatile sig_atomic_t *stop;
 } hn_gen_opts;
 
 /* What one hn_gen_write produced (counts of records, by kind). */
@@ -98,6 +103,10 @@ typedef struct hn_gen_stats {
 
 /* Fill *o with the defaults listed by hn_gen_usage(). */
 void hn_gen_defaults(hn_gen_opts *o);
+
+/* Records that o generates (duration x rate, or ticks); 0 for boundary mode,
+ * whose scripted log is a few thousand records.  o must be valid. */
+int64_t hn_gen_planned_records(const hn_gen_opts *o);
 
 /*
  * Apply one option.  key is the option name with or without a leading "--",

@@ -255,6 +255,9 @@ typedef struct hn_run_opts {
 
 void hn_run_opts_init(hn_run_opts *o);
 
+/* Where work dirs go without --workdir: /dev/shm if writable, else $TMPDIR, else /tmp. */
+const char *hn_run_default_base(void);
+
 /*
  * Run one scenario to its verdict.  Returns 0 when the harness did its job
  * (the verdict, failures included, is in *r); a negative code when it could

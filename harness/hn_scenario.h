@@ -143,6 +143,18 @@ void hn_scenario_format_args(hn_scenario *sc);
 int hn_scenario_binary_path(const hn_scenario *sc, char *out, size_t n, pl_errbuf *eb);
 
 /*
+ * The work-dir space a run of sc needs, estimated (docs/scenarios.md, "Size
+ * cap"): a generated workload's planned records at HN_EST_BYTES_PER_RECORD
+ * (its CSV plus its log), or a CSV workload's size (its log; the CSV stays
+ * where it is).  *records is exact for generated workloads and the CSV size
+ * over 60 otherwise.  Scenarios above HN_LARGE_BYTES are refused by check
+ * and run unless --allow-large: a 50h typo for 50s must not fill /dev/shm.
+ */
+#define HN_EST_BYTES_PER_RECORD 128
+#define HN_LARGE_BYTES (2LL << 30)
+void hn_scenario_estimate(const hn_scenario *sc, int64_t *records, int64_t *bytes);
+
+/*
  * 1 when the fail point `name` is selected by `pattern`: equal, or pattern
  * ends in '*' and what precedes it is a prefix of name (libfiu's rule, which
  * rp-crash.so follows).  0 otherwise.

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "hn_gen.h"
@@ -51,7 +53,7 @@ static const rp_cmd cmds[] = {
     {"gen", cmd_gen, "write a deterministic workload log as interchange CSV",
      "replayproof gen [OPTIONS] OUT.csv    (OUT.csv = - writes to stdout)", hn_gen_usage},
     {"check", cmd_check, "validate scenario files without running them",
-     "replayproof check SCENARIO.ini...", NULL},
+     "replayproof check [--allow-large] SCENARIO.ini...", NULL},
     {"run", cmd_run, "crash every selected fail point of each scenario and judge recovery",
      "replayproof run [OPTIONS] SCENARIO.ini...", run_options},
     {"replay", cmd_replay, "rerun one trial verbosely and keep its state dir",
@@ -89,9 +91,74 @@ static void cmd_usage(FILE *out, const rp_cmd *c)
         fprintf(out, "\noptions (--key VALUE or --key=VALUE):\n%s", c->options());
 }
 
+/*
+ * The exit status for a failure code (docs/cli.md, one table for both
+ * programs): 2 bad usage or input, 4 an I/O failure (a write, fsync or
+ * commit failed: disk full, I/O error, read-only file system), 3 anything
+ * else (internal).
+ */
 static int exit_for(int rc)
 {
-    return pl_err_is_input(rc) ? 2 : 1;
+    if (pl_err_is_input(rc))
+        return 2;
+    if (rc == PL_EIO || rc == -EIO || rc == -ENOSPC || rc == -EDQUOT || rc == -EROFS)
+        return 4;
+    return 3;
+}
+
+/* "replayproof CMD: MSG" on stderr, without repeating a "CMD: " that the
+ * library message starts with; returns exit_for(rc). */
+static int fail(const char *cmd, int rc, const pl_errbuf *eb)
+{
+    const char *m = eb->msg[0] ? eb->msg : pl_strerror(rc);
+    size_t n = strlen(cmd);
+    if (strncmp(m, cmd, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
+        m += n + 2;
+    fprintf(stderr, "replayproof %s: %s\n", cmd, m);
+    return exit_for(rc);
+}
+
+/*
+ * --workdir names a place to work in, never one to make: a typo such as
+ * /nonexistent would otherwise be created (on disk, not tmpfs) and used.
+ */
+static int workdir_ok(const char *cmd, const char *dir)
+{
+    struct stat st;
+    if (!dir)
+        return 0;
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "replayproof %s: --workdir '%s': %s (it must be an existing "
+                "directory)\n", cmd, dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "replayproof %s: --workdir '%s': not a directory\n", cmd, dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Set by SIGINT/SIGTERM: the runner kills its children (they run in their
+ * own process groups, out of reach of the terminal's ^C) and returns. */
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* no SA_RESTART: the runner's poll() returns EINTR and sees the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* ------------------------------------------------------------------- gen */
@@ -164,12 +231,52 @@ static int cmd_gen(int argc, char **argv)
         fprintf(stderr, "replayproof gen: missing output file (OUT.csv, or - for stdout)\n");
         return 2;
     }
+    /* ^C ends a long generation within a batch of records, its temporary
+     * file removed, instead of killing it mid-write */
+    o.stop = &stop_flag;
+    catch_stop_signals();
     rc = hn_gen_write_path(&o, out, NULL, &eb);
-    if (rc < 0) {
-        fprintf(stderr, "replayproof gen: %s\n", eb.msg);
-        return exit_for(rc);
-    }
+    if (rc < 0)
+        return fail("gen", rc, &eb);
     return 0;
+}
+
+/* ------------------------------------------------------------ size checks */
+
+#define MIB (1024 * 1024)
+
+/*
+ * A workload above the size cap is refused unless allow_large, with the
+ * estimate in the message: 0, or -1 after printing one line.
+ */
+static int size_ok(const hn_scenario *sc, int allow_large)
+{
+    int64_t records, bytes;
+    hn_scenario_estimate(sc, &records, &bytes);
+    if (bytes <= HN_LARGE_BYTES || allow_large)
+        return 0;
+    fprintf(stderr, "%s: [workload]: about %lld records, an estimated %lld MiB in the work dir, "
+            "above the cap of %lld MiB (a typo such as 50h for 50s?); pass --allow-large to "
+            "run it\n", sc->path, (long long)records, (long long)(bytes / MIB),
+            (long long)(HN_LARGE_BYTES / MIB));
+    return -1;
+}
+
+/* Free space of the work dir's file system against the estimate: 0 or -1. */
+static int space_ok(const hn_scenario *sc, const char *base)
+{
+    struct statvfs vs;
+    int64_t records, bytes, avail;
+    hn_scenario_estimate(sc, &records, &bytes);
+    if (statvfs(base, &vs) != 0)
+        return 0; /* the run itself will name the problem with the directory */
+    avail = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;
+    if (bytes <= avail)
+        return 0;
+    fprintf(stderr, "replayproof run: %s: an estimated %lld MiB needed in the work dir %s, "
+            "only %lld MiB free (choose another with --workdir)\n", sc->path,
+            (long long)(bytes / MIB), base, (long long)(avail / MIB));
+    return -1;
 }
 
 /* ----------------------------------------------------------------- check */
@@ -184,18 +291,26 @@ static int cmd_check(int argc, char **argv)
 {
     hn_scenario *sc;
     char bin[4096];
-    int bad = 0;
+    int bad = 0, allow_large = 0, nfiles = 0;
 
-    if (argc < 2) {
-        fprintf(stderr, "replayproof check: no scenario file (usage: %s)\n",
-                find_cmd("check")->usage);
-        return 2;
-    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             cmd_usage(stdout, find_cmd("check"));
             return 0;
         }
+        if (strcmp(argv[i], "--allow-large") == 0)
+            allow_large = 1;
+        else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "replayproof check: unknown option '%s' (see replayproof help "
+                    "check)\n", argv[i]);
+            return 2;
+        } else
+            nfiles++;
+    }
+    if (nfiles == 0) {
+        fprintf(stderr, "replayproof check: no scenario file (usage: %s)\n",
+                find_cmd("check")->usage);
+        return 2;
     }
     sc = malloc(sizeof *sc);
     if (!sc) {
@@ -204,16 +319,20 @@ static int cmd_check(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         pl_errbuf eb = {{0}};
-        int rc = hn_scenario_load(argv[i], sc, &eb);
+        int rc;
+        if (strcmp(argv[i], "--allow-large") == 0)
+            continue;
+        rc = hn_scenario_load(argv[i], sc, &eb);
+        if (rc == 0 && size_ok(sc, allow_large) < 0) {
+            bad = 1;
+            continue;
+        }
         if (rc == 0)
             rc = hn_scenario_binary_path(sc, bin, sizeof bin, &eb);
         if (rc == 0)
             rc = hn_scenario_check_points(sc, bin, &eb);
-        if (rc == PL_ENOTFOUND) {
-            /* patterns cannot be checked against a pipeline that is not built */
-            printf("ok   %s (name: %s; fail points not checked: %s not found)\n", argv[i],
-                   sc->name, bin);
-        } else if (rc < 0) {
+        if (rc < 0) {
+            /* a missing binary too: run would refuse it (build it first: make) */
             fflush(stdout);
             fprintf(stderr, "%s\n", eb.msg);
             bad = 1;
@@ -228,26 +347,17 @@ static int cmd_check(int argc, char **argv)
 
 /* ------------------------------------------------------------ run, replay */
 
-/* Set by SIGINT/SIGTERM: the runner kills its children (they run in their
- * own process groups, out of reach of the terminal's ^C) and returns. */
-static volatile sig_atomic_t stop_flag;
-
-static void on_stop_signal(int sig)
+/* The scenario's binary exists and is executable: 0, or PL_ENOTFOUND / PL_EUSAGE. */
+static int binary_ok(const hn_scenario *sc, const char *bin, pl_errbuf *eb)
 {
-    (void)sig;
-    stop_flag = 1;
-}
-
-static void catch_stop_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    /* no SA_RESTART: the runner's poll() returns EINTR and sees the flag */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    struct stat st;
+    if (stat(bin, &st) != 0)
+        return pl_err(eb, PL_ENOTFOUND, "%s:%d: [pipeline] binary: '%s': %s (build it with "
+                      "make, or fix the path)", sc->path, sc->binary_line, bin, strerror(errno));
+    if (!S_ISREG(st.st_mode) || access(bin, X_OK) != 0)
+        return pl_err(eb, PL_EUSAGE, "%s:%d: [pipeline] binary: '%s' is not an executable file",
+                      sc->path, sc->binary_line, bin);
+    return 0;
 }
 
 static const char *run_options(void)
@@ -259,9 +369,11 @@ static const char *run_options(void)
            "  --keep             keep every trial's state dir, not only failing ones\n"
            "  --budget N         trials per scenario, overriding [faults] budget\n"
            "  -q, --quiet        no progress output; the summary only\n"
+           "  --allow-large      run a workload estimated above the 2 GiB size cap\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
            "conflict, crash loop, hang, crash not reached, batch disagreement, failed\n"
-           "expectation); 2 usage or scenario error; 3 the harness itself failed.\n";
+           "expectation); 2 usage or scenario error; 3 the harness itself failed or was\n"
+           "interrupted; 4 an I/O failure (results database, or too little free space).\n";
 }
 
 static const char *replay_options(void)
@@ -289,7 +401,8 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
     return 0;
 }
 
-enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT };
+enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
+       O_LARGE };
 
 static void note_line(void *ctx, const char *line)
 {
@@ -303,14 +416,15 @@ static int cmd_run(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},     {"results", required_argument, NULL, O_RESULTS},
         {"workdir", required_argument, NULL, O_WORKDIR}, {"keep", no_argument, NULL, O_KEEP},
         {"budget", required_argument, NULL, O_BUDGET}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"allow-large", no_argument, NULL, O_LARGE}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *results = "out/results.db";
     hn_run_opts o;
     hn_scenario *scs = NULL;
     hn_res *db = NULL;
     hn_prog *prog = NULL;
     pl_errbuf eb = {{0}};
-    int quiet = 0, opt, nsc, status = 0, nfail = 0, rc;
+    int quiet = 0, opt, nsc, status = 0, nfail = 0, rc, allow_large = 0;
 
     hn_run_opts_init(&o);
     opterr = 0;
@@ -337,6 +451,9 @@ static int cmd_run(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case O_LARGE:
+            allow_large = 1;
+            break;
         case 'h':
             cmd_usage(stdout, find_cmd("run"));
             return 0;
@@ -355,6 +472,8 @@ static int cmd_run(int argc, char **argv)
                 find_cmd("run")->usage);
         return 2;
     }
+    if (workdir_ok("run", o.workdir) < 0)
+        return 2;
     scs = calloc((size_t)nsc, sizeof *scs);
     if (!scs) {
         fprintf(stderr, "replayproof run: out of memory\n");
@@ -363,11 +482,26 @@ static int cmd_run(int argc, char **argv)
     /* every file is checked before anything runs: a typo in the last
      * scenario must not cost the time of the first ones */
     for (int i = 0; i < nsc; i++) {
+        char bin[4096];
         rc = hn_scenario_load(argv[optind + i], &scs[i], &eb);
+        /* what check refuses about the binary, run refuses too, before anything runs */
+        if (rc == 0)
+            rc = hn_scenario_binary_path(&scs[i], bin, sizeof bin, &eb);
+        if (rc == 0)
+            rc = binary_ok(&scs[i], bin, &eb);
         if (rc < 0) {
             fprintf(stderr, "%s\n", eb.msg);
             free(scs);
             return 2;
+        }
+        if (size_ok(&scs[i], allow_large) < 0) {
+            free(scs);
+            return 2;
+        }
+        /* a full work dir is found before hours of generation, not after */
+        if (space_ok(&scs[i], o.workdir ? o.workdir : hn_run_default_base()) < 0) {
+            free(scs);
+            return 4;
         }
     }
     rc = hn_res_open(results, &db, &eb);
@@ -386,10 +520,12 @@ static int cmd_run(int argc, char **argv)
         free(words);
     }
     if (rc < 0) {
-        fprintf(stderr, "replayproof run: %s\n", eb.msg);
+        /* a results path that cannot be written is the user's to fix (2), a
+         * full disk an I/O failure (4) */
+        int st = fail("run", rc, &eb);
         hn_res_close(db);
         free(scs);
-        return 3;
+        return st;
     }
     prog = hn_prog_new(stderr, isatty(fileno(stderr)), quiet);
     if (!prog) {
@@ -417,17 +553,18 @@ static int cmd_run(int argc, char **argv)
         hn_run_result_free(&r);
         if (rc < 0) {
             fprintf(stderr, "replayproof run: %s: %s\n", scs[i].path, eb.msg);
-            status = 3;
-            break; /* the harness itself is broken or was interrupted */
+            /* interrupted or broken: 3; a full disk or failing device: 4 */
+            status = rc == -EINTR ? 3 : exit_for(rc) == 4 ? 4 : 3;
+            break;
         }
     }
     if (nsc > 1)
         printf("== %d scenario%s: %d passed, %d failed\n", nsc, nsc == 1 ? "" : "s", nsc - nfail,
                nfail);
     printf("exit status %d; results in %s (run %lld)\n", status, results, (long long)o.run_id);
-    if (hn_res_run_end(db, o.run_id, status, &eb) < 0) {
+    if ((rc = hn_res_run_end(db, o.run_id, status, &eb)) < 0) {
         fprintf(stderr, "replayproof run: %s\n", eb.msg);
-        status = 3;
+        status = exit_for(rc) == 4 ? 4 : 3;
     }
     hn_prog_free(prog);
     hn_res_close(db);
@@ -477,6 +614,8 @@ static int cmd_replay(int argc, char **argv)
                 find_cmd("replay")->usage);
         return 2;
     }
+    if (workdir_ok("replay", o.workdir) < 0)
+        return 2;
     if (hn_run_trial_parse(spec, &t, &eb) < 0 || hn_run_trial_check(&t, &eb) < 0) {
         fprintf(stderr, "replayproof replay: %s\n", eb.msg);
         return 2;
@@ -857,6 +996,8 @@ static int cmd_shrink(int argc, char **argv)
                 find_cmd("shrink")->usage);
         return 2;
     }
+    if (workdir_ok("shrink", base) < 0)
+        return 2;
     if (spec && hn_run_trial_parse(spec, &t, &eb) < 0) {
         fprintf(stderr, "replayproof shrink: %s\n", eb.msg);
         return 2;

@@ -41,6 +41,15 @@ static int sq_err(hn_res *r, int rc, const char *what, pl_errbuf *eb)
 {
     int code = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? PL_ECORRUPT
                                                                               : PL_EDB;
+    int sys = r->db ? sqlite3_system_errno(r->db) : 0;
+    /* the OS's reason decides the exit status: a read-only or forbidden
+     * path is the user's to fix, a full disk an I/O failure */
+    if (sys && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR ||
+                (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_READONLY))
+        return pl_err(eb, -sys, "results database %s: %s: %s (%s)", r->path, what,
+                      sqlite3_errmsg(r->db), strerror(sys));
+    if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR)
+        code = (rc & 0xff) == SQLITE_FULL ? -ENOSPC : PL_EIO;
     return pl_err(eb, code, "results database %s: %s: %s", r->path, what,
                   r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
 }
@@ -50,11 +59,8 @@ static int exec_sql(hn_res *r, const char *sql, const char *what, pl_errbuf *eb)
     char *msg = NULL;
     int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        int code = (rc & 0xff) == SQLITE_NOTADB ? PL_ECORRUPT : PL_EDB;
-        pl_err(eb, code, "results database %s: %s: %s", r->path, what,
-               msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-        return code;
+        sqlite3_free(msg); /* sqlite3_errmsg holds the same text */
+        return sq_err(r, rc, what, eb);
     }
     return 0;
 }
@@ -64,14 +70,24 @@ static int make_parent(const char *path, pl_errbuf *eb)
 {
     char dir[PATH_MAX];
     char *slash;
+    int ret;
     if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
         return pl_err(eb, -ENAMETOOLONG, "results database path too long: %s", path);
     slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = 0;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
     /* SQLite would only say "unable to open database file" */
-    return pl_fs_mkdir_p(dir, eb);
+    if ((ret = pl_fs_mkdir_p(dir, eb)))
+        return ret;
+    /* a new database and its WAL are files in dir: a read-only dir must be
+     * named as such (exit 2), not reported as a database error */
+    if (access(path, F_OK) != 0 && access(dir, W_OK) != 0)
+        return pl_err_os(eb, errno, "results database %s: directory %s", path, dir);
+    return 0;
 }
 
 static int prepare(hn_res *r, const char *sql, sqlite3_stmt **st, pl_errbuf *eb)

@@ -118,11 +118,15 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
             return golden_fail(r, 2, "workload %s: %s", csv, strerror(errno));
     } else {
         hn_gen_stats gs;
+        hn_gen_opts go = sc->gen;
         pl_errbuf geb = {{0}};
         if ((ret = hn__pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
             return ret;
         hn__note(c, "generating the workload into %s", csv);
-        ret = hn_gen_write_path(&sc->gen, csv, &gs, &geb);
+        go.stop = c->o->stop; /* a long generation must stop on SIGINT/SIGTERM too */
+        ret = hn_gen_write_path(&go, csv, &gs, &geb);
+        if (ret == -EINTR)
+            return pl_err(c->eb, -EINTR, "interrupted");
         if (ret < 0)
             return golden_fail(r, pl_err_is_input(ret) ? 2 : 3, "workload: %s", geb.msg);
         r->records = gs.records;
@@ -394,7 +398,7 @@ static int exe_dir(char *out, pl_errbuf *eb)
     return hn__pathf(out, eb, "%s", self);
 }
 
-static const char *default_base(void)
+const char *hn_run_default_base(void)
 {
     const char *t = getenv("TMPDIR");
     if (access("/dev/shm", W_OK | X_OK) == 0)
@@ -471,7 +475,7 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
     if (o->workdir) {
         if ((ret = pl_fs_mkdir_p(o->workdir, eb)) || (ret = hn__pathf(base, eb, "%s", o->workdir)))
             return ret;
-    } else if ((ret = hn__pathf(base, eb, "%s", default_base())))
+    } else if ((ret = hn__pathf(base, eb, "%s", hn_run_default_base())))
         return ret;
     if ((ret = hn__pathf(c->dir, eb, "%s/rp-%s-%s-XXXXXX", base, tag, sc->name)))
         return ret;

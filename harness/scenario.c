@@ -1236,6 +1236,20 @@ int hn_scenario_batch_args(const hn_scenario *sc, char **argv, int max)
 
 /* ------------------------------------------- 7. Binary and fail points */
 
+void hn_scenario_estimate(const hn_scenario *sc, int64_t *records, int64_t *bytes)
+{
+    struct stat st;
+    if (sc->use_csv) {
+        int64_t size = stat(sc->csv_path, &st) == 0 ? (int64_t)st.st_size : 0;
+        *records = size / 60;
+        *bytes = size;
+        return;
+    }
+    *records = hn_gen_planned_records(&sc->gen);
+    *bytes = *records > INT64_MAX / HN_EST_BYTES_PER_RECORD ? INT64_MAX
+                                                            : *records * HN_EST_BYTES_PER_RECORD;
+}
+
 int hn_scenario_binary_path(const hn_scenario *sc, char *out, size_t n, pl_errbuf *eb)
 {
     char self[PATH_MAX];
@@ -1292,9 +1306,9 @@ int hn_scenario_match_points(const hn_scenario *sc, const char *listing, const c
                       "points (is it a libfiu-instrumented build?)", sc->path, sc->binary_line,
                       what);
     for (int i = 0; i < sc->npatterns; i++) {
-        int hit = 0;
-        for (const char *l = listing; *l && !hit;) {
-            const char *eol = strchr(l, '\n'), *e = l;
+        int hit = 0, in_run = 0;
+        for (const char *l = listing; *l && !in_run;) {
+            const char *eol = strchr(l, '\n'), *e = l, *d;
             char word[256];
             if (!eol)
                 eol = l + strlen(l);
@@ -1303,7 +1317,15 @@ int hn_scenario_match_points(const hn_scenario *sc, const char *listing, const c
             if (e > l && (size_t)(e - l) < sizeof word) {
                 memcpy(word, l, (size_t)(e - l));
                 word[e - l] = 0;
-                hit = hn_scenario_pattern_match(sc->patterns[i], word);
+                if (hn_scenario_pattern_match(sc->patterns[i], word)) {
+                    /* docs/faults.md: a description starting "export/batch:"
+                     * marks a point that `run`, the process trials crash,
+                     * never reaches */
+                    for (d = e; d < eol && is_space(*d); d++)
+                        ;
+                    hit = 1;
+                    in_run = (size_t)(eol - d) < 13 || memcmp(d, "export/batch:", 13) != 0;
+                }
             }
             l = *eol ? eol + 1 : eol;
         }
@@ -1311,6 +1333,10 @@ int hn_scenario_match_points(const hn_scenario *sc, const char *listing, const c
             return pl_err(eb, PL_EUSAGE, "%s:%d: [faults] points: '%s' matches no fail point "
                           "of %s (see '%s faults')", sc->path, sc->points_line,
                           sc->patterns[i], what, what);
+        if (!in_run)
+            return pl_err(eb, PL_EUSAGE, "%s:%d: [faults] points: '%s' matches only export/batch "
+                          "points of %s, which `run` never reaches (trials crash `run`; see "
+                          "'%s faults')", sc->path, sc->points_line, sc->patterns[i], what, what);
     }
     return 0;
 }
@@ -1338,8 +1364,8 @@ int hn_scenario_check_points(const hn_scenario *sc, const char *binary, pl_errbu
 
     if (stat(binary, &st) < 0) {
         if (errno == ENOENT)
-            return pl_err(eb, PL_ENOTFOUND, "%s:%d: [pipeline] binary: '%s' not found",
-                          sc->path, sc->binary_line, binary);
+            return pl_err(eb, PL_ENOTFOUND, "%s:%d: [pipeline] binary: '%s' not found (build "
+                          "it with make, or fix the path)", sc->path, sc->binary_line, binary);
         return pl_err_os(eb, errno, "%s:%d: [pipeline] binary: '%s'", sc->path,
                          sc->binary_line, binary);
     }

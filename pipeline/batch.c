@@ -104,9 +104,17 @@ typedef struct bar {
 
 /* ---- 1. canonical order ---------------------------------------------- */
 
+/*
+ * The sorts of millions of records take seconds, and qsort cannot be left
+ * early: on a stop request the comparators answer "equal" at once, the sort
+ * runs out quickly, and the caller sees pl_stop before using the (then
+ * meaningless) order.
+ */
 static int cmp_canonical(const void *a, const void *b)
 {
     const rec *x = a, *y = b;
+    if (pl_stop)
+        return 0;
     if (x->ingest != y->ingest)
         return x->ingest < y->ingest ? -1 : 1;
     if (x->part != y->part)
@@ -139,6 +147,8 @@ static int load_records(pl_log *log, rec **out, size_t *nout, pl_errbuf *eb)
         if (rc < 0)
             goto fail;
         while ((rc = pl_cur_next(&c, eb)) == 1) {
+            if ((n & 4095) == 0 && (rc = pl_check_stop(eb, "batch")) < 0)
+                goto fail;
             /* without these checks a damaged log could overrun r or make
              * the idleness subtraction in classify overflow */
             if (n == total) {
@@ -229,7 +239,10 @@ static int classify(const rec *r, size_t n, uint32_t nparts, const pl_config *cf
     for (size_t i = 0; i < n; i++) {
         const rec *x = &r[i];
         pl_tick e;
-        int reason = pl_payload_parse(x->payload, x->len, &e);
+        int reason;
+        if ((i & 4095) == 4095 && (rc = pl_check_stop(eb, "batch")) < 0)
+            goto fail;
+        reason = pl_payload_parse(x->payload, x->len, &e);
         /* step 1: poison goes to the dead letters */
         if (reason != PL_VALID) {
             dlq_row *d;
@@ -314,7 +327,10 @@ static int cmp_sym(const char *a, uint32_t an, const char *b, uint32_t bn)
 static int cmp_symbol_t_pos(const void *a, const void *b)
 {
     const event *x = a, *y = b;
-    int c = cmp_sym(x->sym, x->sym_len, y->sym, y->sym_len);
+    int c;
+    if (pl_stop)
+        return 0;
+    c = cmp_sym(x->sym, x->sym_len, y->sym, y->sym_len);
     if (c != 0)
         return c;
     if (x->t != y->t)
@@ -519,6 +535,8 @@ static int write_bars(const char *outdir, const pl_config *cfg, event *ev, size_
     }
     qsort(order, (size_t)naggs, sizeof order[0], cmp_agg_name);
     qsort(ev, nev, sizeof *ev, cmp_symbol_t_pos);
+    if ((rc = pl_check_stop(eb, "batch")) < 0) /* the order is meaningless then */
+        goto fail;
 
     rc = open_table(outdir, "bars.csv", path, sizeof path, &f,
                     "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap\n",
@@ -531,6 +549,8 @@ static int write_bars(const char *outdir, const pl_config *cfg, event *ev, size_
         size_t lo = 0;
         while (lo < nev) {
             size_t hi = lo + 1;
+            if ((rc = pl_check_stop(eb, "batch")) < 0) /* once per symbol */
+                goto fail;
             while (hi < nev &&
                    cmp_sym(ev[lo].sym, ev[lo].sym_len, ev[hi].sym, ev[hi].sym_len) == 0)
                 hi++;
@@ -682,6 +702,8 @@ int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_diges
     if (rc < 0)
         goto fail;
     rc = load_records(log, &r, &n, eb);
+    if (rc == 0)
+        rc = pl_check_stop(eb, "batch"); /* the sort took a while */
     if (rc < 0)
         goto fail;
     rc = classify(r, n, pl_log_partitions(log), cfg, &tb, eb);

@@ -65,3 +65,12 @@ int pl_err_is_input(int code)
         return 0;
     }
 }
+
+volatile sig_atomic_t pl_stop;
+
+int pl_check_stop(pl_errbuf *eb, const char *step)
+{
+    if (!pl_stop)
+        return 0;
+    return pl_err(eb, -EINTR, "%s: interrupted", step);
+}

@@ -1077,6 +1077,9 @@ static int csv_pass(struct importer *im, int write, pl_errbuf *eb)
 
         pos += n + (lf != NULL);
         line++;
+        /* a stop request ends either pass; the caller removes the tmp dir */
+        if ((line & 0xffff) == 0 && (rc = pl_check_stop(eb, "import")) < 0)
+            return rc;
         if (line == 1) {
             int cr = lf && n > 0 && s[n - 1] == '\r';
             if (!write && (rc = first_line_check(im, s, n, cr, eb)) < 0)

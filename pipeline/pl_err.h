@@ -10,6 +10,7 @@
 #ifndef PL_ERR_H
 #define PL_ERR_H
 
+#include <signal.h>
 #include <stddef.h>
 
 /* name, value, message */
@@ -57,5 +58,16 @@ int pl_err_os(pl_errbuf *eb, int err, const char *fmt, ...)
 
 /* True for codes that mean "the user's input is bad" (exit status 2). */
 int pl_err_is_input(int code);
+
+/*
+ * A stop request: a program's SIGINT/SIGTERM handler sets it, and the long
+ * loops (import, run, export, batch) look at it every few thousand records
+ * and return -EINTR through their normal error path, which removes their
+ * temporaries.  Never reset by the library.
+ */
+extern volatile sig_atomic_t pl_stop;
+
+/* pl_stop as an error: -EINTR with "STEP: interrupted" in eb, or 0. */
+int pl_check_stop(pl_errbuf *eb, const char *step);
 
 #endif

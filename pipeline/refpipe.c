@@ -18,6 +18,7 @@
 #include <fiu-local.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,12 @@ static int exit_for(int rc)
 
 static int fail(const char *cmd, int rc, const pl_errbuf *eb)
 {
-    fprintf(stderr, "refpipe %s: %s\n", cmd, eb->msg[0] ? eb->msg : pl_strerror(rc));
+    const char *m = eb->msg[0] ? eb->msg : pl_strerror(rc);
+    size_t n = strlen(cmd);
+    /* library messages name their step ("export: ..."); the prefix names it already */
+    if (strncmp(m, cmd, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
+        m += n + 2;
+    fprintf(stderr, "refpipe %s: %s\n", cmd, m);
     return exit_for(rc);
 }
 
@@ -371,6 +377,30 @@ static const struct {
     { "unsafe", cmd_unsafe },
 };
 
+static void on_stop(int sig)
+{
+    (void)sig;
+    pl_stop = 1;
+}
+
+/*
+ * SIGINT/SIGTERM become a stop request that the long loops see within a few
+ * thousand records: they end through their error paths, which remove
+ * import's temporary directory and export's and batch's temporary files
+ * (the default action would leave them).  SA_RESTART: an interrupted write
+ * is resumed, not reported as a failure.
+ */
+static void catch_stop(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     /* Fault build: initialise libfiu (a preloaded crash library may have
@@ -411,6 +441,7 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return EX_OK;
     }
+    catch_stop();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);

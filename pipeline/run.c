@@ -96,8 +96,8 @@ static int lock_statedir(const char *dir, int *fd_out, pl_errbuf *eb)
         if (err == EWOULDBLOCK) {
             if (n > 0)
                 pid[strcspn(pid, "\n")] = 0;
-            return pl_err(eb, PL_ELOCKED, "%s: state dir in use by another refpipe%s%s", dir,
-                          n > 0 ? " (pid " : "", n > 0 ? pid : "");
+            return pl_err(eb, PL_ELOCKED, "%s: state dir in use by another refpipe%s%s%s", dir,
+                          n > 0 ? " (pid " : "", n > 0 ? pid : "", n > 0 ? ")" : "");
         }
         return pl_err_os(eb, err, "flock(%s)", path);
     }
@@ -553,7 +553,10 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         }
         r.rs.position++;
         r.rs.next_offset[p] = c->offset + 1;
-        res->processed++;
+        /* stopping between records is a crash the state dir is built for,
+         * minus the kill: the sink transaction rolls back, the lock goes */
+        if ((++res->processed & 4095) == 0 && (rc = pl_check_stop(eb, "run")) < 0)
+            goto fail;
 
         /* Advance this partition's head; drop it when exhausted. */
         rc = pl_cur_peek(c, &ts, eb);

@@ -960,6 +960,9 @@ static int export_table(sqlite3 *db, const char *dbpath, const char *sql, const 
         goto fail;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* a stop request aborts the table: its temp file is removed below */
+        if ((*nrows & 4095) == 4095 && (ret = pl_check_stop(eb, "export")) < 0)
+            goto fail;
         line.n = 0;
         if (fmt(st, &line)) {
             ret = pl_err_os(eb, ENOMEM, "export(%s)", path);

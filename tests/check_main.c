@@ -23,7 +23,8 @@ int main(void)
 
     if (xml)
         srunner_set_xml(sr, xml);
-    srunner_run_all(sr, CK_NORMAL);
+    /* CK_ENV: CK_VERBOSITY (silent, minimal, normal, verbose) chooses; normal if unset */
+    srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

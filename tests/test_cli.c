@@ -43,6 +43,13 @@ static void expect_fail(int status, const char *needle, const char *args)
         lines += err[i] == '\n';
     ck_assert_msg(lines == 1, "expected one stderr line for '%s', got %d: %s", args, lines, err);
     ck_assert_msg(strstr(err, needle) != NULL, "stderr for '%s' lacks '%s': %s", args, needle, err);
+    /* the prefix names the command once ("refpipe export: export: ..." was doubled) */
+    {
+        char twice[64];
+        size_t k = strcspn(args, " ");
+        snprintf(twice, sizeof twice, "%.*s: %.*s:", (int)k, args, (int)k, args);
+        ck_assert_msg(k == 0 || strstr(err, twice) == NULL, "doubled prefix: %s", err);
+    }
     free(err);
 }
 
@@ -190,10 +197,14 @@ END_TEST
 START_TEST(locked_state_dir_is_refused)
 {
     small_log();
-    ck_assert_int_eq(tu_sh("cd %s && mkdir st && : > st/LOCK", dir), 0);
+    /* as a running refpipe leaves it: its pid in the file it holds locked */
+    ck_assert_int_eq(tu_sh("cd %s && mkdir st && echo 12345 > st/LOCK", dir), 0);
     ck_assert_int_eq(tu_sh("cd %s && flock st/LOCK %s run log st --quiet 2> lock.err",
                            dir, tu_bin("refpipe")), 2);
     ck_assert_int_eq(tu_sh("grep -q 'in use' %s/lock.err", dir), 0);
+    /* the holder's pid, in parentheses that close */
+    ck_assert_int_eq(tu_sh("grep -q 'in use by another refpipe (pid 12345)$' %s/lock.err", dir),
+                     0);
     /* and without the lock held, the same run succeeds */
     ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet", dir, tu_bin("refpipe")), 0);
 }

@@ -599,6 +599,8 @@ static int run_scenario(const char *extra, const char *out)
              "powercut = strict\npowercut-budget = 60\n[expect]\nconverge = true\n",
              extra);
     tu_write(p, text);
+    /* --workdir names an existing directory; run does not create it */
+    ck_assert_int_eq(tu_sh("mkdir -p %s/work", dir), 0);
     return tu_sh("%s run -q -j 2 --workdir %s/work --results %s/r.db %s > %s/%s 2>&1",
                  tu_bin("replayproof"), dir, dir, p, dir, out);
 }

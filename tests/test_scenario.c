@@ -730,7 +730,42 @@ START_TEST(points_against_refpipe)
                                sizeof path), 0);
     ck_assert_int_eq(hn_scenario_check_points(sc, bin, &eb), PL_EUSAGE);
     ck_assert_ptr_nonnull(strstr(eb.msg, "'checkpoint/*' matches no fail point"));
+    /* export/batch points exist but `run`, the process trials crash, never
+     * reaches them: check refuses what run would report as no-points */
+    ck_assert_int_eq(load_text("r.ini", VALID "points = ckpt/*, digest/*\n", sc, &eb, path,
+                               sizeof path), 0);
+    ck_assert_int_eq(hn_scenario_check_points(sc, bin, &eb), PL_EUSAGE);
+    ck_assert_msg(strstr(eb.msg, ":7: [faults] points: 'digest/*' matches only export/batch "
+                         "points") != NULL, "%s", eb.msg);
+    ck_assert_int_eq(load_text("r.ini", VALID "points = digest/write/after\n", sc, &eb, path,
+                               sizeof path), 0);
+    ck_assert_int_eq(hn_scenario_check_points(sc, bin, &eb), PL_EUSAGE);
+    /* a pattern reaching one run point as well is fine */
+    ck_assert_int_eq(load_text("r.ini", VALID "points = *\n", sc, &eb, path, sizeof path), 0);
+    ck_assert_msg(hn_scenario_check_points(sc, bin, &eb) == 0, "%s", eb.msg);
     free(sc);
+}
+END_TEST
+
+/* check refuses what run refuses: a missing binary (exit 2 both, nothing run). */
+START_TEST(check_and_run_refuse_missing_binary)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/nb.ini", dir);
+    tu_write(p, HEAD WORK "[pipeline]\nbinary = ./nonexistent\n" FAUL);
+    ck_assert_int_eq(tu_sh("'%s' check '%s' > %s/out 2> %s/err", tu_bin("replayproof"), p, dir,
+                           dir), 2);
+    ck_assert_int_eq(tu_sh("grep -q 'nb.ini:6: \\[pipeline\\] binary: .*nonexistent.* not "
+                           "found' %s/err", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && '%s' run -q --results r.db --workdir . '%s' > out 2> err",
+                           dir, tu_bin("replayproof"), p), 2);
+    ck_assert_int_eq(tu_sh("grep -q 'nb.ini:6: \\[pipeline\\] binary: ' %s/err", dir), 0);
+    ck_assert_int_ne(tu_sh("test -e %s/r.db", dir), 0);
+    /* --workdir must exist: it is not created */
+    ck_assert_int_eq(tu_sh("cd %s && '%s' run -q --results r.db --workdir ./nowhere '%s' > out "
+                           "2> err", dir, tu_bin("replayproof"), p), 2);
+    ck_assert_int_ne(tu_sh("test -e %s/nowhere", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q \"workdir './nowhere'\" %s/err", dir), 0);
 }
 END_TEST
 
@@ -787,6 +822,7 @@ Suite *scenario_suite(void)
     tcase_add_test(tc, open_failure);
     tcase_add_test(tc, bad_default_name);
     tcase_add_test(tc, bare_zero_and_start_accepted);
+    tcase_add_test(tc, check_and_run_refuse_missing_binary);
     tcase_add_test(tc, long_line);
     tcase_add_test(tc, repeated_agg_accumulates);
     tcase_add_test(tc, csv_relative_to_file);

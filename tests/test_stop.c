@@ -1,0 +1,241 @@
+/*
+ * test_stop.c - every long step can be stopped and is bounded.  Real
+ * processes get SIGTERM in the middle of generation, import, run, batch
+ * and a replayproof run; each must exit (status 3, "interrupted") within a
+ * generous bound and leave no temporaries.  A latched write error ends
+ * generation at once; a workload above the size cap is refused with its
+ * estimate unless --allow-large; run refuses a work dir without the space.
+ *
+ * The time bound (STOP_BOUND_MS) is a functional check that the stop
+ * request is seen at all, with room for a loaded machine; it is not a
+ * benchmark (the loops check every few thousand records).
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tutil.h"
+
+#define STOP_BOUND_MS 2000
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = tu_tmpdir();
+}
+
+static void teardown(void)
+{
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Start `cmd` (exec'd by sh in dir, so the pid is the program's), wait
+ * delay_ms, send SIGTERM, and return its exit status; *ms gets the time
+ * from the signal to its exit.  A process still alive after 20 s is killed
+ * and fails the test.
+ */
+static int term_after(const char *cmd, int delay_ms, long long *ms)
+{
+    char full[8192];
+    pid_t pid, w = 0;
+    int st = 0;
+    long long t0;
+
+    snprintf(full, sizeof full, "cd '%s' && exec %s 2>stop.err >/dev/null", dir, cmd);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    usleep((useconds_t)delay_ms * 1000);
+    /* still running: the signal lands in the middle of the work */
+    ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "'%s' finished within %d ms: give it more "
+                  "work", cmd, delay_ms);
+    t0 = now_ms();
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    while (now_ms() - t0 < 20000 && (w = waitpid(pid, &st, WNOHANG)) == 0)
+        usleep(2000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("'%s' still running 20 s after SIGTERM", cmd);
+    }
+    *ms = now_ms() - t0;
+    ck_assert_msg(WIFEXITED(st), "'%s' died by signal %d instead of stopping", cmd,
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return WEXITSTATUS(st);
+}
+
+/* Nothing in dir matches the shell pattern. */
+static void none_left(const char *pattern)
+{
+    ck_assert_msg(tu_sh("cd '%s' && ! ls -d %s >/dev/null 2>&1", dir, pattern) == 0,
+                  "left behind in %s: %s", dir, pattern);
+}
+
+/* One big workload: 3 M records, its log. */
+static void big_log(int with_log)
+{
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' gen --ticks 3000000 --partitions 4 big.csv", dir,
+                           tu_bin("replayproof")), 0);
+    if (with_log)
+        ck_assert_int_eq(tu_sh("cd '%s' && '%s' import big.csv log 2>/dev/null", dir,
+                               tu_bin("refpipe")), 0);
+}
+
+static void expect_stopped(int status, long long ms, const char *what)
+{
+    ck_assert_msg(status == 3, "%s: exit %d after SIGTERM, not 3", what, status);
+    ck_assert_msg(ms < STOP_BOUND_MS, "%s: %lld ms from SIGTERM to exit", what, ms);
+    ck_assert_int_eq(tu_sh("grep -q interrupted '%s/stop.err'", dir), 0);
+}
+
+START_TEST(gen_stops)
+{
+    char cmd[4200];
+    long long ms;
+    int st;
+    snprintf(cmd, sizeof cmd, "'%s' gen --duration 10h --rate 100000 g.csv",
+             tu_bin("replayproof"));
+    st = term_after(cmd, 300, &ms);
+    expect_stopped(st, ms, "gen");
+    none_left("g.csv*");
+}
+END_TEST
+
+START_TEST(import_stops)
+{
+    char cmd[4200];
+    long long ms;
+    int st;
+    big_log(0);
+    snprintf(cmd, sizeof cmd, "'%s' import big.csv log", tu_bin("refpipe"));
+    st = term_after(cmd, 100, &ms);
+    expect_stopped(st, ms, "import");
+    none_left("log*"); /* neither the log nor its temporary sibling */
+}
+END_TEST
+
+START_TEST(run_and_batch_stop)
+{
+    char cmd[4200];
+    long long ms;
+    int st;
+    big_log(1);
+    snprintf(cmd, sizeof cmd, "'%s' run log st --quiet --checkpoint-every 500000",
+             tu_bin("refpipe"));
+    st = term_after(cmd, 400, &ms);
+    expect_stopped(st, ms, "run");
+    /* a stopped run is resumable: the same command completes */
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' run log st --quiet", dir, tu_bin("refpipe")), 0);
+    snprintf(cmd, sizeof cmd, "'%s' batch log b", tu_bin("refpipe"));
+    st = term_after(cmd, 1500, &ms);
+    expect_stopped(st, ms, "batch");
+    none_left("b/*.tmp*");
+    ck_assert_int_ne(tu_sh("test -e '%s/b/bars.csv'", dir), 0);
+}
+END_TEST
+
+/* The issue's case: a huge workload, stopped while the golden run generates it. */
+START_TEST(replayproof_run_stops_during_generation)
+{
+    char cmd[4200];
+    long long ms;
+    int st;
+    snprintf(cmd, sizeof cmd, "%s/huge.ini", dir);
+    tu_write(cmd, "[scenario]\nname = huge\n[workload]\nduration = 5m\nrate = 100000\n"
+                  "[pipeline]\n[faults]\n");
+    ck_assert_int_eq(tu_sh("mkdir '%s/wd'", dir), 0);
+    snprintf(cmd, sizeof cmd, "'%s' run -q --allow-large --results r.db --workdir wd huge.ini",
+             tu_bin("replayproof"));
+    st = term_after(cmd, 500, &ms);
+    expect_stopped(st, ms, "replayproof run");
+    none_left("wd/*"); /* the work dir and its partial CSV are gone */
+}
+END_TEST
+
+/* A full disk latches gen's write error: it ends at once instead of
+ * generating on (it ran 10 minutes past SIGTERM). */
+START_TEST(gen_write_error_ends_at_once)
+{
+    long long t0;
+    int st;
+    if (tu_sh("unshare -m true 2>/dev/null") != 0) {
+        fprintf(stderr, "gen_write_error_ends_at_once: skipped, no mount namespace\n");
+        return;
+    }
+    ck_assert_int_eq(tu_sh("mkdir '%s/full'", dir), 0);
+    t0 = now_ms();
+    st = tu_sh("cd '%s' && unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs full && "
+               "exec %s gen --duration 100h --rate 100000 full/g.csv' 2>err", dir,
+               tu_bin("replayproof"));
+    ck_assert_int_eq(st, 4);
+    ck_assert_msg(now_ms() - t0 < STOP_BOUND_MS, "gen went on %lld ms on a full disk",
+                  now_ms() - t0);
+    ck_assert_int_eq(tu_sh("grep -q 'No space left' '%s/err'", dir), 0);
+}
+END_TEST
+
+/* A 50h typo for 50s: refused by check and run with the estimate, unless
+ * --allow-large; run also weighs the estimate against the work dir's space. */
+START_TEST(size_cap_and_free_space)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/typo.ini", dir);
+    tu_write(p, "[scenario]\nname = typo\n[workload]\nduration = 50h\nrate = 1000\n"
+                "[pipeline]\n[faults]\n");
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' check typo.ini 2>err", dir, tu_bin("replayproof")),
+                     2);
+    ck_assert_int_eq(tu_sh("grep -q 'about 180000000 records, an estimated 21972 MiB .*"
+                           "--allow-large' '%s/err'", dir), 0);
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' check --allow-large typo.ini >/dev/null", dir,
+                           tu_bin("replayproof")), 0);
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' run -q --results r.db --workdir . typo.ini 2>err",
+                           dir, tu_bin("replayproof")), 2);
+    ck_assert_int_eq(tu_sh("grep -q 'estimated 21972 MiB' '%s/err'", dir), 0);
+    ck_assert_int_ne(tu_sh("test -e '%s/r.db'", dir), 0);
+    if (tu_sh("unshare -m true 2>/dev/null") != 0)
+        return;
+    /* allowed, but 22 GB do not fit in 1 MiB: exit 4 before anything runs */
+    ck_assert_int_eq(tu_sh("cd '%s' && mkdir small && unshare -m sh -c 'mount -t tmpfs -o "
+                           "size=1m tmpfs small && exec %s run -q --allow-large --results "
+                           "r.db --workdir small typo.ini' 2>err", dir, tu_bin("replayproof")),
+                     4);
+    ck_assert_int_eq(tu_sh("grep -q 'only 1 MiB free' '%s/err'", dir), 0);
+}
+END_TEST
+
+Suite *stop_suite(void)
+{
+    Suite *s = suite_create("stop");
+    TCase *tc = tcase_create("stop");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, gen_stops);
+    tcase_add_test(tc, import_stops);
+    tcase_add_test(tc, run_and_batch_stop);
+    tcase_add_test(tc, replayproof_run_stops_during_generation);
+    tcase_add_test(tc, gen_write_error_ends_at_once);
+    tcase_add_test(tc, size_cap_and_free_space);
+    suite_add_tcase(s, tc);
+    return s;
+}
