@@ -5,6 +5,7 @@
 #   make test       install missing Debian packages, build, run the Check suites
 #   make test SANITIZE=address,undefined   the same under ASan + UBSan (build/san)
 #   make bench      benchmarks (tables on stdout)
+#   make fuzz FUZZ_SECONDS=N   each libFuzzer target in tests/fuzz/ N seconds (build/fuzz)
 #   make deps       apt-get the Debian packages this project needs (as root)
 #
 # Variants live in separate object trees so they never mix: build/plain,
@@ -17,6 +18,7 @@ CC      := gcc
 endif
 PKGS     := check libxxhash sqlite3 inih
 DEB_PKGS := build-essential pkg-config libfiu-dev fiu-utils check libxxhash-dev xxhash \
+            clang libclang-rt-14-dev \
             libsqlite3-dev sqlite3 libinih-dev gnuplot-nox
 
 ifdef SANITIZE
@@ -54,7 +56,7 @@ PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
 HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
-.PHONY: all deps test check-run bench clean suite demo mutants
+.PHONY: all deps test check-run bench clean suite demo mutants fuzz fuzz-build
 all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-trace.so \
      $(BIN)/rp-fiu-probe \
      $(BIN)/rp-tests
@@ -160,6 +162,42 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
 	@sh bench/run.sh
 	@sh bench/harness.sh
+
+# make fuzz FUZZ_SECONDS=N: every libFuzzer target in tests/fuzz/ for N
+# seconds under ASan + UBSan, from its seed corpus (tests/fuzz/corpus/NAME,
+# read only) and a growing one in out/fuzz/NAME; a crash is saved as
+# out/fuzz/NAME-crash-* and fails the target (make stops at the first).
+# Objects live in their own tree, build/fuzz, compiled by clang.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+                -Ipipeline -Iharness -Ifaults -Ireports -Itests/fuzz $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(PL_LIB_SRC:%.c=build/fuzz/obj/%.o) $(HN_LIB_SRC:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
+	  $(LIBS_INI) $(LIBS_SQL) $(LIBS_XX) -lm
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p out/fuzz/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  TMPDIR=$(CURDIR)/out/fuzz ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=out/fuzz/$$t- -print_final_stats=1 \
+	    out/fuzz/$$t tests/fuzz/corpus/$$t 2> out/fuzz/$$t.log || \
+	    { tail -40 out/fuzz/$$t.log; echo "fuzz: $$t FAILED (out/fuzz/$$t.log)"; exit 1; }; \
+	  grep -h '^stat::number_of_executed_units\|^Done' out/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
 
 clean:
 	rm -rf build bin
