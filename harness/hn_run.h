@@ -40,6 +40,8 @@ enum hn_verdict {
     HN_V_HANG,          /* a process exceeded the timeout and was killed */
     HN_V_NOT_REACHED,   /* the run completed without reaching the armed first crash */
     HN_V_ERROR,         /* unexpected exit status, a crash that was not armed, ... */
+    HN_V_IO_ERROR,      /* an injected I/O error was not reported as one (exit 4 and
+                           one line) nor absorbed (exit 0) */
     HN_V__COUNT
 };
 

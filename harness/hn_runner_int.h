@@ -59,6 +59,8 @@ typedef struct ctx {
      * AddressSanitizer build refuses to start when a preloaded library comes
      * before its runtime, unless told not to check */
     char asan_env[512];
+    char donor[PATH_MAX];         /* foreign-config corruption: a state dir of another
+                                     configuration ("" until made) */
 } ctx;
 
 typedef struct proc {
@@ -76,6 +78,8 @@ typedef struct slot {
     int unplanned;             /* deaths that were not an armed crash */
     char unplanned_what[800];
     char notes[256];           /* later armed crashes that were not reached */
+    int discard;               /* the next run gets --discard-state (after a refusal) */
+    int refused;               /* refusals after a corruption so far */
     int64_t t0;
     long trace_lines;
     proc p;
@@ -159,6 +163,15 @@ int hn__compare_tables(const ctx *c, const char *outdir, char dig[3][33], hn_res
 int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t);
 /* The slot's current process ended (or timed out): advance the trial. */
 int hn__on_exit_slot(const ctx *c, slot *s, int timed_out);
+
+/* ftrials.c: what an I/O-error or corruption fault does when a run process
+ * of a slot ends with wait status st (an I/O error is armed with
+ * RP_FIU_FAIL; a corruption damages the state after its armed kill).
+ * Returns HN_FX_NONE to go on with the usual handling, HN_FX_RESTART,
+ * HN_FX_EXPORT, HN_FX_FINISH (verdict in *verdict), or <0 for a harness
+ * failure. */
+enum { HN_FX_NONE = 0, HN_FX_RESTART, HN_FX_EXPORT, HN_FX_FINISH };
+int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict);
 
 /* pool.c */
 /* Run trials[0..n) on `jobs` slots.  Returns 0 or a harness failure. */

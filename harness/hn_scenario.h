@@ -33,6 +33,8 @@
 #define HN_NAME_MAX 64
 #define HN_MAX_ENV 8
 #define HN_MAX_CRASHES 16
+#define HN_MAX_IOERR 16
+#define HN_MAX_CORRUPT 8
 
 enum hn_hits_mode {
     HN_HITS_ALL = 1,    /* every hit of every selected point (within budget) */
@@ -77,6 +79,14 @@ typedef struct hn_scenario {
     int pc_at_points;            /* 1: cut only at hits of the selected points; 0: at
                                     every cut candidate (default) */
     int pc_budget;               /* max power-cut trials; default 200 */
+    /* I/O errors and corruption (docs/faults.md), planned after the kills */
+    int nioerr;                  /* io-errors = CALL[:ERRNO], ... */
+    char ioerr_point[HN_MAX_IOERR][128]; /* libfiu point, e.g. posix/io/sync/fsync */
+    int ioerr_errno[HN_MAX_IOERR];       /* errno the call fails with (> 0) */
+    int io_budget;               /* io-budget: I/O-error trials; default 40 */
+    int ncorrupt;                /* corrupt = KIND, ... */
+    int corrupt[HN_MAX_CORRUPT]; /* enum hn_corrupt_kind (hn_run.h) */
+    int corrupt_budget;          /* corrupt-budget: corruption trials; default 24 */
 
     /* [expect] */
     int expect_converge;         /* default 1 */

@@ -20,7 +20,8 @@ const char *const hn__tbl_name[3] = {"bars", "late", "dlq"};
 const char *hn_verdict_name(int v)
 {
     static const char *const names[HN_V__COUNT] = {
-        "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached", "error"};
+        "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached", "error",
+        "io-error"};
     return v >= 0 && v < HN_V__COUNT ? names[v] : "?";
 }
 

@@ -293,7 +293,8 @@ int hn_run_trial_format(const hn_trial *t, char *buf, size_t n)
 int hn_run_trial_check(const hn_trial *t, pl_errbuf *eb)
 {
     for (int i = 0; i < t->nfaults; i++)
-        if (t->fault[i].kind != HN_F_KILL && t->fault[i].kind != HN_F_POWERCUT) {
+        if (t->fault[i].kind != HN_F_KILL && t->fault[i].kind != HN_F_POWERCUT &&
+            t->fault[i].kind != HN_F_IOERR && t->fault[i].kind != HN_F_CORRUPT) {
             char spec[HN_POINT_MAX + 96];
             format_fault(&t->fault[i], spec, sizeof spec);
             return pl_err(eb, PL_EUSAGE, "fault '%s': %s faults are not implemented yet", spec,

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hn_faults.h"
 #include "pl_fs.h"
 
 /* ------------------------------------------------------- golden, discovery */
@@ -251,10 +252,10 @@ static int cmp_point(const void *a, const void *b)
 static int discover(ctx *c, hn_scenario_result *r)
 {
     const hn_scenario *sc = c->sc;
-    char state[PATH_MAX], counts[PATH_MAX], log[PATH_MAX], ev_pre[PATH_MAX + 16];
+    char state[PATH_MAX], counts[PATH_MAX], log[PATH_MAX], ev_pre[PATH_MAX + 64];
     char ev_count[PATH_MAX + 16];
     char *argv[MAX_ARGS + 8], *extra[4], *text, *line, *save = NULL;
-    int n = 0, ret, cap = 16;
+    int n = 0, ret, cap = 16, posix = 0, posix_pat = 0;
 
     if ((ret = hn__pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
         (ret = hn__pathf(counts, c->eb, "%s/discovery/counts", c->dir)) ||
@@ -263,6 +264,13 @@ static int discover(ctx *c, hn_scenario_result *r)
         return ret;
     unlink(counts);
     snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+    /* I/O errors at libfiu's POSIX points: count their hits too */
+    for (int i = 0; i < sc->nioerr; i++)
+        posix |= hn_ioerr_is_posix(sc->ioerr_point[i]);
+    if (posix)
+        snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s:%s", c->preload, HN_POSIX_PRELOAD);
+    for (int i = 0; i < sc->npatterns; i++)
+        posix_pat |= hn_ioerr_is_posix(sc->patterns[i]);
     snprintf(ev_count, sizeof ev_count, "RP_FIU_COUNT=%s", counts);
     extra[0] = ev_pre;
     extra[1] = ev_count;
@@ -297,7 +305,8 @@ static int discover(ctx *c, hn_scenario_result *r)
             continue;
         for (int i = 0; i < sc->npatterns && !match; i++)
             match = hn_scenario_pattern_match(sc->patterns[i], name);
-        if (!match)
+        /* the POSIX points counted for io-errors are no kill points unless asked for */
+        if (!match || (hn_ioerr_is_posix(name) && !posix_pat))
             continue;
         if (r->npoints == cap) {
             hn_point *np = realloc(r->points, (size_t)(cap *= 2) * sizeof *np);
@@ -366,6 +375,54 @@ static int record_trace(ctx *c, hn_scenario_result *r)
     r->pc_records = hn_cut_nrecords(c->cut);
     hn__note(c, "power cut: the traced run made %llu file-system records",
              (unsigned long long)r->pc_records);
+    return 0;
+}
+
+/* A state dir of another configuration for foreign-config corruptions: the
+ * log run once with a ticks aggregation nobody else uses.  Returns 0, 1
+ * (verdict set), <0. */
+static int make_donor(ctx *c, hn_scenario_result *r)
+{
+    char state[PATH_MAX], log[PATH_MAX];
+    char *argv[] = {c->bin, "run", c->logdir, state, "--agg", "donor=ticks:7", "--quiet", NULL};
+    int ret;
+    if (c->donor[0])
+        return 0;
+    if ((ret = hn__pathf(state, c->eb, "%s/donor/state", c->dir)) ||
+        (ret = hn__pathf(log, c->eb, "%s/donor/stderr", c->dir)) ||
+        (ret = pl_fs_mkdir_p(state, c->eb)) ||
+        (ret = golden_step(c, r, "donor: run", argv, NULL, 0, log, NULL)))
+        return ret;
+    snprintf(c->donor, sizeof c->donor, "%s", state);
+    return 0;
+}
+
+/* The I/O-error and corruption trials after the kills (fplan.c), from the
+ * discovery counts; a donor state dir when a foreign-config needs one. */
+static int plan_io_corrupt(ctx *c, hn_scenario_result *r, hn_trial **trials, int *n)
+{
+    char counts[PATH_MAX];
+    char *text;
+    int ret, before = *n;
+    if (c->sc->nioerr == 0 && c->sc->ncorrupt == 0)
+        return 0;
+    if ((ret = hn__pathf(counts, c->eb, "%s/discovery/counts", c->dir)))
+        return ret;
+    text = hn__slurp(counts, NULL);
+    ret = hn__plan_io_corrupt(c->sc, text, r->points, r->npoints, trials, n, c->eb);
+    free(text);
+    if (ret < 0)
+        return ret;
+    r->candidates += (uint64_t)(*n - before);
+    for (int i = before; i < *n; i++)
+        if ((*trials)[i].fault[0].kind == HN_F_CORRUPT &&
+            (*trials)[i].fault[0].corrupt == HN_C_FOREIGN) {
+            ret = make_donor(c, r);
+            /* a donor that cannot be made is a harness failure */
+            if (ret > 0)
+                ret = pl_err(c->eb, PL_EIO, "%s", r->detail);
+            return ret < 0 ? ret : 0;
+        }
     return 0;
 }
 
@@ -595,6 +652,8 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         if (c.cut && (ret = hn_run_plan_powercut(sc, c.cut, &pcs, &npcs, &r->pc_candidates,
                                                  eb)) < 0)
             goto out;
+        if ((ret = plan_io_corrupt(&c, r, &trials, &ntrials)) < 0)
+            goto out;
         r->planned = ntrials + npcs;
         r->pc_planned = npcs;
         r->failures = calloc(KEEP_FAILURES, sizeof *r->failures);
@@ -727,6 +786,12 @@ int hn_run_replay(const hn_scenario *sc, const hn_trial *t, const hn_run_opts *o
             goto out;
         }
     }
+    for (int i = 0; i < t->nfaults; i++)
+        if (t->fault[i].kind == HN_F_CORRUPT && t->fault[i].corrupt == HN_C_FOREIGN &&
+            (g = make_donor(&c, &r)) != 0) {
+            ret = g < 0 ? g : pl_err(eb, PL_EIO, "%s", r.detail);
+            goto out;
+        }
     ret = hn__trial_start(&c, &s, 0, t);
     while (ret == 0 && s.phase != PH_IDLE) {
         int st_to = 0;

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hn_faults.h"
+
 extern char **environ;
 
 #define NS_S 1000000000LL
@@ -57,6 +59,7 @@ enum key_id {
     K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV,
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
     K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
+    K_IO_ERRORS, K_IO_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET,
     K_CONVERGE, K_AGREE, K_MAX_LATE, K_MAX_DLQ,
     NKEYS
 };
@@ -85,6 +88,10 @@ static const struct keydef {
     [K_POWERCUT] = {SEC_FAULTS, "powercut", 0},
     [K_POWERCUT_AT] = {SEC_FAULTS, "powercut-at", 0},
     [K_POWERCUT_BUDGET] = {SEC_FAULTS, "powercut-budget", 0},
+    [K_IO_ERRORS] = {SEC_FAULTS, "io-errors", 0},
+    [K_IO_BUDGET] = {SEC_FAULTS, "io-budget", 0},
+    [K_CORRUPT] = {SEC_FAULTS, "corrupt", 0},
+    [K_CORRUPT_BUDGET] = {SEC_FAULTS, "corrupt-budget", 0},
     [K_CONVERGE] = {SEC_EXPECT, "converge", 0},
     [K_AGREE] = {SEC_EXPECT, "agree-with-batch", 0},
     [K_MAX_LATE] = {SEC_EXPECT, "max-late-fraction", 0},
@@ -392,6 +399,56 @@ static int add_pattern(void *arg, const char *s, size_t n, char *why, size_t why
     memcpy(sc->patterns[sc->npatterns], s, n);
     sc->patterns[sc->npatterns][n] = 0;
     sc->npatterns++;
+    return 0;
+}
+
+/* io-errors entry: CALL[:ERRNO] (hn_faults.h). */
+static int add_ioerr(void *arg, const char *s, size_t n, char *why, size_t whyn)
+{
+    hn_scenario *sc = arg;
+    const char *colon = memchr(s, ':', n);
+    size_t cn = colon ? (size_t)(colon - s) : n;
+    char point[128];
+    int err = EIO;
+    if (hn_ioerr_point(s, cn, point, sizeof point) < 0) {
+        snprintf(why, whyn, "'%.*s': not a call (write, pwrite, fsync, fdatasync, rename, "
+                 "write-short, pwrite-short) or a fail point name", (int)cn, s);
+        return -1;
+    }
+    if (colon && (err = hn_errno_parse(colon + 1, n - cn - 1)) < 0) {
+        snprintf(why, whyn, "'%.*s': '%.*s' is not an errno (EIO, ENOSPC, EDQUOT, EROFS, ... "
+                 "or a number)", (int)n, s, (int)(n - cn - 1), colon + 1);
+        return -1;
+    }
+    for (int i = 0; i < sc->nioerr; i++)
+        if (!strcmp(sc->ioerr_point[i], point) && sc->ioerr_errno[i] == err) {
+            snprintf(why, whyn, "'%.*s' is listed twice", (int)n, s);
+            return -1;
+        }
+    if (sc->nioerr >= HN_MAX_IOERR) {
+        snprintf(why, whyn, "more than %d entries", HN_MAX_IOERR);
+        return -1;
+    }
+    snprintf(sc->ioerr_point[sc->nioerr], sizeof sc->ioerr_point[0], "%s", point);
+    sc->ioerr_errno[sc->nioerr++] = err;
+    return 0;
+}
+
+static int add_corrupt(void *arg, const char *s, size_t n, char *why, size_t whyn)
+{
+    hn_scenario *sc = arg;
+    int k = hn_corrupt_parse(s, n);
+    if (k < 0) {
+        snprintf(why, whyn, "'%.*s' is not a corruption (truncate, bitflip, zero-sector, "
+                 "delete, sink-bitflip, foreign-config)", (int)n, s);
+        return -1;
+    }
+    for (int i = 0; i < sc->ncorrupt; i++)
+        if (sc->corrupt[i] == k) {
+            snprintf(why, whyn, "'%.*s' is listed twice", (int)n, s);
+            return -1;
+        }
+    sc->corrupt[sc->ncorrupt++] = k; /* distinct kinds: fits HN_MAX_CORRUPT */
     return 0;
 }
 
@@ -930,6 +987,23 @@ static int on_faults(sc_ctx *c, int k, const char *v)
                             "is nanoseconds: write 30s)", v);
         sc->timeout_ns = d;
         return 0;
+    case K_IO_ERRORS:
+        sc->nioerr = 0;
+        if (split_list(v, add_ioerr, sc, why, sizeof why) < 0)
+            return KEY_FAIL(c, "io-errors", "%s", why);
+        return 0;
+    case K_CORRUPT:
+        sc->ncorrupt = 0;
+        if (split_list(v, add_corrupt, sc, why, sizeof why) < 0)
+            return KEY_FAIL(c, "corrupt", "%s", why);
+        return 0;
+    case K_IO_BUDGET:
+    case K_CORRUPT_BUDGET:
+        if (parse_uint(v, MAX_BUDGET, &u) < 0)
+            return KEY_FAIL(c, keydefs[k].name, "'%.80s' is not an integer in 0..%d (trials)",
+                            v, MAX_BUDGET);
+        *(k == K_IO_BUDGET ? &sc->io_budget : &sc->corrupt_budget) = (int)u;
+        return 0;
     default: /* K_MAX_RESTARTS */
         if (parse_uint(v, MAX_RESTARTS, &u) < 0 || u == 0)
             return KEY_FAIL(c, "max-restarts", "'%.80s' is not an integer in 1..%d", v,
@@ -1036,6 +1110,8 @@ static void defaults(hn_scenario *sc)
     sc->hits_mode = HN_HITS_ALL;
     sc->crashes = 1;
     sc->budget = DEFAULT_BUDGET;
+    sc->io_budget = 40;
+    sc->corrupt_budget = 24;
     sc->seed = 1;
     sc->timeout_ns = DEFAULT_TIMEOUT;
     sc->max_restarts = DEFAULT_MAX_RESTARTS;

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hn_faults.h"
 #include "pl_fs.h"
 
 /* ------------------------------------------------------------------ trials */
@@ -64,7 +65,7 @@ static int spawn_run(const ctx *c, slot *s)
     const hn_trial *t = s->t;
     const hn_fault *f = armed_fault(t, s->nproc);
     char *argv[MAX_ARGS + 8], *extra[4], line[8192];
-    char ev_pre[PATH_MAX + 16], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
+    char ev_pre[PATH_MAX + 64], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
     int i = s->nproc, n = 0, nextra = 0, ret;
 
     argv[n++] = (char *)c->bin;
@@ -73,11 +74,27 @@ static int spawn_run(const ctx *c, slot *s)
     argv[n++] = s->state;
     for (int j = 0; j < c->npargs; j++)
         argv[n++] = c->pargs[j];
+    /* an I/O-error process must report the failure in one line: keep its
+     * progress lines out */
+    if (f && f->kind == HN_F_IOERR)
+        argv[n++] = "--quiet";
+    if (s->discard) {
+        /* a refusal of a damaged state dir is followed by what an operator does */
+        argv[n++] = "--discard-state";
+        s->discard = 0;
+    }
     argv[n] = NULL;
     if (f) {
         snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
         snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", f->point,
                  (unsigned long long)f->k);
+        if (f->kind == HN_F_IOERR) {
+            if (hn_ioerr_is_posix(f->point))
+                snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s:%s", c->preload,
+                         HN_POSIX_PRELOAD);
+            snprintf(ev_crash, sizeof ev_crash, "RP_FIU_FAIL=%s:%llu:%d", f->point,
+                     (unsigned long long)f->k, f->err);
+        }
         snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s", s->trace);
         extra[nextra++] = ev_pre;
         extra[nextra++] = ev_crash;
@@ -168,6 +185,8 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
     s->unplanned = 0;
     s->unplanned_what[0] = 0;
     s->notes[0] = 0;
+    s->discard = 0;
+    s->refused = 0;
     s->t0 = hn__now_ns();
     if ((ret = hn__pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
         (ret = hn__pathf(s->state, c->eb, "%s/state", s->dir)) ||
@@ -197,9 +216,21 @@ static int on_run_exit(const ctx *c, slot *s, int st)
     const hn_trial *t = s->t;
     int i = s->nproc - 1;
     const hn_fault *f = armed_fault(t, i);
-    int armed = f != NULL;
+    int armed = f != NULL, fx, v = HN_V_ERROR;
     char why[64], tail[640];
 
+    /* I/O errors and corruption first (ftrials.c) */
+    fx = hn__fault_exit(c, s, st, &v);
+    if (fx < 0)
+        return fx;
+    if (fx == HN_FX_RESTART)
+        return spawn_run(c, s);
+    if (fx == HN_FX_EXPORT)
+        return spawn_export(c, s);
+    if (fx == HN_FX_FINISH) {
+        finish(c, s, v);
+        return 0;
+    }
     hn__status_text(st, why, sizeof why);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         hn__note(c, "process %d: %s", i + 1, why);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hn_run.h"
 #include "hn_scenario.h"
 #include "tutil.h"
 
@@ -240,6 +241,16 @@ static const struct bad bads[] = {
      "set by the harness"},
     {"env twice", HEAD WORK PIPE "env = A=1\nenv = A=2\n" FAUL, 7, "[pipeline] env:",
      "A is given twice"},
+    {"bad io call", VALID "io-errors = fsync:EIO, close:EIO\n", 7, "[faults] io-errors:",
+     "'close': not a call"},
+    {"bad io errno", VALID "io-errors = fsync:EWHAT\n", 7, "[faults] io-errors:",
+     "'EWHAT' is not an errno"},
+    {"io entry twice", VALID "io-errors = fsync:5, fsync:EIO\n", 7, "[faults] io-errors:",
+     "listed twice"},
+    {"bad corruption", VALID "corrupt = truncate, shred\n", 7, "[faults] corrupt:",
+     "'shred' is not a corruption"},
+    {"bad io budget", VALID "io-budget = -1\n", 7, "[faults] io-budget:",
+     "not an integer in 0.."},
     {"bad hits word", VALID "hits = some\n", 7, "[faults] hits:", "'some' is not a hit number"},
     {"hits zero", VALID "hits = 0,1\n", 7, "[faults] hits:", "'0' is not a hit number"},
     {"hits empty entry", VALID "hits = 1,,2\n", 7, "[faults] hits:", "empty entry"},
@@ -811,6 +822,39 @@ START_TEST(repository_scenarios)
 }
 END_TEST
 
+/* The I/O-error and corruption keys of [faults]. */
+START_TEST(io_and_corrupt_keys)
+{
+    hn_scenario *sc = calloc(1, sizeof *sc);
+    char path[4096];
+    pl_errbuf eb;
+    ck_assert_ptr_nonnull(sc);
+    ck_assert_int_eq(load_text("ic.ini", VALID "io-errors = fsync, write:ENOSPC, rename:30, "
+                               "pwrite-short, sink/commit/before:EROFS\nio-budget = 0\n"
+                               "corrupt = foreign-config, sink-bitflip\n", sc, &eb, path,
+                               sizeof path), 0);
+    ck_assert_int_eq(sc->nioerr, 5);
+    ck_assert_str_eq(sc->ioerr_point[0], "posix/io/sync/fsync");
+    ck_assert_int_eq(sc->ioerr_errno[0], EIO);
+    ck_assert_str_eq(sc->ioerr_point[1], "posix/io/rw/write");
+    ck_assert_int_eq(sc->ioerr_errno[1], ENOSPC);
+    ck_assert_int_eq(sc->ioerr_errno[2], 30);
+    ck_assert_str_eq(sc->ioerr_point[3], "posix/io/rw/pwrite/reduce");
+    ck_assert_str_eq(sc->ioerr_point[4], "sink/commit/before");
+    ck_assert_int_eq(sc->ioerr_errno[4], EROFS);
+    ck_assert_int_eq(sc->io_budget, 0);
+    ck_assert_int_eq(sc->ncorrupt, 2);
+    ck_assert_int_eq(sc->corrupt[0], HN_C_FOREIGN);
+    ck_assert_int_eq(sc->corrupt[1], HN_C_SINK_BITFLIP);
+    ck_assert_int_eq(sc->corrupt_budget, 24);
+    ck_assert_int_eq(load_text("d.ini", VALID, sc, &eb, path, sizeof path), 0);
+    ck_assert_int_eq(sc->nioerr, 0);
+    ck_assert_int_eq(sc->ncorrupt, 0);
+    ck_assert_int_eq(sc->io_budget, 40);
+    free(sc);
+}
+END_TEST
+
 Suite *scenario_suite(void)
 {
     Suite *s = suite_create("scenario");
@@ -818,6 +862,7 @@ Suite *scenario_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, full_file);
     tcase_add_test(tc, defaults);
+    tcase_add_test(tc, io_and_corrupt_keys);
     tcase_add_loop_test(tc, error_paths, 0, (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, open_failure);
     tcase_add_test(tc, bad_default_name);
