@@ -59,6 +59,7 @@ typedef struct hn_res_scenario {
     int64_t duration_ms;        /* the whole scenario */
     int64_t trials_ms;          /* its trial phase */
     const char *detail;
+    const char *workload;       /* a csv log's transform, NULL or "" when none */
 } hn_res_scenario;
 
 /*

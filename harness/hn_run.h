@@ -204,6 +204,7 @@ typedef struct hn_scenario_result {
     char detail[1024];
     char workdir[4096];        /* this scenario's work dir ("" once removed) */
     int64_t records;
+    char workload[256];        /* a csv log's transform (hn_xform_describe), "" if none */
     char golden[3][33];
     int64_t golden_rows[3];
     char batch[3][33];

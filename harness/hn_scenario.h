@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "hn_gen.h"
+#include "hn_xform.h"
 #include "pl_config.h"
 #include "pl_err.h"
 
@@ -51,6 +52,9 @@ typedef struct hn_scenario {
     int use_csv;                 /* 1: csv_path; 0: generator options in gen */
     char csv_path[4096];         /* resolved against the scenario file's directory */
     hn_gen_opts gen;
+    hn_xform xform;              /* csv: seeded input faults applied to the log (seed,
+                                    skew, disorder, bursts, burst-len, stalls, stall-len,
+                                    poison-frac); nothing set by default */
 
     /* [pipeline] */
     char binary[4096];           /* default "refpipe-fiu": a bare name (no '/') is looked

@@ -345,6 +345,8 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
         fprintf(out, "   %s\n", r->detail);
     if (r->workdir[0])
         fprintf(out, "   work dir kept: %s\n", r->workdir);
+    if (r->workload[0])
+        fprintf(out, "   workload: %s transformed: %s\n", sc->csv_path, r->workload);
     if (r->golden[0][0]) {
         fprintf(out, "   golden:");
         for (int i = 0; i < 3; i++)

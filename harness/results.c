@@ -145,7 +145,8 @@ static const char *schema_sql =
     "  failures INTEGER NOT NULL DEFAULT 0,\n"
     "  duration_ms INTEGER,\n"
     "  trials_ms INTEGER,\n"
-    "  detail TEXT) STRICT;\n"
+    "  detail TEXT,\n"
+    "  workload TEXT) STRICT;\n"
     "CREATE INDEX IF NOT EXISTS scenarios_by_name ON scenarios(name, run_id);\n"
     "CREATE TABLE IF NOT EXISTS trials(\n"
     "  id INTEGER PRIMARY KEY,\n"
@@ -208,6 +209,21 @@ static int check_schema(hn_res *r, pl_errbuf *eb)
                      r->path, version, HN_RES_SCHEMA_VERSION);
         goto fail;
     }
+    /* scenarios.workload came within version 1: a nullable column, so a file
+     * written before it gets it in place */
+    if ((ret = prepare(r, "SELECT count(*) FROM pragma_table_info('scenarios') "
+                          "WHERE name = 'workload'", &st, eb)))
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
+        sqlite3_finalize(st);
+        st = NULL;
+        if ((ret = exec_sql(r, "ALTER TABLE scenarios ADD COLUMN workload TEXT",
+                            "adding scenarios.workload", eb)))
+            goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     return exec_sql(r, "COMMIT", "commit", eb);
 
 fail:
@@ -390,8 +406,8 @@ int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s
                       "golden_dlq = ?5, bars_rows = ?6, late_rows = ?7, dlq_rows = ?8, "
                       "batch_bars = ?9, batch_late = ?10, batch_dlq = ?11, verdict = ?12, "
                       "candidates = ?13, trials_planned = ?14, trials_run = ?15, "
-                      "failures = ?16, duration_ms = ?17, detail = ?18, trials_ms = ?19 "
-                      "WHERE id = ?1",
+                      "failures = ?16, duration_ms = ?17, detail = ?18, trials_ms = ?19, "
+                      "workload = ?20 WHERE id = ?1",
                       &st, eb);
     if (ret)
         return ret;
@@ -412,6 +428,7 @@ int hn_res_scenario_end(hn_res *r, int64_t scenario_id, const hn_res_scenario *s
     sqlite3_bind_int64(st, 17, s->duration_ms);
     bind_opt(st, 18, s->detail);
     sqlite3_bind_int64(st, 19, s->trials_ms);
+    bind_opt(st, 20, s->workload);
     ret = step_done(r, st, "finishing a scenario", eb);
     sqlite3_finalize(st);
     return ret;

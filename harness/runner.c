@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "hn_faults.h"
+#include "hn_xform.h"
 #include "pl_fs.h"
 
 /* ------------------------------------------------------- golden, discovery */
@@ -111,7 +112,19 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
         (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
 
-    if (sc->use_csv) {
+    if (sc->use_csv && hn_xform_active(&sc->xform)) {
+        /* a captured log replayed under the scenario's input faults */
+        pl_errbuf xeb = {{0}};
+        hn_xform_stats xs;
+        if ((ret = hn__pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
+            return ret;
+        hn_xform_describe(&sc->xform, r->workload, sizeof r->workload);
+        hn__note(c, "transforming %s (%s) into %s", sc->csv_path, r->workload, csv);
+        ret = hn_xform_csv(&sc->xform, sc->csv_path, csv, &xs, &xeb);
+        if (ret < 0)
+            return golden_fail(r, pl_err_is_input(ret) ? 2 : 3, "workload: %s", xeb.msg);
+        r->records = xs.records;
+    } else if (sc->use_csv) {
         if ((ret = hn__pathf(csv, c->eb, "%s", sc->csv_path)))
             return ret;
         r->records = count_records(csv);
@@ -592,6 +605,7 @@ static int store_scenario(const ctx *c, int64_t sid, const hn_scenario_result *r
     row.duration_ms = r->duration_ms;
     row.trials_ms = r->trials_ms;
     row.detail = r->detail;
+    row.workload = r->workload;
     if (ret == 0)
         ret = hn_res_scenario_end(db, sid, &row, eb);
     if (ret == 0)

@@ -726,6 +726,17 @@ static int agg_units(sc_ctx *c, const char *v)
     return 0;
 }
 
+/* [workload] keys that also apply to a csv log, as seeded transforms. */
+static int xform_key(const char *key)
+{
+    static const char *const keys[] = {"seed",   "skew",      "disorder",    "bursts",
+                                       "burst-len", "stalls", "stall-len", "poison-frac"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *v)
 {
     hn_scenario *sc = c->sc;
@@ -736,10 +747,11 @@ static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *
     if (strcmp(key, "csv") == 0) {
         if (see_key(c, K_CSV, raw) < 0)
             return c->err;
-        if (c->ngen)
-            return KEY_FAIL(c, "csv", "given together with generator option '%s' (line %d): "
-                            "a workload is a CSV log or generator options, not both",
-                            c->gen_key[0], c->gen_line[0]);
+        for (int i = 0; i < c->ngen; i++)
+            if (!xform_key(c->gen_key[i]))
+                return KEY_FAIL(c, "csv", "given together with generator option '%s' (line "
+                                "%d): a workload is a CSV log or generator options, not both",
+                                c->gen_key[i], c->gen_line[i]);
         if (!*v)
             return KEY_FAIL(c, "csv", "empty path");
         if (join_path(c->dir, v, sc->csv_path, sizeof sc->csv_path) < 0)
@@ -759,7 +771,7 @@ static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *
         sc->use_csv = 1;
         return 0;
     }
-    if (c->key_line[K_CSV])
+    if (c->key_line[K_CSV] && !xform_key(key))
         return KEY_FAIL(c, raw, "generator option given together with csv (line %d): a "
                         "workload is a CSV log or generator options, not both",
                         c->key_line[K_CSV]);
@@ -768,7 +780,22 @@ static int on_workload(sc_ctx *c, const char *raw, const char *key, const char *
             return KEY_FAIL(c, raw, "duplicated key (first at line %d)", c->gen_line[i]);
     if (hn_gen_opt_is_span(raw) && unit_required(c, raw, v, strlen(v)) < 0)
         return c->err;
-    if (hn_gen_parse_opt(&sc->gen, raw, v, &geb) < 0) {
+    if (strcmp(key, "bursts") == 0 || strcmp(key, "burst-len") == 0) {
+        /* not a generator option: a csv transform only */
+        uint64_t u;
+        int64_t d;
+        if (strcmp(key, "bursts") == 0) {
+            if (parse_uint(v, 1000000, &u) < 0)
+                return KEY_FAIL(c, raw, "'%.80s' is not an integer in 0..1000000", v);
+            sc->xform.bursts = (int32_t)u;
+        } else {
+            if (unit_required(c, raw, v, strlen(v)) < 0)
+                return c->err;
+            if (pl_parse_duration(v, raw, &d, &geb) < 0 || d <= 0)
+                return KEY_FAIL(c, raw, "'%.80s' is not a positive duration", v);
+            sc->xform.burst_len = d;
+        }
+    } else if (hn_gen_parse_opt(&sc->gen, raw, v, &geb) < 0) {
         char list[320];
         if (strstr(geb.msg, "unknown option")) {
             gen_option_list(list, sizeof list);
@@ -1102,6 +1129,7 @@ static void defaults(hn_scenario *sc)
 {
     memset(sc, 0, sizeof *sc);
     hn_gen_defaults(&sc->gen);
+    hn_xform_init(&sc->xform);
     pl_config_init(&sc->cfg);
     strcpy(sc->binary, DEFAULT_BINARY);
     sc->checkpoint_every = DEFAULT_CHECKPOINT_EVERY;
@@ -1150,6 +1178,30 @@ static int finish(sc_ctx *c)
         memcpy(sc->name, base, n);
         sc->name[n] = 0;
     }
+    /* csv: the transform keys given, with the generator's parsing of them */
+    for (int i = 0; i < c->ngen; i++) {
+        const char *k = c->gen_key[i];
+        if (!sc->use_csv && (!strcmp(k, "bursts") || !strcmp(k, "burst-len")))
+            return ctx_fail(c, PL_EUSAGE, c->gen_line[i], "workload", k, "applies to a csv "
+                            "log only (the generator's disorder has no bursts)");
+        if (!sc->use_csv)
+            continue;
+        if (!strcmp(k, "seed"))
+            sc->xform.seed = sc->gen.seed;
+        else if (!strcmp(k, "skew"))
+            sc->xform.skew = sc->gen.skew, sc->xform.set |= HN_XF_SKEW;
+        else if (!strcmp(k, "disorder"))
+            sc->xform.disorder = sc->gen.disorder, sc->xform.set |= HN_XF_DISORDER;
+        else if (!strcmp(k, "stalls"))
+            sc->xform.stalls = sc->gen.stalls, sc->xform.set |= HN_XF_STALLS;
+        else if (!strcmp(k, "stall-len"))
+            sc->xform.stall_len = sc->gen.stall_len;
+        else if (!strcmp(k, "poison-frac"))
+            sc->xform.poison_ppm = sc->gen.poison_ppm, sc->xform.set |= HN_XF_POISON;
+    }
+    if (sc->use_csv && sc->xform.bursts && !(sc->xform.set & HN_XF_DISORDER))
+        return ctx_fail(c, PL_EUSAGE, c->sec_line[SEC_WORKLOAD], "workload", "bursts",
+                        "bursts of what: give disorder = DUR too");
     /* a boundary log is shaped for this scenario's B, I and aggregations */
     pl_config_finish(&sc->cfg);
     if (!sc->use_csv)
