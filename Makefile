@@ -6,6 +6,7 @@
 #   make test SANITIZE=address,undefined   the same under ASan + UBSan (build/san)
 #   make bench      benchmarks (tables on stdout)
 #   make fuzz FUZZ_SECONDS=N   each libFuzzer target in tests/fuzz/ N seconds (build/fuzz)
+#   make soak SOAK_N=N         the scenarios N times: identical verdicts, plans, digests
 #   make deps       apt-get the Debian packages this project needs (as root)
 #
 # Variants live in separate object trees so they never mix: build/plain,
@@ -56,7 +57,7 @@ PL_FIU   := $(PL_LIB_SRC:%.c=$(TOP)/fiu/%.o)
 HN_OBJ   := $(HN_LIB_SRC:%.c=$(TOP)/plain/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 
-.PHONY: all deps test check-run bench clean suite demo mutants fuzz fuzz-build
+.PHONY: all deps test check-run bench clean suite demo mutants fuzz fuzz-build soak
 all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-trace.so \
      $(BIN)/rp-fiu-probe \
      $(BIN)/rp-tests
@@ -162,6 +163,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
 	@sh bench/run.sh
 	@sh bench/harness.sh
+
+# make soak: the flakiness audit.  The scenarios (SOAK_SCENARIOS, default
+# scenarios/*.ini) run SOAK_N times (default 20) with -j from 1 to twice the
+# CPUs and work dirs alternately on tmpfs and disk; verdicts, trial plans
+# and digests must be identical every time (scripts/soak.sh; out/soak).
+SOAK_N ?= 20
+SOAK_SCENARIOS ?= $(wildcard scenarios/*.ini)
+soak: all
+	@SOAK_N=$(SOAK_N) SOAK_SCENARIOS="$(SOAK_SCENARIOS)" BIN=$(BIN) sh scripts/soak.sh
 
 # make fuzz FUZZ_SECONDS=N: every libFuzzer target in tests/fuzz/ for N
 # seconds under ASan + UBSan, from its seed corpus (tests/fuzz/corpus/NAME,
