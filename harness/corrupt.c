@@ -57,8 +57,8 @@ static int newest_ckpt(const char *dir, char *name, size_t n, pl_errbuf *eb)
             strspn(e->d_name + 5, "0123456789abcdef") != 16)
             continue;
         /* fixed-width hex: bytewise order is numeric order */
-        if (!found || strcmp(e->d_name, name) > 0) {
-            snprintf(name, n, "%s", e->d_name);
+        if (l < n && (!found || strcmp(e->d_name, name) > 0)) {
+            memcpy(name, e->d_name, l + 1);
             found = 1;
         }
     }
