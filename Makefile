@@ -20,7 +20,7 @@ endif
 PKGS     := check libxxhash sqlite3 inih
 DEB_PKGS := build-essential pkg-config libfiu-dev fiu-utils check libxxhash-dev xxhash \
             clang libclang-rt-14-dev \
-            libsqlite3-dev sqlite3 libinih-dev gnuplot-nox
+            libsqlite3-dev sqlite3 libinih-dev gnuplot-nox libxml2-utils chromium
 
 ifdef SANITIZE
   TOP    := build/san
@@ -44,6 +44,7 @@ LIBS_SQL = $(shell pkg-config --libs sqlite3)
 LIBS_INI = $(shell pkg-config --libs inih)
 LIBS_CK  = $(shell pkg-config --libs check)
 LIBS_FIU = $(shell pkg-config --libs libfiu)
+FIU_VERSION := $(shell pkg-config --modversion libfiu 2>/dev/null)
 LDFLAGS_ALL = $(SANF) $(LDFLAGS)
 
 PL_LIB_SRC := $(filter-out pipeline/refpipe.c,$(wildcard pipeline/*.c))
@@ -64,7 +65,8 @@ all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(B
 
 $(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SANDEF) -DRP_BINDIR='"$(BIN)"' -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(SANDEF) -DRP_BINDIR='"$(BIN)"' -DRP_FIU_VERSION='"$(FIU_VERSION)"' \
+	  -c $< -o $@
 
 $(TOP)/fiu/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -107,4 +107,25 @@ typedef struct hn_res_mutant {
 
 int hn_res_mutant_add(hn_res *db, int64_t run_id, const hn_res_mutant *m, pl_errbuf *eb);
 
+/*
+ * Provenance of a run (docs/results-schema.md, tables provenance and
+ * run_files).  hn_res_prov_set stores one key = value for the run (replacing
+ * an earlier value of that key); hn_res_file_add the XXH3-128 digest (32 hex,
+ * or NULL/"" when the file could not be read) and size (-1 unknown) of a file
+ * the run used, under a role ("binary", "preload", "scenario", "log", ...),
+ * with the scenario name it belongs to or NULL.  Both work inside or outside
+ * a batch transaction.
+ */
+int hn_res_prov_set(hn_res *db, int64_t run_id, const char *key, const char *value,
+                    pl_errbuf *eb);
+int hn_res_file_add(hn_res *db, int64_t run_id, const char *role, const char *path,
+                    const char *scenario, const char *xxh3, int64_t bytes, pl_errbuf *eb);
+/*
+ * Kept state dirs of the run's trials that lie under `from` (the dir itself
+ * or below it) now lie under `to`: their trials.state_dir is rewritten, or
+ * set to NULL when to is NULL (removed).
+ */
+int hn_res_state_dir_moved(hn_res *db, int64_t run_id, const char *from, const char *to,
+                           pl_errbuf *eb);
+
 #endif

@@ -13,6 +13,7 @@
  * five seconds keeps logs short but shows that the run is alive.
  */
 #include "hn_progress.h"
+#include "hn_prov.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -266,8 +267,12 @@ static void print_groups(FILE *out, const hn_scenario *sc, const hn_scenario_res
 {
     int ng = 0;
     fgroup *g;
+    char self[4096];
     if (!r->nkept)
         return;
+    /* reproducers as pasted from the current directory: bin/replayproof,
+     * not a bare name that is not on PATH */
+    hn_prov_self(self, sizeof self);
     g = group_failures(r, &ng);
     if (!g) {
         fprintf(out, "   (out of memory grouping %d failing trials)\n", r->nkept);
@@ -303,7 +308,9 @@ static void print_groups(FILE *out, const hn_scenario *sc, const hn_scenario_res
         fputc('\n', out);
         if (f->state_dir[0])
             fprintf(out, "       state dir: %s\n", f->state_dir);
-        fputs("       reproduce: replayproof replay ", out);
+        fputs("       reproduce: ", out);
+        put_quoted(out, self);
+        fputs(" replay ", out);
         put_quoted(out, sc->path);
         fprintf(out, " --trial %s\n", f->spec);
     }
@@ -322,9 +329,11 @@ static void print_groups(FILE *out, const hn_scenario *sc, const hn_scenario_res
                     n++;
                     trials += g[k].count;
                 }
-            fprintf(out, "   ... %d group%s (%d trial%s), %s at %s, e.g.: replayproof replay ",
+            fprintf(out, "   ... %d group%s (%d trial%s), %s at %s, e.g.: ",
                     n, n == 1 ? "" : "s", trials, trials == 1 ? "" : "s",
                     g[j].kind >= 0 ? hn_fault_kind_name(g[j].kind) : "fault", g[j].point);
+            put_quoted(out, self);
+            fputs(" replay ", out);
             put_quoted(out, sc->path);
             fprintf(out, " --trial %s\n", r->failures[g[j].first].spec);
         }

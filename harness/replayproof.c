@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,12 +23,15 @@
 #include "hn_gen.h"
 #include "hn_mutants.h"
 #include "hn_progress.h"
+#include "hn_prov.h"
 #include "hn_results.h"
 #include "hn_shrink.h"
 #include "hn_run.h"
+#include "hn_rundir.h"
 #include "hn_scenario.h"
 #include "pl_err.h"
 #include "pl_fs.h"
+#include "rp_report.h"
 
 typedef struct rp_cmd {
     const char *name;
@@ -41,6 +45,8 @@ static int cmd_gen(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
 static int cmd_run(int argc, char **argv);
 static int cmd_replay(int argc, char **argv);
+static int cmd_report(int argc, char **argv);
+static const char *report_options(void);
 static int cmd_mutants(int argc, char **argv);
 static int cmd_shrink(int argc, char **argv);
 static const char *shrink_options(void);
@@ -58,6 +64,9 @@ static const rp_cmd cmds[] = {
      "replayproof run [OPTIONS] SCENARIO.ini...", run_options},
     {"replay", cmd_replay, "rerun one trial verbosely and keep its state dir",
      "replayproof replay SCENARIO.ini --trial POINT:K[,POINT:K...]", replay_options},
+    {"report", cmd_report, "write a run's HTML report, junit.xml and summary.md",
+     "replayproof report [RUN] [-o DIR]    (RUN: run number or run dir; default the last)",
+     report_options},
     {"mutants", cmd_mutants, "run the scenarios against every broken variant: the kill matrix",
      "replayproof mutants [OPTIONS] [SCENARIO.ini...]   (default: scenarios/*.ini)",
      mutants_options},
@@ -370,6 +379,11 @@ static const char *run_options(void)
            "  --budget N         trials per scenario, overriding [faults] budget\n"
            "  -q, --quiet        no progress output; the summary only\n"
            "  --allow-large      run a workload estimated above the 2 GiB size cap\n"
+           "  --keep-runs N      run dirs kept next to the results database; older ones are\n"
+           "                     removed (default 20; 0 keeps all)\n"
+           "  --keep-max-mb N    cap on what one run dir keeps of failing trials (default 512)\n"
+           "Each run writes RESULTS_DIR/runs/<UTC time>-<id>/ (and a `latest` link): the\n"
+           "report (index.html, junit.xml, summary.md) and the kept state dirs.\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
            "conflict, crash loop, hang, crash not reached, batch disagreement, failed\n"
            "expectation); 2 usage or scenario error; 3 the harness itself failed or was\n"
@@ -402,7 +416,95 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX };
+
+/* A path for messages: relative to the current directory when under it. */
+static const char *rel(const char *path)
+{
+    static char cwd[PATH_MAX];
+    size_t cl;
+    if (!getcwd(cwd, sizeof cwd))
+        return path;
+    cl = strlen(cwd);
+    if (strncmp(path, cwd, cl) == 0 && path[cl] == '/')
+        return path + cl + 1;
+    return path;
+}
+
+static void exe_dir(char *out, size_t n)
+{
+    char *slash;
+    ssize_t len = readlink("/proc/self/exe", out, n - 1);
+    if (len < 0) {
+        snprintf(out, n, ".");
+        return;
+    }
+    out[len] = 0;
+    slash = strrchr(out, '/');
+    if (slash)
+        *slash = 0;
+}
+
+/* The run's hooks: progress, plus what the run dir and the provenance need
+ * while the work dir still exists. */
+typedef struct run_ctx {
+    hn_prog *prog;
+    hn_res *db;
+    int64_t run_id;
+    char sdir[PATH_MAX];        /* the current scenario's folder in the run dir */
+    int64_t budget;             /* bytes the run dir may still take */
+    int failed;                 /* recording failed */
+    pl_errbuf eb;
+} run_ctx;
+
+static void run_phase(void *ctx, const hn_scenario *sc, const char *phase,
+                      const hn_scenario_result *r)
+{
+    run_ctx *c = ctx;
+    if (strcmp(phase, "discovery") == 0 && c->db && !c->failed &&
+        hn_prov_record_log(c->db, c->run_id, sc, r->workdir, &c->eb) < 0)
+        c->failed = 1;
+    /* the golden tables, for the report's plots even when nothing fails */
+    if (strcmp(phase, "trials") == 0 && c->sdir[0] && r->workdir[0] && !c->failed &&
+        hn_rundir_keep_tables(c->sdir, r->workdir, r->nbatch_div > 0, &c->budget, &c->eb) < 0)
+        c->failed = 1;
+    hn_prog_phase(c->prog, sc, phase, r);
+}
+
+static void run_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, int done,
+                      int total, int failed)
+{
+    run_ctx *c = ctx;
+    hn_prog_trial(c->prog, sc, t, done, total, failed);
+}
+
+/* Write the run's report; prints where it is. */
+static int write_report(const char *results, int64_t run_id, const char *outdir)
+{
+    rp_report_opts ro;
+    rp_report_info info;
+    pl_errbuf eb = {{0}};
+    char self[PATH_MAX];
+    int rc;
+    hn_prov_self(self, sizeof self);
+    memset(&ro, 0, sizeof ro);
+    ro.db_path = results;
+    ro.run_id = run_id;
+    ro.outdir = outdir;
+    ro.self = self;
+    rc = rp_report_write(&ro, &info, &eb);
+    if (rc < 0) {
+        fprintf(stderr, "replayproof report: %s\n", eb.msg);
+        return rc;
+    }
+    printf("report of run %lld: %s/index.html (also junit.xml, summary.md)\n",
+           (long long)info.run_id, rel(info.outdir));
+    if (info.plots_missing)
+        printf("  %d plot%s missing: %s\n", info.plots_missing,
+               info.plots_missing == 1 ? "" : "s", info.missing_why);
+    fflush(stdout);
+    return 0;
+}
 
 static void note_line(void *ctx, const char *line)
 {
@@ -416,9 +518,14 @@ static int cmd_run(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},     {"results", required_argument, NULL, O_RESULTS},
         {"workdir", required_argument, NULL, O_WORKDIR}, {"keep", no_argument, NULL, O_KEEP},
         {"budget", required_argument, NULL, O_BUDGET}, {"quiet", no_argument, NULL, 'q'},
-        {"allow-large", no_argument, NULL, O_LARGE}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"allow-large", no_argument, NULL, O_LARGE},
+        {"keep-runs", required_argument, NULL, O_KEEP_RUNS},
+        {"keep-max-mb", required_argument, NULL, O_KEEP_MAX},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db";
+    char runs[PATH_MAX], rundir[PATH_MAX] = "", bindir[PATH_MAX], *slash;
+    run_ctx rc_ctx;
+    int keep_runs = HN_RUNDIR_KEEP_RUNS, keep_max_mb = HN_RUNDIR_KEEP_MAX_MB;
     hn_run_opts o;
     hn_scenario *scs = NULL;
     hn_res *db = NULL;
@@ -446,6 +553,14 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_BUDGET:
             if (parse_count("run", "--budget", optarg, 1, &o.budget) < 0)
+                return 2;
+            break;
+        case O_KEEP_RUNS:
+            if (parse_count("run", "--keep-runs", optarg, 0, &keep_runs) < 0)
+                return 2;
+            break;
+        case O_KEEP_MAX:
+            if (parse_count("run", "--keep-max-mb", optarg, 0, &keep_max_mb) < 0)
                 return 2;
             break;
         case 'q':
@@ -534,18 +649,64 @@ static int cmd_run(int argc, char **argv)
         free(scs);
         return 3;
     }
+    /* the run dir sits next to the results database: out/runs/ */
+    snprintf(runs, sizeof runs, "%s", results);
+    slash = strrchr(runs, '/');
+    if (slash)
+        snprintf(slash, sizeof runs - (size_t)(slash - runs), "/runs");
+    else
+        snprintf(runs, sizeof runs, "runs");
+    exe_dir(bindir, sizeof bindir);
+    memset(&rc_ctx, 0, sizeof rc_ctx);
+    rc_ctx.prog = prog;
+    rc_ctx.db = db;
+    rc_ctx.run_id = o.run_id;
+    rc_ctx.budget = (int64_t)keep_max_mb << 20;
+    rc = hn_rundir_create(runs, rundir, sizeof rundir, &eb);
+    if (rc == 0)
+        rc = hn_res_prov_set(db, o.run_id, "run_dir", rundir, &eb);
+    if (rc == 0)
+        rc = hn_prov_record(db, o.run_id, bindir, scs, nsc, &eb);
+    for (int i = 0; i < nsc && rc == 0; i++) {
+        char sdir[PATH_MAX];
+        hn_rundir_scenario(rundir, scs, i, sdir, sizeof sdir);
+        rc = hn_rundir_save_scenario(sdir, &scs[i], &eb);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "replayproof run: %s\n", eb.msg);
+        hn_res_run_end(db, o.run_id, 3, &eb);
+        hn_prog_free(prog);
+        hn_res_close(db);
+        free(scs);
+        return 3;
+    }
     o.db = db;
     o.stop = &stop_flag;
-    o.hooks.ctx = prog;
-    o.hooks.phase = hn_prog_phase;
-    o.hooks.trial = hn_prog_trial;
+    o.hooks.ctx = &rc_ctx;
+    o.hooks.phase = run_phase;
+    o.hooks.trial = run_trial;
     catch_stop_signals();
 
     for (int i = 0; i < nsc; i++) {
         hn_scenario_result r;
+        int dropped = 0, krc;
+        pl_errbuf keb = {{0}};
         eb.msg[0] = 0;
+        hn_rundir_scenario(rundir, scs, i, rc_ctx.sdir, sizeof rc_ctx.sdir);
         rc = hn_run_scenario(&scs[i], &o, &r, &eb);
+        /* what the work dir kept moves into the run dir before the summary
+         * names it; the work dir goes */
+        krc = hn_rundir_keep(rc_ctx.sdir, &r, db, o.run_id, &rc_ctx.budget, &dropped, &keb);
         hn_prog_summary(stdout, &scs[i], &r);
+        if (dropped)
+            printf("   %d failing trial state dir%s deleted: over the run dir's %d MB cap "
+                   "(--keep-max-mb)\n", dropped, dropped == 1 ? "" : "s", keep_max_mb);
+        if (krc < 0 || rc_ctx.failed) {
+            fprintf(stderr, "replayproof run: %s: %s\n", scs[i].path,
+                    krc < 0 ? keb.msg : rc_ctx.eb.msg);
+            status = 3;
+            rc_ctx.failed = 0;
+        }
         if (r.exit_status > status)
             status = r.exit_status;
         if (r.exit_status)
@@ -569,6 +730,16 @@ static int cmd_run(int argc, char **argv)
     hn_prog_free(prog);
     hn_res_close(db);
     free(scs);
+    if (write_report(results, o.run_id, NULL) < 0 && status < 3)
+        status = 3;
+    if (keep_runs > 0) {
+        int removed = 0;
+        if (hn_rundir_prune(runs, keep_runs, rundir, &removed, &eb) < 0)
+            fprintf(stderr, "replayproof run: %s\n", eb.msg);
+        else if (removed)
+            printf("removed the %d oldest run dir%s of %s (--keep-runs %d)\n", removed,
+                   removed == 1 ? "" : "s", runs, keep_runs);
+    }
     return status;
 }
 
@@ -1063,6 +1234,83 @@ static int cmd_shrink(int argc, char **argv)
     status = 0;
     free(sc);
     return status;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static const char *report_options(void)
+{
+    return "  RUN                a run number of the results database, or a run dir\n"
+           "                     (out/runs/latest); default: the last run\n"
+           "  -o, --output DIR   write there instead of the run's own run dir\n"
+           "  --results PATH     results database (default out/results.db)\n"
+           "Writes index.html, junit.xml and summary.md (docs/reports.md).\n"
+           "exit status: 0 written; 1 the files could not be written; 2 no such run or\n"
+           "database, or bad usage.\n";
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
+                                       {"results", required_argument, NULL, O_RESULTS},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    const char *results = "out/results.db", *outdir = NULL, *run = NULL;
+    pl_errbuf eb = {{0}};
+    int64_t run_id = 0;
+    int opt, rc;
+
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            outdir = optarg;
+            break;
+        case O_RESULTS:
+            results = optarg;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("report"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof report: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof report: unknown option '%s' (see replayproof help "
+                    "report)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "replayproof report: more than one run given (usage: %s)\n",
+                find_cmd("report")->usage);
+        return 2;
+    }
+    if (argc - optind == 1)
+        run = argv[optind];
+    if (run && run[0] && strspn(run, "0123456789") == strlen(run)) {
+        char *end;
+        errno = 0;
+        run_id = (int64_t)strtoll(run, &end, 10);
+        if (errno || run_id <= 0) {
+            fprintf(stderr, "replayproof report: run '%s': expected a run number >= 1 or a "
+                    "run dir\n", run);
+            return 2;
+        }
+    } else if (run) {
+        char abs[PATH_MAX];
+        if (!realpath(run, abs)) {
+            fprintf(stderr, "replayproof report: run dir %s: %s\n", run, strerror(errno));
+            return 2;
+        }
+        if (rp_model_find_run(results, abs, &run_id, &eb) < 0) {
+            fprintf(stderr, "replayproof report: %s\n", eb.msg);
+            return 2;
+        }
+    }
+    rc = write_report(results, run_id, outdir);
+    return rc < 0 ? exit_for(rc) : 0;
 }
 
 /* ------------------------------------------------------------------ help */

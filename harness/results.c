@@ -178,6 +178,23 @@ static const char *schema_sql =
     "  PRIMARY KEY(scenario_id, point)) STRICT, WITHOUT ROWID;\n"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');\n";
 
+/* Provenance (hn_res_prov_set, hn_res_file_add): tables that old readers
+ * ignore, so they do not change the schema version. */
+static const char *prov_schema_sql =
+    "CREATE TABLE IF NOT EXISTS provenance(\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  key TEXT NOT NULL,\n"
+    "  value TEXT NOT NULL,\n"
+    "  PRIMARY KEY(run_id, key)) STRICT, WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS run_files(\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  role TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  scenario TEXT,\n"
+    "  xxh3 TEXT,\n"
+    "  bytes INTEGER,\n"
+    "  PRIMARY KEY(run_id, role, path)) STRICT, WITHOUT ROWID;\n";
+
 /* Create the schema or check the version of an existing one.  Runs under
  * BEGIN IMMEDIATE so that two runs opening a new file at once cannot both
  * decide to create it. */
@@ -189,7 +206,8 @@ static int check_schema(hn_res *r, pl_errbuf *eb)
 
     if ((ret = exec_sql(r, "BEGIN IMMEDIATE", "begin", eb)))
         return ret;
-    if ((ret = exec_sql(r, schema_sql, "creating the schema", eb)))
+    if ((ret = exec_sql(r, schema_sql, "creating the schema", eb)) ||
+        (ret = exec_sql(r, prov_schema_sql, "creating the provenance tables", eb)))
         goto fail;
     if ((ret = prepare(r, "SELECT value FROM meta WHERE key = 'schema_version'", &st, eb)))
         goto fail;
@@ -493,6 +511,68 @@ int hn_res_hits_add(hn_res *r, int64_t scenario_id, const char *point, uint64_t 
     sqlite3_bind_text(st, 2, point, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, count > INT64_MAX ? INT64_MAX : (int64_t)count);
     return step_done(r, st, "inserting hit counts", eb);
+}
+
+/* ------------------------------------------------------------- provenance */
+
+/* One-off statements: a run stores a few dozen provenance rows, so they are
+ * prepared per call and the handle keeps no statement for them. */
+int hn_res_prov_set(hn_res *r, int64_t run_id, const char *key, const char *value,
+                    pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r, "INSERT OR REPLACE INTO provenance(run_id, key, value) "
+                         "VALUES(?1,?2,?3)", &st, eb);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, value ? value : "", -1, SQLITE_TRANSIENT);
+    ret = step_done(r, st, "inserting provenance", eb);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int hn_res_file_add(hn_res *r, int64_t run_id, const char *role, const char *path,
+                    const char *scenario, const char *xxh3, int64_t bytes, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r, "INSERT OR REPLACE INTO run_files(run_id, role, path, scenario, "
+                         "xxh3, bytes) VALUES(?1,?2,?3,?4,?5,?6)", &st, eb);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 4, scenario);
+    bind_opt(st, 5, xxh3);
+    if (bytes >= 0)
+        sqlite3_bind_int64(st, 6, bytes);
+    ret = step_done(r, st, "inserting a file's digest", eb);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int hn_res_state_dir_moved(hn_res *r, int64_t run_id, const char *from, const char *to,
+                           pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = strlen(from);
+    int ret = prepare(r, "UPDATE trials SET state_dir = CASE WHEN ?3 IS NULL THEN NULL "
+                         "ELSE ?3 || substr(state_dir, ?4) END "
+                         "WHERE substr(state_dir, 1, ?4 - 1) = ?2 AND "
+                         "(length(state_dir) = ?4 - 1 OR substr(state_dir, ?4, 1) = '/') AND "
+                         "scenario_id IN (SELECT id FROM scenarios WHERE run_id = ?1)",
+                      &st, eb);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, to);
+    sqlite3_bind_int64(st, 4, (int64_t)n + 1);
+    ret = step_done(r, st, "recording a moved state dir", eb);
+    sqlite3_finalize(st);
+    return ret;
 }
 
 /* ------------------------------------------------------------ transactions */

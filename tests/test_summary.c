@@ -75,7 +75,8 @@ START_TEST(same_point_and_row_is_one_group)
     ck_assert_msg(strstr(out, "[2] 2 x conflict, kill at sink/commit/after") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "[3] 1 x diverged, kill at ckpt/done/after") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "[4] 1 x diverged, kill at ckpt/fsync/after") != NULL, "%s", out);
-    ck_assert_int_eq(count(out, "reproduce: replayproof replay scenarios/x.ini --trial "), 4);
+    ck_assert_int_eq(
+        count(out, "reproduce: " RP_BINDIR "/replayproof replay scenarios/x.ini --trial "), 4);
     ck_assert(strstr(out, "--trial ckpt/done/after:5") == NULL); /* one per group */
     free(out);
 }
@@ -104,9 +105,9 @@ START_TEST(groups_past_ten_are_one_line)
     ck_assert_msg(strstr(out, "[10] ") != NULL && strstr(out, "[11] ") == NULL, "%s", out);
     ck_assert_msg(strstr(out, "4 more groups (all in the results database), by fail point:\n"
                               "   ... 2 groups (2 trials), kill at sink/commit/before, e.g.: "
-                              "replayproof replay x.ini --trial sink/commit/before:11\n"
+                              RP_BINDIR "/replayproof replay x.ini --trial sink/commit/before:11\n"
                               "   ... 2 groups (2 trials), kill at ckpt/done/after, e.g.: "
-                              "replayproof replay x.ini --trial ckpt/done/after:12\n") != NULL,
+                              RP_BINDIR "/replayproof replay x.ini --trial ckpt/done/after:12\n") != NULL,
                   "%s", out);
     ck_assert_msg(strstr(out, "(6 more failing trials not grouped") != NULL, "%s", out);
     free(out);
