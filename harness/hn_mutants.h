@@ -68,8 +68,8 @@ typedef struct hn_mut_opts {
  * Run scenario sc with mutant m (NULL: the unmodified pipeline, the
  * baseline) into *cell.  Returns 0 when the harness did its job (the outcome
  * is in *cell), or a negative code: a harness failure, -EINTR when *stop
- * (may be NULL) became non-zero.  A scenario that already sets
- * REFPIPE_UNSAFE is refused (PL_EUSAGE).
+ * (may be NULL) became non-zero.  With a mutant, a scenario that already
+ * sets REFPIPE_UNSAFE is refused (PL_EUSAGE).
  */
 int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts *o,
                     volatile sig_atomic_t *stop, hn_mut_cell *cell, pl_errbuf *eb);

@@ -241,7 +241,7 @@ int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts
 
     memset(cell, 0, sizeof *cell);
     memset(&c, 0, sizeof c);
-    for (int i = 0; i < sc->nenv; i++)
+    for (int i = 0; i < sc->nenv && m; i++)
         if (!strncmp(sc->env[i], "REFPIPE_UNSAFE=", 15))
             return pl_err(eb, PL_EUSAGE, "%s: sets REFPIPE_UNSAFE itself; a mutant run needs "
                           "it unset", sc->path);

@@ -416,7 +416,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -833,6 +833,8 @@ static const char *mutants_options(void)
            "  --all-trials       run every planned trial (default: a cell stops at its first\n"
            "                     failing trial, or after the golden run when batch disagrees)\n"
            "  --strict           count mutants only a power cut can reveal like the others\n"
+           "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
+           "                     budget N replays) into out/shrink/MUTANT/\n"
            "  -q, --quiet        no progress lines; the matrix only\n"
            "First every scenario runs unmodified (the baseline: it must pass), then each\n"
            "mutant x scenario cell with REFPIPE_UNSAFE=MUTANT added to the pipeline's env.\n"
@@ -854,6 +856,81 @@ static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_s
     return hn_res_mutant_add(db, run_id, &row, eb);
 }
 
+/* One catch of each mutant (the first scenario that caught it) shrunk into
+ * out/shrink/MUTANT/: the variant goes into the scenario's env, so the
+ * shrunk scenario reproduces on its own. */
+static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, int nsc,
+                          const hn_mut_cell *cells, int budget, const char *workdir)
+{
+    hn_scenario *sc = malloc(sizeof *sc);
+    int ret = 0;
+    if (!sc)
+        return -ENOMEM;
+    printf("\n== shrunk reproducers (budget %d replays each)\n", budget);
+    for (int i = 0; i < nm && ret == 0 && !stop_flag; i++) {
+        const hn_mut_cell *c = NULL;
+        hn_shrink_opts so;
+        hn_shrink_result res;
+        hn_trial t;
+        pl_errbuf eb = {{0}};
+        char out[4096], work[4096];
+        int j;
+        for (j = 0; j < nsc && !c; j++)
+            if (cells[(size_t)i * nsc + j].outcome == HN_MUT_CAUGHT)
+                c = &cells[(size_t)i * nsc + j];
+        if (!c)
+            continue;
+        j--;
+        *sc = scs[j];
+        if (sc->nenv >= HN_MAX_ENV)
+            continue;
+        snprintf(sc->env[sc->nenv++], sizeof sc->env[0], "REFPIPE_UNSAFE=%s", ms[i].name);
+        memset(&so, 0, sizeof so);
+        so.budget = budget;
+        so.stop = &stop_flag;
+        /* a trial catch is a schedule; a golden-phase catch is shrunk as a batch
+         * disagreement (other golden-phase verdicts are not shrunk) */
+        if (c->trials > 0 && hn_run_trial_parse(c->how, &t, &eb) == 0)
+            so.trial = &t;
+        else if (strcmp(c->verdict, hn_sc_verdict_name(HN_SC_BATCH_DISAGREES))) {
+            printf("%s: not shrunk (%s)\n", ms[i].name, c->verdict);
+            continue;
+        }
+        snprintf(out, sizeof out, "out/shrink/%s", ms[i].name);
+        snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX",
+                 workdir ? workdir : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "out");
+        if (!mkdtemp(work)) {
+            ret = -errno;
+            fprintf(stderr, "replayproof mutants: %s: %s\n", work, strerror(errno));
+            break;
+        }
+        so.outdir = out;
+        so.workdir = work;
+        ret = hn_shrink(sc, &so, &res, &eb);
+        rmdir(work);
+        if (ret < 0) {
+            fprintf(stderr, "replayproof mutants: shrinking %s: %s\n", ms[i].name, eb.msg);
+            break;
+        }
+        if (!res.reproduced) {
+            printf("%s x %s: did not reproduce in CSV form (%s)\n", ms[i].name, scs[j].name,
+                   res.verdict);
+            continue;
+        }
+        printf("%s x %s (%s): records %lld -> %lld, partitions %d -> %d, symbols %d -> %d, "
+               "aggregations %d -> %d; %d replays%s\n   bin/replayproof %s %s%s%s\n",
+               ms[i].name, scs[j].name, res.verdict, (long long)res.records0,
+               (long long)res.records, res.partitions0, res.partitions, res.symbols0,
+               res.symbols, res.aggs0, res.aggs, res.attempts,
+               res.budget_exhausted ? " (budget ended first: not minimal)" : "",
+               so.trial ? "replay" : "run --budget 1", res.scenario,
+               so.trial ? " --trial " : "", so.trial ? res.trial : "");
+        fflush(stdout);
+    }
+    free(sc);
+    return ret;
+}
+
 static int cmd_mutants(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -861,6 +938,7 @@ static int cmd_mutants(int argc, char **argv)
         {"workdir", required_argument, NULL, O_WORKDIR}, {"budget", required_argument, NULL, O_BUDGET},
         {"only", required_argument, NULL, O_ONLY},  {"all-trials", no_argument, NULL, O_ALL},
         {"strict", no_argument, NULL, O_STRICT},    {"quiet", no_argument, NULL, 'q'},
+        {"shrink", required_argument, NULL, O_SHRINK},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
     hn_mut_opts mo;
@@ -871,7 +949,7 @@ static int cmd_mutants(int argc, char **argv)
     glob_t gl;
     char **files, bin[4096];
     pl_errbuf eb = {{0}};
-    int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0;
+    int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0, shrink = 0;
 
     memset(&mo, 0, sizeof mo);
     hn_run_opts_init(&mo.run);
@@ -901,6 +979,10 @@ static int cmd_mutants(int argc, char **argv)
             break;
         case O_STRICT:
             strict = 1;
+            break;
+        case O_SHRINK:
+            if (parse_count("mutants", "--shrink", optarg, 1, &shrink) < 0)
+                return 2;
             break;
         case 'q':
             quiet = 1;
@@ -941,6 +1023,14 @@ static int cmd_mutants(int argc, char **argv)
             goto out;
         }
     }
+    for (int i = 0; i < nsc; i++)
+        for (int k = 0; k < scs[i].nenv; k++)
+            if (!strncmp(scs[i].env[k], "REFPIPE_UNSAFE=", 15)) {
+                fprintf(stderr, "replayproof mutants: %s: sets REFPIPE_UNSAFE itself; the "
+                        "matrix needs scenarios without a variant\n", scs[i].path);
+                status = 2;
+                goto out;
+            }
     /* the variants of the first scenario's pipeline; every scenario must
      * name the same one, or a cell would select a name another build lacks */
     for (int i = 0; i < nsc; i++) {
@@ -1072,6 +1162,8 @@ static int cmd_mutants(int argc, char **argv)
         printf("\n");
         status = weak ? 1 : 0;
     }
+    if (shrink && shrink_catches(ms, nm, scs, nsc, cells, shrink, mo.run.workdir) < 0)
+        status = 3;
 end:
     printf("exit status %d; results in %s (run %lld, table mutants)\n", status, results,
            (long long)mo.run.run_id);

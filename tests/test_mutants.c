@@ -47,7 +47,7 @@ static void teardown(void)
 
 static int mutants(const char *args)
 {
-    return tu_sh("cd %s && %s mutants -q -j 2 --results r.db --workdir work %s > out 2> err", dir,
+    return tu_sh("cd %s && %s mutants -q -j 2 --results r.db --workdir work %s > mout 2> merr", dir,
                  tu_bin("replayproof"), args);
 }
 
@@ -69,8 +69,8 @@ static long q_int(const char *sql)
 START_TEST(caught_twice_passes)
 {
     ck_assert_int_eq(mutants("--only bar-seq-not-restored,float-vwap a.ini b.ini"), 0);
-    ck_assert_int_eq(tu_sh("grep -q '^bar-seq-not-restored .* 2$' %s/out", dir), 0);
-    ck_assert_int_eq(tu_sh("grep -q '^float-vwap .* 0 .* 0  2$' %s/out", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^bar-seq-not-restored .* 2$' %s/mout", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^float-vwap .* 0 .* 0  2$' %s/mout", dir), 0);
     ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE outcome = 'caught'"), 4);
     ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE mutant = 'float-vwap' AND "
                            "verdict = 'batch-disagrees' AND trials = 0"), 2);
@@ -90,12 +90,28 @@ START_TEST(caught_twice_passes)
 }
 END_TEST
 
+/* --shrink: one catch per mutant cut down into a standalone scenario whose
+ * env selects the variant, so that it fails on its own. */
+START_TEST(mutants_shrink_catches)
+{
+    ck_assert_int_eq(mutants("--only float-vwap --shrink 30 a.ini b.ini"), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^float-vwap x a (batch-disagrees): records 1000 -> ' %s/mout",
+                           dir), 0);
+    ck_assert_int_eq(tu_sh("grep -qx 'env = REFPIPE_UNSAFE=float-vwap' "
+                           "%s/out/shrink/float-vwap/a-shrunk.ini", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s run -q --results r.db --workdir work "
+                           "out/shrink/float-vwap/a-shrunk.ini > /dev/null 2>&1", dir,
+                           tu_bin("replayproof")), 1);
+    ck_assert_int_eq(tu_sh("cd %s && rm -rf work/*", dir), 0);
+}
+END_TEST
+
 /* late-lt needs an event exactly on the watermark, which these workloads
  * (max-delay 1 s and 10 ms) do not have: a survivor, exit 1. */
 START_TEST(survivor_fails)
 {
     ck_assert_int_eq(mutants("--only late-lt a.ini b.ini"), 1);
-    ck_assert_int_eq(tu_sh("grep -q '^late-lt .* 0  SURVIVED$' %s/out", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^late-lt .* 0  SURVIVED$' %s/mout", dir), 0);
     ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE outcome = 'survived' AND "
                            "trials >= 10"), 2);
     /* the survivor ran its scenarios to the end, and left nothing behind */
@@ -107,7 +123,7 @@ END_TEST
 START_TEST(depth_one_fails)
 {
     ck_assert_int_eq(mutants("--only poison-retry a.ini"), 1);
-    ck_assert_int_eq(tu_sh("grep -q '^poison-retry .* 1  SHALLOW$' %s/out", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q '^poison-retry .* 1  SHALLOW$' %s/mout", dir), 0);
 }
 END_TEST
 
@@ -124,11 +140,11 @@ START_TEST(failing_baseline_stops)
     ck_assert_int_eq(tu_sh("chmod +x %s", path), 0);
     scenario("broken", "binary = ./broken-pipe\n");
     ck_assert_int_eq(mutants("--only float-vwap broken.ini"), 3);
-    ck_assert_int_eq(tu_sh("grep -q 'fails without a mutant' %s/err", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q 'fails without a mutant' %s/merr", dir), 0);
     scenario("sets", "env = REFPIPE_UNSAFE=float-vwap\n");
     ck_assert_int_eq(mutants("--only float-vwap a.ini sets.ini"), 2);
     ck_assert_int_eq(mutants("--only no-such-variant a.ini"), 2);
-    ck_assert_int_eq(tu_sh("grep -q \"'no-such-variant' is not a variant\" %s/err", dir), 0);
+    ck_assert_int_eq(tu_sh("grep -q \"'no-such-variant' is not a variant\" %s/merr", dir), 0);
 }
 END_TEST
 
@@ -181,6 +197,7 @@ Suite *mutants_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, caught_twice_passes);
+    tcase_add_test(tc, mutants_shrink_catches);
     tcase_add_test(tc, survivor_fails);
     tcase_add_test(tc, depth_one_fails);
     tcase_add_test(tc, failing_baseline_stops);
