@@ -665,7 +665,8 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
     }
     for (int i = 0; i < npts; i++) {
         pplan *p = &pp[i];
-        qsort(p->chosen, p->nchosen, sizeof *p->chosen, cmp_u64);
+        if (p->nchosen) /* a point the budget left out has no array at all */
+            qsort(p->chosen, p->nchosen, sizeof *p->chosen, cmp_u64);
         for (size_t j = 0; j < p->nchosen; j++) {
             hn_trial *t = &tr[ntr++];
             uint64_t s = sc->seed ^ XXH3_64bits(p->pt->name, strlen(p->pt->name)) ^
@@ -767,7 +768,8 @@ int hn_run_plan_powercut(const hn_scenario *sc, const hn_cut_trace *cut, hn_tria
         budget -= (int64_t)take;
         if (take < npos[i])
             spread_order(pos[i], npos[i]); /* any prefix covers the whole run */
-        qsort(pos[i], (size_t)take, sizeof *pos[i], cmp_u64);
+        if (take)
+            qsort(pos[i], (size_t)take, sizeof *pos[i], cmp_u64);
         for (uint64_t j = 0; j < take; j++) {
             hn_trial *t = &tr[ntr++];
             hn_fault *f = &t->fault[0];
