@@ -20,7 +20,7 @@ endif
 PKGS     := check libxxhash sqlite3 inih
 DEB_PKGS := build-essential pkg-config libfiu-dev fiu-utils check libxxhash-dev xxhash \
             clang libclang-rt-14-dev \
-            libsqlite3-dev sqlite3 libinih-dev gnuplot-nox libxml2-utils chromium
+            libsqlite3-dev sqlite3 libinih-dev gnuplot-nox libxml2-utils chromium strace
 
 ifdef SANITIZE
   TOP    := build/san

@@ -28,8 +28,10 @@ extern char **environ;
 
 /* Variants whose bug only loses data that was written but never made
  * durable: a killed process keeps the page cache, so only the power-cut
- * model can reveal them. */
-static const char *const power_cut_only[] = { "no-fsync-before-rename", "no-dir-fsync" };
+ * model can reveal them (wal-autocheckpoint together with an fsync error,
+ * discard-nonatomic with a discard cut short). */
+static const char *const power_cut_only[] = { "no-fsync-before-rename", "no-dir-fsync",
+                                              "wal-autocheckpoint", "discard-nonatomic" };
 
 static int64_t mono_ms(void)
 {

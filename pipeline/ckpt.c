@@ -26,8 +26,11 @@
  *      descriptor closed without error.  A torn write can only ever be
  *      ckpt.tmp, which load ignores.
  *  (2) No checkpoint is removed before a newer one is durable under its
- *      final name (renamed and the directory fsync'd), and the previous one
- *      is kept as well: the newest two survive every write.
+ *      final name (renamed and the directory fsync'd), and one older
+ *      checkpoint is kept as well: the newest one that verifies (3), was
+ *      written under the same configuration and log, and is not ahead of
+ *      the new one.  Pruning goes by validity, not by number: a corrupt
+ *      newer file never survives at the expense of a sound older one.
  *  (3) A checkpoint is used only after its size, magic, version, header
  *      length, body length (against the file size), checksum and seqno
  *      (against its name) verify; nothing read from a file that fails is
@@ -55,7 +58,8 @@
  *   ckpt-N named --pl_ckpt_write: fsync(dir)--> ckpt-N durable
  *   ckpt-N durable --pl_ckpt_load: verify ok--> in use
  *   ckpt-N any --pl_ckpt_load: verify fails--> skipped (left on disk)
- *   ckpt-N durable --pl_ckpt_write of N+2, prune--> removed
+ *   ckpt-N durable --pl_ckpt_write of a later one, prune--> removed
+ *                     (unless it is the newest sound one before it)
  *   any --pl_ckpt_discard--> removed
  *   ckpt.tmp dirty/durable --crash--> ignored by pl_ckpt_load,
  *                                     truncated by the next pl_ckpt_write
@@ -289,6 +293,9 @@ fail:
     return rc;
 }
 
+static int ckpt__read_one(const char *dir, uint64_t seq, uint8_t **buf, pl_ckpt_meta *m,
+                          uint64_t *body_len, char *why, size_t whylen, pl_errbuf *eb);
+
 /* ---- write -------------------------------------------------------------- */
 
 int pl_ckpt_write(const char *statedir, const pl_ckpt_meta *m, const void *body, size_t len,
@@ -398,10 +405,28 @@ int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body
     if ((rc = pl_fs_sync_dir(statedir, eb)) < 0)
         goto fail;
 
-    /* keeps (2): ckpt-N is durable, so all but the previous one (old[nold-1]) may go */
-    if (nold > 1) {
-        for (size_t i = 0; i + 1 < nold; i++) {
+    /* keeps (2): ckpt-N is durable; of the older ones only the newest sound
+     * one stays.  Verified newest first, so usually one read. */
+    if (nold > 0) {
+        size_t keep = nold; /* none */
+        int removed = 0;
+        for (size_t i = nold; i-- > 0 && keep == nold;) {
+            uint8_t *buf = NULL;
+            pl_ckpt_meta om;
+            uint64_t olen;
+            char why[200];
+            rc = ckpt__read_one(statedir, old[i], &buf, &om, &olen, why, sizeof why, eb);
+            free(buf);
+            if (rc < 0)
+                goto fail;
+            if (rc == 1 && om.config_fp == m->config_fp && om.log_id == m->log_id &&
+                om.position <= m->position)
+                keep = i;
+        }
+        for (size_t i = 0; i < nold; i++) {
             char oname[CKPT_NAME_LEN + 1], opath[PATH_MAX];
+            if (i == keep)
+                continue;
             ckpt__name(oname, sizeof oname, old[i]);
             if ((rc = ckpt__path(opath, sizeof opath, statedir, oname, eb)) < 0)
                 goto fail;
@@ -409,10 +434,11 @@ int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body
                 rc = pl_err_os(eb, errno, "unlink(%s) (checkpoint %s is durable)", opath, name);
                 goto fail;
             }
+            removed = 1;
         }
         /* without this fsync removed checkpoints may reappear after a power cut; harmless
-         * for correctness (they are older), but the directory would grow unbounded */
-        if ((rc = pl_fs_sync_dir(statedir, eb)) < 0)
+         * for correctness (load verifies and the newer one wins), but the directory grows */
+        if (removed && (rc = pl_fs_sync_dir(statedir, eb)) < 0)
             goto fail;
     }
     if (fiu_fail("ckpt/done/after")) {
@@ -574,6 +600,12 @@ fail:
 int pl_ckpt_load(const char *statedir, uint64_t config_fp, uint64_t log_id,
                  pl_ckpt_loaded *out, pl_errbuf *eb)
 {
+    return pl_ckpt_load_upto(statedir, config_fp, log_id, UINT64_MAX, out, eb);
+}
+
+int pl_ckpt_load_upto(const char *statedir, uint64_t config_fp, uint64_t log_id,
+                      uint64_t max_position, pl_ckpt_loaded *out, pl_errbuf *eb)
+{
     uint64_t *seqs = NULL;
     size_t n = 0;
     int has_tmp = 0, rc;
@@ -632,6 +664,14 @@ int pl_ckpt_load(const char *statedir, uint64_t config_fp, uint64_t log_id,
                         ", this log %016" PRIx64 "); rerun with the same log or pass "
                         "--discard-state", name, m.log_id, log_id);
             goto done;
+        }
+        /* a checkpoint ahead of what the caller's output holds would skip rows
+         * that never became durable there: an older one is used instead */
+        if (m.position > max_position) {
+            free(buf);
+            ckpt__note(out, "skipped %s: position %" PRIu64 " is ahead of the sink's %" PRIu64,
+                       name, m.position, max_position);
+            continue;
         }
         /* the body moves to the front so that out->body is the allocation to free */
         memmove(buf, buf + CKPT_HDR, (size_t)blen);

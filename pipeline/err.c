@@ -57,7 +57,7 @@ int pl_err_is_input(int code)
 {
     switch (code) {
     case PL_EUSAGE: case PL_EFORMAT: case PL_ECORRUPT: case PL_ECONFIG:
-    case PL_ELOCKED: case PL_EEXISTS: case PL_ENOTFOUND:
+    case PL_ELOCKED: case PL_EEXISTS: case PL_ENOTFOUND: case PL_EPARTIAL:
     case -ENOENT: case -EACCES: case -ENOTDIR: case -EISDIR: case -EPERM:
     case -ENAMETOOLONG: case -ELOOP:
         return 1;

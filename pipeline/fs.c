@@ -1,7 +1,15 @@
 /*
  * fs.c - shared durable-filesystem steps (see pl_fs.h).
  *
- * Layout: directory fsync, full write, atomic small-file replace, mkdir -p.
+ * Layout: directory and file fsync, full write, atomic small-file replace,
+ * mkdir -p, publishing a directory.
+ *
+ * Invariants:
+ *  (1) A name this module creates, renames or removes is durable when the
+ *      function returns 0: the directory holding it was fsync'd afterwards.
+ *  (2) A failed fsync is returned and never retried on the same descriptor
+ *      (the kernel may have dropped the dirty pages; a second fsync would
+ *      report a success that means nothing).
  */
 #include "pl_fs.h"
 
@@ -23,6 +31,22 @@ int pl_fs_sync_dir(const char *dir, pl_errbuf *eb)
         rc = pl_err_os(eb, errno, "fsync(%s)", dir);
     if (close(fd) != 0 && rc == 0)
         rc = pl_err_os(eb, errno, "close(%s)", dir);
+    return rc;
+}
+
+int pl_fs_sync_file(const char *path, int missing_ok, pl_errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0) {
+        if (errno == ENOENT && missing_ok)
+            return 0;
+        return pl_err_os(eb, errno, "open(%s) for fsync", path);
+    }
+    /* keeps (2): one attempt, the descriptor is then closed */
+    if (fsync(fd) != 0)
+        rc = pl_err_os(eb, errno, "fsync(%s)", path);
+    if (close(fd) != 0 && rc == 0)
+        rc = pl_err_os(eb, errno, "close(%s)", path);
     return rc;
 }
 
@@ -101,6 +125,7 @@ int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb)
     char buf[PATH_MAX];
     size_t n = strlen(dir);
     struct stat st;
+    int rc;
     if (n == 0 || n >= sizeof buf)
         return pl_err(eb, PL_EUSAGE, "bad directory name \"%s\"", dir);
     memcpy(buf, dir, n + 1);
@@ -108,8 +133,14 @@ int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb)
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0777) == 0) {
+            /* keeps (1): without this fsync a power cut can drop the new
+             * directory, and with it everything made durable inside it */
+            if ((rc = pl_fs_sync_parent(buf, eb)) < 0)
+                return rc;
+        } else if (errno != EEXIST) {
             return pl_err_os(eb, errno, "mkdir(%s)", buf);
+        }
         buf[i] = dir[i];
     }
     if (stat(dir, &st) != 0)
@@ -117,4 +148,41 @@ int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb)
     if (!S_ISDIR(st.st_mode))
         return pl_err_os(eb, ENOTDIR, "%s", dir);
     return 0;
+}
+
+int pl_fs_publish_dir(const char *tmp, const char *dst, char *old, size_t oldn, pl_errbuf *eb)
+{
+    struct stat st;
+    int rc;
+    old[0] = 0;
+    if (lstat(dst, &st) != 0) {
+        if (errno != ENOENT)
+            return pl_err_os(eb, errno, "stat(%s)", dst);
+        /* the atomic switch: dst appears complete or not at all */
+        if (rename(tmp, dst) != 0)
+            return pl_err_os(eb, errno, "rename(%s, %s)", tmp, dst);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return pl_err_os(eb, ENOTDIR, "%s", dst);
+    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) == 0) {
+        /* one step: a reader of dst sees the old set or the new one, never a mix */
+        if ((size_t)snprintf(old, oldn, "%s", tmp) >= oldn)
+            return pl_err_os(eb, ENAMETOOLONG, "%s", tmp);
+    } else if (errno == EINVAL || errno == ENOSYS) {
+        /* No exchange on this file system: move the old set aside first.  A
+         * crash in between leaves no dst (and the old set under .old), never a
+         * mix of two sets. */
+        if ((size_t)snprintf(old, oldn, "%s.old", tmp) >= oldn)
+            return pl_err_os(eb, ENAMETOOLONG, "%s", tmp);
+        if (rename(dst, old) != 0) {
+            rc = pl_err_os(eb, errno, "rename(%s, %s)", dst, old);
+            old[0] = 0;
+            return rc;
+        }
+        if (rename(tmp, dst) != 0)
+            return pl_err_os(eb, errno, "rename(%s, %s)", tmp, dst);
+    } else {
+        return pl_err_os(eb, errno, "renameat2(%s, %s, RENAME_EXCHANGE)", tmp, dst);
+    }
+    /* keeps (1): without it a power cut can undo the switch */
+    return pl_fs_sync_parent(dst, eb);
 }

@@ -12,7 +12,8 @@
  * Usage: at start-up pl_ckpt_load() picks the newest checkpoint that
  * verifies (skipping torn or corrupt ones, refusing one written under
  * another configuration or for another log); after each sink commit
- * pl_ckpt_write() makes a new one durable and prunes all but the newest two.
+ * pl_ckpt_write() makes a new one durable and prunes all but it and the
+ * newest sound one before it.
  */
 #ifndef PL_CKPT_H
 #define PL_CKPT_H
@@ -38,8 +39,9 @@ typedef struct pl_ckpt_meta {
 /*
  * Write a checkpoint durably: STATEDIR/ckpt.tmp is written, fsync'd, closed,
  * renamed to STATEDIR/ckpt-<seqno> and the directory fsync'd; then every
- * checkpoint older than the previous one is removed and the directory
- * fsync'd again.  body may be NULL when len == 0.  statedir must exist.
+ * older checkpoint is removed except the newest one that verifies, has the
+ * same config_fp and log_id and a position not above m->position (corrupt
+ * ones go, whatever their number), and the directory fsync'd again.  body may be NULL when len == 0.  statedir must exist.
  *
  * Returns 0 when the new checkpoint and the pruning are durable.  Errors:
  * PL_EUSAGE (bad arguments, or m->seqno not greater than an existing
@@ -96,6 +98,15 @@ typedef struct pl_ckpt_loaded {
  */
 int pl_ckpt_load(const char *statedir, uint64_t config_fp, uint64_t log_id,
                  pl_ckpt_loaded *out, pl_errbuf *eb);
+
+/*
+ * pl_ckpt_load, but a checkpoint whose position is above max_position is
+ * skipped (a "skipped ... ahead of the sink" line) and the next older one
+ * tried: the caller's output (the sink) only holds rows up to max_position,
+ * so resuming after it would lose the rows in between.
+ */
+int pl_ckpt_load_upto(const char *statedir, uint64_t config_fp, uint64_t log_id,
+                      uint64_t max_position, pl_ckpt_loaded *out, pl_errbuf *eb);
 
 /* Free out->body and reset it; safe on a zeroed or already freed struct. */
 void pl_ckpt_loaded_free(pl_ckpt_loaded *l);

@@ -25,7 +25,8 @@
     X(CONFLICT, -1008, "sink conflict")                                      \
     X(EXISTS,   -1009, "already exists")                                     \
     X(NOTFOUND, -1010, "not found")                                          \
-    X(LIMIT,    -1011, "limit exceeded")
+    X(LIMIT,    -1011, "limit exceeded")                                     \
+    X(PARTIAL,  -1012, "partial state")
 
 enum {
 #define PL_ERR_ENUM(name, val, msg) PL_E##name = (val),

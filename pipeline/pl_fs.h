@@ -18,6 +18,13 @@
  */
 int pl_fs_sync_dir(const char *dir, pl_errbuf *eb);
 
+/*
+ * fsync the file at `path` (opened read-only for the purpose): makes data
+ * written through another descriptor, or a truncation, durable.  With
+ * missing_ok a missing file is 0.  Returns 0 or -errno; never retried.
+ */
+int pl_fs_sync_file(const char *path, int missing_ok, pl_errbuf *eb);
+
 /* pl_fs_sync_dir on the directory that holds `path` ("." for a bare name). */
 int pl_fs_sync_parent(const char *path, pl_errbuf *eb);
 
@@ -32,8 +39,23 @@ int pl_fs_write_all(int fd, const void *buf, size_t len, const char *what, pl_er
  */
 int pl_fs_replace(const char *path, const void *buf, size_t len, pl_errbuf *eb);
 
-/* mkdir -p: create dir and any missing parents; an existing directory is
- * fine, an existing non-directory is -ENOTDIR. */
+/* mkdir -p: create dir and any missing parents, fsync'ing the parent of
+ * each directory it creates (so that a power cut cannot take the new
+ * directory, and what is later made durable inside it, away); an existing
+ * directory is fine, an existing non-directory is -ENOTDIR. */
 int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb);
+
+/*
+ * Publish the complete directory `tmp` under the name `dst` (both in the
+ * same parent directory), then fsync the parent.  When dst does not exist
+ * this is one rename.  When it does (a directory), the two are exchanged
+ * atomically (renameat2 RENAME_EXCHANGE), so that a reader of dst sees the
+ * old set of files or the new one, never a mix; on a file system without
+ * exchange, dst is first renamed to `tmp`.old (a crash in between leaves no
+ * dst rather than a mix).  On success `old` (oldn bytes) names where the
+ * previous dst now is, for the caller to remove, or is "" when there was
+ * none.  An existing non-directory dst is -ENOTDIR.
+ */
+int pl_fs_publish_dir(const char *tmp, const char *dst, char *old, size_t oldn, pl_errbuf *eb);
 
 #endif

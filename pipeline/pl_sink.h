@@ -19,10 +19,22 @@
 
 typedef struct pl_sink pl_sink;
 
-/* Open or create STATEDIR/sink.db.  cfg is used for aggregation names. */
+/*
+ * Open or create STATEDIR/sink.db.  cfg is used for aggregation names.
+ * Before returning, the WAL is checkpointed into sink.db and truncated, and
+ * both are fsync'd: what the handle sees is durable.  PL_ELOCKED when a
+ * reader holds an old snapshot that stops this, PL_ECONFIG for a sink of
+ * another schema version, PL_ECORRUPT for a file that is not a database.
+ */
 int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_errbuf *eb);
-/* Close; an open transaction is rolled back. */
-void pl_sink_close(pl_sink *k);
+/*
+ * Close; an open transaction is rolled back.  A healthy handle checkpoints
+ * the WAL into sink.db first (a reader in the way only postpones that to
+ * the next open).  Returns 0, or the first failure (a checkpoint or fsync
+ * error, an unfinalized statement) with eb (may be NULL) naming it: a
+ * writer that cares whether its work is durable checks it.  Always frees k.
+ */
+int pl_sink_close(pl_sink *k, pl_errbuf *eb);
 
 int pl_sink_begin(pl_sink *k, pl_errbuf *eb);
 int pl_sink_bar(pl_sink *k, const pl_bar *b);
@@ -33,6 +45,24 @@ int pl_sink_dlq(pl_sink *k, const pl_dlq *d);
  * returns PL_EIO/PL_EDB and the caller must restart from its last checkpoint.
  */
 int pl_sink_commit(pl_sink *k, pl_errbuf *eb);
+/*
+ * The cut: how far the rows of the committed transactions go, and under
+ * which configuration and log they were computed.  The driver records it in
+ * every transaction it commits (pl_sink_set_cut, inside the transaction),
+ * so that it is durable exactly with the rows.
+ */
+typedef struct pl_sink_cut {
+    uint64_t position;  /* records consumed in canonical order */
+    uint64_t config_fp; /* the driver's configuration fingerprint */
+    uint64_t log_id;    /* the log's identity */
+    int finished;       /* 1: the run reached the end of its log */
+} pl_sink_cut;
+/* Record *c in the open transaction.  Failures latch like a write. */
+int pl_sink_set_cut(pl_sink *k, const pl_sink_cut *c, pl_errbuf *eb);
+/* The committed cut: 1 with *c filled, 0 when none was recorded (a new or
+ * never-committed sink; *c zeroed), PL_ECORRUPT when it is damaged. */
+int pl_sink_get_cut(pl_sink *k, pl_sink_cut *c, pl_errbuf *eb);
+
 /* Message of the last failure of pl_sink_bar/late/dlq. */
 const char *pl_sink_errmsg(const pl_sink *k);
 
@@ -56,14 +86,30 @@ void pl_sink_stats_get(const pl_sink *k, pl_sink_stats *st);
 typedef struct pl_digests {
     char bars[33], late[33], dlq[33];
     int64_t nbars, nlate, ndlq, nconflicts;
+    int partial;       /* the sink holds no finished run */
+    uint64_t position; /* the sink's cut position */
 } pl_digests;
+
+/* pl_sink_export flags */
+#define PL_EXPORT_ALLOW_PARTIAL 1u
 
 /*
  * Write OUTDIR/bars.csv, late.csv, dlq.csv (SPEC-canonical: sorted, LF,
- * 8-digit prices, hex payloads) from STATEDIR/sink.db and fill *d.  OUTDIR is
- * created if missing.  Returns 0, or PL_ECONFLICT (after writing the files)
- * when the conflicts table is not empty, or another negative code.
+ * 8-digit prices, hex payloads) and digests.xxh128 (their digests, in
+ * xxhsum's format) from STATEDIR/sink.db and fill *d.  The set is written
+ * into OUTDIR.tmp-XXXXXX beside OUTDIR and renamed into place as one
+ * directory: OUTDIR's parents are created if missing; an existing OUTDIR
+ * must hold nothing but an earlier export (PL_EEXISTS otherwise) and is
+ * replaced as a whole.
+ *
+ * A sink whose cut is not finished (a killed run, or one in progress) is
+ * PL_EPARTIAL and nothing is written, unless flags has
+ * PL_EXPORT_ALLOW_PARTIAL: then the set also holds a file PARTIAL saying so.
+ * Returns 0, or PL_ECONFLICT (after publishing the files) when the
+ * conflicts table is not empty, or another negative code (OUTDIR is then
+ * as it was).
  */
-int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_errbuf *eb);
+int pl_sink_export(const char *statedir, const char *outdir, unsigned flags, pl_digests *d,
+                   pl_errbuf *eb);
 
 #endif

@@ -22,7 +22,8 @@
 #define PL_UNSAFE_MAP(X)                                                              \
     X(OFFSETS_BEFORE_SINK, "offsets-before-sink",                                     \
       "each cycle's checkpoint (offsets and state) is made durable before its sink "  \
-      "commit: a crash between the two skips the cycle's rows for good")              \
+      "commit, with no sink cut check: a crash between the two skips the cycle's "    \
+      "rows for good")                                                                \
     X(NONDET_REPLAY, "nondeterministic-replay",                                       \
       "a resumed process computes VWAP differently from the first one (state that "   \
       "depends on crash history): replayed rows conflict with the committed ones")     \
@@ -73,7 +74,16 @@
     X(BATCH_WM_ON_TIME, "batch-on-watermark-on-time",                                 \
       "the batch recomputation takes an event exactly on the watermark (t == W) as "  \
       "on time (`t < W` for `t <= W`): it disagrees with the stream only on logs "    \
-      "that have such an event")
+      "that have such an event")                                                     \
+    X(WAL_AUTOCHECKPOINT, "wal-autocheckpoint",                                       \
+      "the sink as SQLite sets it up by default: automatic and close-time WAL "       \
+      "checkpoints whose fsync errors are swallowed, no durable checkpoint at open, "  \
+      "no sink cut check; a WAL fsync that failed leaves frames the restart builds "  \
+      "on, and a power cut then loses rows under newer checkpoints")                  \
+    X(DISCARD_NONATOMIC, "discard-nonatomic",                                         \
+      "--discard-state unlinks checkpoints then sink files, and a restart trusts the " \
+      "checkpoints without checking the sink's own cut: killed in between, the stale " \
+      "sink's rows are exported under the new configuration")
 
 enum {
 #define PL_UNSAFE_ENUM(id, name, what) PL_UNSAFE_##id,

@@ -10,7 +10,8 @@
  *
  * Only this file prints or exits.  Exit status: 0 success; 1 export found
  * sink conflicts; 2 bad input (usage, malformed or corrupt input, missing
- * path, configuration mismatch, locked state dir); 3 internal failure;
+ * path, configuration mismatch, locked state dir, export of a partial run
+ * without --allow-partial); 3 internal failure;
  * 4 I/O failure (a write, fsync or commit failed: the state dir holds the
  * last good checkpoint and a restart recovers).
  */
@@ -39,7 +40,7 @@ static const char *usage_text =
     "                                             build a log from interchange CSV\n"
     "  cat LOGDIR                                 write the log as interchange CSV\n"
     "  run LOGDIR STATEDIR [OPTIONS]              stream the log into STATEDIR (resumes)\n"
-    "  export STATEDIR OUTDIR                     write bars.csv late.csv dlq.csv, print digests\n"
+    "  export [--allow-partial] STATEDIR OUTDIR   write bars.csv late.csv dlq.csv, print digests\n"
     "  batch LOGDIR OUTDIR [OPTIONS]              offline recomputation of the same tables\n"
     "  faults                                     list the fail points of the fault build\n"
     "  unsafe                                     list the broken variants of the fault build\n"
@@ -106,7 +107,7 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
 }
 
 enum { OPT_AGG = 1000, OPT_DELAY, OPT_IDLE, OPT_EVERY, OPT_DISCARD, OPT_QUIET, OPT_PARTS,
-       OPT_KEEP_CR, OPT_ALLOW_EMPTY };
+       OPT_KEEP_CR, OPT_ALLOW_EMPTY, OPT_PARTIAL };
 
 static const struct option long_opts[] = {
     { "agg", required_argument, NULL, OPT_AGG },
@@ -118,6 +119,7 @@ static const struct option long_opts[] = {
     { "partitions", required_argument, NULL, OPT_PARTS },
     { "keep-cr", no_argument, NULL, OPT_KEEP_CR },
     { "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
+    { "allow-partial", no_argument, NULL, OPT_PARTIAL },
     { NULL, 0, NULL, 0 },
 };
 
@@ -125,7 +127,7 @@ typedef struct cli {
     const char *cmd;
     pl_config cfg;
     unsigned long long every;
-    int discard, quiet, partitions;
+    int discard, quiet, partitions, partial;
     unsigned import_flags; /* PL_IMPORT_* */
     unsigned allowed; /* bit per OPT_ - OPT_AGG */
     char *pos[3];
@@ -206,6 +208,9 @@ static int parse_cli(cli *c, int argc, char **argv, int want_pos)
             break;
         case OPT_ALLOW_EMPTY:
             c->import_flags |= PL_IMPORT_ALLOW_EMPTY;
+            break;
+        case OPT_PARTIAL:
+            c->partial = 1;
             break;
         }
     }
@@ -300,14 +305,18 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_export(int argc, char **argv)
 {
-    cli c = { .cmd = "export" };
+    cli c = { .cmd = "export", .allowed = ALLOW(OPT_PARTIAL) };
     pl_errbuf eb = { { 0 } };
     pl_digests d;
     int rc = parse_cli(&c, argc, argv, 2);
     if (rc)
         return rc;
     memset(&d, 0, sizeof d);
-    rc = pl_sink_export(c.pos[0], c.pos[1], &d, &eb);
+    rc = pl_sink_export(c.pos[0], c.pos[1], c.partial ? PL_EXPORT_ALLOW_PARTIAL : 0, &d, &eb);
+    if ((rc == 0 || rc == PL_ECONFLICT) && d.partial)
+        fprintf(stderr, "refpipe export: %s holds a partial run (stopped after record %llu); "
+                "exported as asked by --allow-partial\n", c.pos[0],
+                (unsigned long long)d.position);
     if (rc == 0 || rc == PL_ECONFLICT)
         print_digests(&d);
     if (rc == PL_ECONFLICT) {

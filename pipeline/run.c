@@ -25,6 +25,21 @@
  *      configuration and log fingerprints) - see ckpt.c.
  *  (6) A failed write, fsync or commit ends the run; nothing is retried on
  *      the same descriptor or connection.  Recovery is a restart.
+ *  (7) The sink and the checkpoints are cross-checked.  Every sink commit
+ *      records its cut (position, configuration, log; sink.c (8)).  At start
+ *      a sink cut of another configuration or log is a mismatch like a
+ *      checkpoint's, and only a checkpoint whose position the sink has
+ *      reached is used; one ahead of the sink (its rows were lost: a failed
+ *      WAL fsync, a partial discard) is skipped for an older one, or the
+ *      run replays from the start into the idempotent sink.  So the
+ *      checkpoints alone can never make a restart skip rows the sink lacks.
+ *  (8) Discarding state (--discard-state) is atomic: its commit point is one
+ *      rename of sink.db to a trash name and an fsync of the state dir.
+ *      Before it the old state is whole (and refused again); after it the
+ *      sink is empty, so by (7) no old checkpoint can be resumed, and what
+ *      is left is removed at leisure.
+ *  (9) The state dir is durable before anything is made durable inside it:
+ *      it is created with an fsync of its parent (pl_fs_mkdir_p).
  *
  * Why this gives exactly-once effects: after a crash, recovery resumes from
  * the newest valid checkpoint C (5).  By (3) every row emitted before C's cut
@@ -38,13 +53,16 @@
  *              |
  *     lock_statedir() ---- held by another process ----> PL_ELOCKED
  *              |
- *     pl_ckpt_load() ----- none valid ----> epoch checkpoint at position 0
+ *     pl_sink_open(), pl_sink_get_cut() -- another configuration --> PL_ECONFIG
+ *              |                          (--discard-state: discard_state(), keeps (8))
+ *     pl_ckpt_load_upto(sink position) -- keeps (7)
+ *              | ----- none valid ----> epoch checkpoint at position 0
  *              |                                  |
  *       restore state  <---------------------------
  *              |
  *     +--> push records (stream emits into the open sink transaction)
  *     |        | every checkpoint_every records, and once at end of input
- *     |   commit_cycle(): pl_sink_commit()  -- keeps (3)
+ *     |   commit_cycle(): pl_sink_set_cut(), pl_sink_commit()  -- keeps (3), (7)
  *     |                   pl_ckpt_write()   -- keeps (2)
  *     +--------+
  *              |
@@ -338,6 +356,13 @@ static int commit_cycle(run *r)
         if (rc < 0)
             return rc;
     }
+    {
+        /* keeps (7): the cut is committed with the rows it covers */
+        pl_sink_cut cut = { r->rs.position, r->config_fp, r->log_id, r->rs.finished };
+        rc = pl_sink_set_cut(r->sink, &cut, r->eb);
+        if (rc < 0)
+            return rc;
+    }
     fiu_return_on("sink/commit/before",
                   pl_err(r->eb, PL_EIO, "sink commit: injected failure (sink/commit/before)"));
     rc = pl_sink_commit(r->sink, r->eb);
@@ -360,32 +385,140 @@ void pl_run_opts_init(pl_run_opts *o)
     o->checkpoint_every = PL_DEFAULT_CHECKPOINT_EVERY;
 }
 
-/* Remove sink.db and its journals durably (for --discard-state). */
-static int discard_sink(const char *dir, pl_errbuf *eb)
+static const char *const sink_files[] = { "sink.db", "sink.db-journal", "sink.db-wal",
+                                          "sink.db-shm" };
+#define SINK_TRASH "sink.db.discarded"
+
+/* The broken variants whose damage the cross-check (7) would repair model a
+ * pipeline without it. */
+static int trusts_checkpoints(void)
 {
-    static const char *names[] = { "sink.db", "sink.db-journal", "sink.db-wal", "sink.db-shm" };
+    return pl_unsafe(PL_UNSAFE_DISCARD_NONATOMIC) || pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT) ||
+           pl_unsafe(PL_UNSAFE_OFFSETS_BEFORE_SINK);
+}
+
+/* Remove each of the state dir's files in `names`, then fsync the dir. */
+static int unlink_all(const char *dir, const char *const *names, size_t n, pl_errbuf *eb)
+{
     char path[4096];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (unlink(path) < 0 && errno != ENOENT)
             return pl_err_os(eb, errno, "unlink(%s)", path);
     }
-    /* without this fsync a power cut could resurrect the discarded sink */
+    /* without this fsync a power cut could resurrect what was removed */
     return pl_fs_sync_dir(dir, eb);
 }
 
-static int ensure_dir(const char *dir, pl_errbuf *eb)
+/*
+ * --discard-state, keeps (8).  The sink is closed (its WAL was truncated and
+ * made durable at open, so what remains of it is sink.db alone).  Commit
+ * point: sink.db renamed to a trash name and the directory fsync'd.  Then
+ * the rest goes: the trash, the sink's side files, every checkpoint.
+ */
+static int discard_state(const char *dir, pl_errbuf *eb)
 {
-    struct stat st;
-    if (mkdir(dir, 0755) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return pl_err_os(eb, errno, "mkdir(%s)", dir);
-    if (stat(dir, &st) < 0)
-        return pl_err_os(eb, errno, "stat(%s)", dir);
-    if (!S_ISDIR(st.st_mode))
-        return pl_err(eb, PL_EUSAGE, "%s: not a directory", dir);
-    return 0;
+    char from[4096], to[4096];
+    int rc;
+    if (pl_unsafe(PL_UNSAFE_DISCARD_NONATOMIC)) {
+        /* deliberately old: checkpoints first, then the sink files one by one */
+        rc = pl_ckpt_discard(dir, eb);
+        if (rc < 0)
+            return rc;
+        fiu_return_on("discard/rename/after",
+                      pl_err(eb, PL_EIO, "discard: injected failure (discard/rename/after)"));
+        return unlink_all(dir, sink_files, sizeof sink_files / sizeof sink_files[0], eb);
+    }
+    snprintf(from, sizeof from, "%s/sink.db", dir);
+    snprintf(to, sizeof to, "%s/" SINK_TRASH, dir);
+    if (rename(from, to) < 0 && errno != ENOENT)
+        return pl_err_os(eb, errno, "rename(%s, %s)", from, to);
+    /* the commit point: without this fsync a power cut could bring the old
+     * sink back beside an emptied set of checkpoints */
+    rc = pl_fs_sync_dir(dir, eb);
+    if (rc < 0)
+        return rc;
+    fiu_return_on("discard/rename/after",
+                  pl_err(eb, PL_EIO, "discard: injected failure (discard/rename/after)"));
+    {
+        static const char *const rest[] = { SINK_TRASH, "sink.db-journal", "sink.db-wal",
+                                            "sink.db-shm" };
+        rc = unlink_all(dir, rest, sizeof rest / sizeof rest[0], eb);
+    }
+    return rc < 0 ? rc : pl_ckpt_discard(dir, eb);
+}
+
+/* Discard everything in the state dir and open a fresh sink (keeps (8)). */
+static int rediscard(run *r, pl_errbuf *eb)
+{
+    int rc;
+    note(r->o, "discarding state: %s", eb->msg);
+    if (r->sink) {
+        rc = pl_sink_close(r->sink, eb);
+        r->sink = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    rc = discard_state(r->o->statedir, eb);
+    if (rc < 0)
+        return rc;
+    return pl_sink_open(r->o->statedir, &r->o->cfg, &r->sink, eb);
+}
+
+/*
+ * Open the sink, check its cut against this run, and load the checkpoint
+ * to resume from: keeps (5), (7).  Returns 1 (ck filled), 0 (start from
+ * zero) or a negative code.  With --discard-state, a mismatch of the sink
+ * or of a checkpoint discards the state (8) once.
+ */
+static int open_state(run *r, pl_ckpt_loaded *ck)
+{
+    const pl_run_opts *o = r->o;
+    pl_errbuf *eb = r->eb;
+    pl_sink_cut cut;
+    int rc, discarded = 0, have;
+
+    rc = pl_sink_open(o->statedir, &o->cfg, &r->sink, eb);
+    if (rc == PL_ECONFIG && o->discard_state) {
+        rc = rediscard(r, eb);
+        discarded = 1;
+    }
+    if (rc < 0)
+        return rc;
+again:
+    have = pl_sink_get_cut(r->sink, &cut, eb);
+    if (have < 0)
+        return have;
+    if (have && !trusts_checkpoints() &&
+        (cut.config_fp != r->config_fp || cut.log_id != r->log_id)) {
+        rc = pl_err(eb, PL_ECONFIG,
+                    "%s/sink.db holds rows of another %s (%s %016llx, this run %016llx); "
+                    "rerun with the same options and log or pass --discard-state",
+                    o->statedir, cut.config_fp != r->config_fp ? "configuration" : "log",
+                    cut.config_fp != r->config_fp ? "fingerprint" : "log id",
+                    (unsigned long long)(cut.config_fp != r->config_fp ? cut.config_fp
+                                                                       : cut.log_id),
+                    (unsigned long long)(cut.config_fp != r->config_fp ? r->config_fp
+                                                                       : r->log_id));
+        if (!o->discard_state || discarded)
+            return rc;
+        rc = rediscard(r, eb);
+        discarded = 1;
+        if (rc < 0)
+            return rc;
+        goto again;
+    }
+    pl_ckpt_loaded_free(ck);
+    rc = pl_ckpt_load_upto(o->statedir, r->config_fp, r->log_id,
+                           trusts_checkpoints() ? UINT64_MAX : have ? cut.position : 0, ck, eb);
+    if (rc == PL_ECONFIG && o->discard_state && !discarded) {
+        rc = rediscard(r, eb);
+        discarded = 1;
+        if (rc < 0)
+            return rc;
+        goto again;
+    }
+    return rc;
 }
 
 int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
@@ -415,7 +548,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     rc = pl_log_open(o->logdir, &r.log, eb);
     if (rc < 0)
         goto fail;
-    rc = ensure_dir(o->statedir, eb);
+    /* keeps (9) */
+    rc = pl_fs_mkdir_p(o->statedir, eb);
     if (rc < 0)
         goto fail;
     rc = lock_statedir(o->statedir, &lockfd, eb);
@@ -446,20 +580,9 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     if (rc < 0)
         goto fail;
 
-    /* Recovery: newest valid checkpoint, keeps (5). */
-    rc = pl_ckpt_load(o->statedir, r.config_fp, r.log_id, &ck, eb);
-    if (rc == PL_ECONFIG && o->discard_state) {
-        note(o, "discarding state: %s", eb->msg);
-        rc = pl_ckpt_discard(o->statedir, eb);
-        if (rc < 0)
-            goto fail;
-        rc = discard_sink(o->statedir, eb);
-        if (rc < 0)
-            goto fail;
-        rc = pl_ckpt_load(o->statedir, r.config_fp, r.log_id, &ck, eb);
-    }
-    if (rc < 0)
-        goto fail;
+    /* Recovery: the sink's cut, then the newest valid checkpoint the sink
+     * has reached; keeps (5) and (7). */
+    rc = open_state(&r, &ck);
     if (ck.report[0]) {
         char *line = ck.report, *nl;
         while (*line) {
@@ -473,6 +596,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             line = nl + 1;
         }
     }
+    if (rc < 0)
+        goto fail;
     /* The next checkpoint is named above every ckpt-* present, valid or not,
      * so that a new checkpoint never sorts below a skipped corrupt one. */
     r.seqno = ck.next_seqno ? ck.next_seqno - 1 : 0;
@@ -492,13 +617,13 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     }
     res->resumed_at = r.rs.position;
 
-    rc = pl_sink_open(o->statedir, &o->cfg, &r.sink, eb);
-    if (rc < 0)
-        goto fail;
     if (r.rs.finished) {
         res->already_complete = 1;
         pl_stream_stats_get(r.stream, &res->stats);
-        rc = 0;
+        rc = pl_sink_close(r.sink, eb);
+        r.sink = NULL;
+        if (rc < 0)
+            goto fail;
         goto done;
     }
     if (!resumed) {
@@ -587,7 +712,11 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         goto fail;
     res->cycles++;
     pl_stream_stats_get(r.stream, &res->stats);
-    rc = 0;
+    /* the last WAL checkpoint's errors count: keeps (6) */
+    rc = pl_sink_close(r.sink, eb);
+    r.sink = NULL;
+    if (rc < 0)
+        goto fail;
     goto done;
 
 fail:
@@ -595,7 +724,7 @@ fail:
         rc = PL_EIO;
 done:
     if (r.sink)
-        pl_sink_close(r.sink);
+        pl_sink_close(r.sink, NULL);
     if (r.stream)
         pl_stream_free(r.stream);
     if (r.log)
@@ -634,5 +763,8 @@ const pl_failpoint pl_failpoints[] = {
       "export/batch: a table's temp file is durable but not renamed; the old table is intact" },
     { "digest/rename/after",
       "export/batch: a table was renamed into place, directory not fsynced" },
+    { "discard/rename/after",
+      "--discard-state: the old sink is renamed away and durable (the commit point), "
+      "checkpoints and side files not yet removed" },
 };
 const int pl_nfailpoints = (int)(sizeof pl_failpoints / sizeof pl_failpoints[0]);

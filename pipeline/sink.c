@@ -17,11 +17,34 @@
  *  (3) Rows are durable exactly when pl_sink_commit returns 0: WAL mode with
  *      synchronous=FULL fsyncs the WAL (and, when it is new, its directory)
  *      inside COMMIT.
- *  (4) After any failed SQLite write, BEGIN or COMMIT the handle is latched:
- *      every later call fails with the same code and no step is retried on
- *      it.  Recovery is close + restart from the caller's last checkpoint.
- *  (5) The export reads the three tables and the conflict count inside one
- *      read transaction, i.e. from one committed snapshot.
+ *  (4) After any failed SQLite write, BEGIN, COMMIT or WAL checkpoint the
+ *      handle is latched: every later call fails with the same code and no
+ *      step is retried on it.  Recovery is close + restart from the caller's
+ *      last checkpoint.
+ *  (5) The export reads the three tables, the cut and the conflict count
+ *      inside one read transaction, i.e. from one committed snapshot.
+ *  (6) What a new handle sees is durable.  pl_sink_open copies the WAL into
+ *      sink.db (wal_checkpoint(TRUNCATE), any error or a reader in the way
+ *      fails the open), fsyncs sink.db, the truncated WAL and the directory.
+ *      A commit whose WAL fsync failed can leave its frames readable from
+ *      the page cache but not on disk; without this step a restart would
+ *      build on them and a power cut would later cut a hole under newer
+ *      checkpoints.
+ *  (7) No WAL checkpoint error is swallowed: SQLite's automatic checkpoint
+ *      (which ignores an fsync error of sink.db) is off; pl_sink_commit
+ *      checkpoints itself when the WAL has grown, pl_sink_close once more,
+ *      and a failure there latches (4) or is returned.
+ *  (8) The cut travels with the rows: every transaction the driver commits
+ *      records, through pl_sink_set_cut, the position, configuration and
+ *      log fingerprints and the finished flag it reached, in the `meta`
+ *      table.  So the sink itself says how far it got and under which
+ *      configuration, whatever happened to the checkpoints, and the export
+ *      knows whether the run had finished.
+ *  (9) An export is published as one set: the tables and their digests are
+ *      written into a fresh OUTDIR.tmp-XXXXXX next to OUTDIR, each fsync'd,
+ *      and that directory is renamed (or exchanged) into place and its
+ *      parent fsync'd.  A reader never sees tables of two exports mixed, nor
+ *      an export that a power cut can take back.
  *
  *      pl_sink_open --> IDLE --pl_sink_begin--> IN_TXN --pl_sink_commit--> IDLE
  *                        |                        | any SQLite failure
@@ -30,6 +53,7 @@
  */
 #include "pl_sink.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,9 +67,13 @@
 #include "pl_digest.h"
 #include "pl_fs.h"
 #include "pl_payload.h"
+#include "pl_unsafe.h"
 
-#define SINK_SCHEMA_VERSION "1"
+/* 2: the meta table carries the cut (8) */
+#define SINK_SCHEMA_VERSION "2"
 #define SINK_BUSY_MS 5000
+/* WAL frames after which pl_sink_commit checkpoints (SQLite's own default) */
+#define SINK_CKPT_FRAMES 1000
 /*
  * Longest symbol or payload accepted.  SQLite takes lengths as int and
  * refuses values over 1e9 bytes; hex doubles a payload in conflict lines.
@@ -310,8 +338,10 @@ struct pl_sink {
     pl_config cfg; /* a copy: aggregation names are bound SQLITE_STATIC */
     char path[PATH_MAX];
     sqlite3_stmt *ins_bar, *get_bar, *ins_late, *get_late, *ins_dlq, *get_dlq, *ins_conflict;
-    sqlite3_stmt *begin, *commit;
+    sqlite3_stmt *begin, *commit, *put_meta;
     int in_txn;
+    int wal_frames; /* frames in the WAL after the last commit (wal hook) */
+    int ready;      /* pl_sink_open completed: close checkpoints (7) */
     int latched;  /* 0, or the code every later call returns (keeps (4)) */
     pl_errbuf eb; /* last failure of a writer; the latch's cause */
     sbuf key, stored, attempted; /* scratch for conflict records */
@@ -413,6 +443,48 @@ static int stat_dir(const char *dir, const char *what, pl_errbuf *eb)
     return 0;
 }
 
+/* Replaces SQLite's auto-checkpoint hook: only notes the WAL's size (7). */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    ((pl_sink *)ctx)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+/*
+ * Copy the WAL into sink.db and truncate it (wal_checkpoint(TRUNCATE)), then
+ * make that durable: fsync sink.db and the WAL (SQLite does not sync the
+ * truncation) and, with statedir, the directory (a WAL that SQLite created
+ * at this open gets its entry durable here, whatever SQLite's own, unchecked,
+ * directory sync did).  With `strict` a checkpoint that could not complete
+ * (a reader holds an old snapshot) is an error; without it that only leaves
+ * the WAL for the next open.  Keeps (6) and (7).
+ */
+static int wal_truncate(pl_sink *k, const char *statedir, int strict, pl_errbuf *eb)
+{
+    char wal[PATH_MAX + 8];
+    int rc, nlog = -1, nckpt = -1;
+    rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+    if ((rc & 0xff) == SQLITE_BUSY) {
+        if (!strict)
+            return 0;
+        return pl_err(eb, PL_ELOCKED,
+                      "wal_checkpoint(TRUNCATE)(%s): another connection (an export?) holds an "
+                      "old snapshot; the sink cannot be made durable before use (retry when it "
+                      "is done)", k->path);
+    }
+    if (rc != SQLITE_OK)
+        return sq_err(eb, k->db, rc, "wal_checkpoint(TRUNCATE)", k->path);
+    snprintf(wal, sizeof wal, "%s-wal", k->path);
+    /* without these a power cut can bring back an older sink.db, or WAL frames
+     * that were copied and are no longer wanted */
+    if ((rc = pl_fs_sync_file(k->path, 0, eb)) || (rc = pl_fs_sync_file(wal, 1, eb)))
+        return rc;
+    if (statedir && (rc = pl_fs_sync_dir(statedir, eb)))
+        return rc;
+    k->wal_frames = 0;
+    return 0;
+}
+
 int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_errbuf *eb)
 {
     pl_sink *k = NULL;
@@ -451,6 +523,17 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
     if ((ret = exec_sql(k->db, "PRAGMA journal_mode=WAL", "journal_mode=WAL", k->path, eb)) ||
         (ret = exec_sql(k->db, "PRAGMA synchronous=FULL", "synchronous=FULL", k->path, eb)))
         goto fail;
+    if (!pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT)) {
+        /* keeps (7): the hook replaces SQLite's automatic checkpoint, which
+         * would swallow an fsync error of sink.db; the close-time checkpoint
+         * is ours too, so that its errors are seen */
+        sqlite3_wal_hook(k->db, wal_hook, k);
+        if ((rc = sqlite3_db_config(k->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL)) !=
+            SQLITE_OK) {
+            ret = sq_err(eb, k->db, rc, "no checkpoint on close", k->path);
+            goto fail;
+        }
+    }
     {
         /* journal_mode can silently stay as it was (e.g. on a read-only medium) */
         sqlite3_stmt *st = NULL;
@@ -467,6 +550,11 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
         if (ret)
             goto fail;
     }
+    /* keeps (6): before anything is read or written, what this handle sees
+     * is made durable, or the open fails */
+    if (!pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT) &&
+        (ret = wal_truncate(k, statedir, 1, eb)))
+        goto fail;
     /* IMMEDIATE: two openers of a new file must not both create the schema */
     if ((ret = exec_sql(k->db, "BEGIN IMMEDIATE", "begin schema", k->path, eb)))
         goto fail;
@@ -503,19 +591,25 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
                     " ON CONFLICT DO NOTHING",
                     &k->ins_conflict, k->path, eb)) ||
         (ret = prep(k->db, "BEGIN IMMEDIATE", &k->begin, k->path, eb)) ||
-        (ret = prep(k->db, "COMMIT", &k->commit, k->path, eb)))
+        (ret = prep(k->db, "COMMIT", &k->commit, k->path, eb)) ||
+        (ret = prep(k->db,
+                    "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    &k->put_meta, k->path, eb)))
         goto fail;
+    k->ready = 1;
     *out = k;
     return 0;
 fail:
-    pl_sink_close(k);
+    pl_sink_close(k, NULL);
     return ret;
 }
 
-void pl_sink_close(pl_sink *k)
+int pl_sink_close(pl_sink *k, pl_errbuf *eb)
 {
+    int ret = 0, rc;
     if (!k)
-        return;
+        return 0;
     if (k->db) {
         sqlite3_finalize(k->ins_bar);
         sqlite3_finalize(k->get_bar);
@@ -526,15 +620,33 @@ void pl_sink_close(pl_sink *k)
         sqlite3_finalize(k->ins_conflict);
         sqlite3_finalize(k->begin);
         sqlite3_finalize(k->commit);
+        sqlite3_finalize(k->put_meta);
         /* an uncommitted cycle must vanish: the caller replays it from its checkpoint */
         if (!sqlite3_get_autocommit(k->db))
             sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close_v2(k->db);
+        if (pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT)) {
+            /* deliberately old: SQLite's close-time checkpoint, result unseen */
+            sqlite3_close_v2(k->db);
+            k->db = NULL;
+        } else {
+            /* keeps (7): the last checkpoint is ours, its errors are returned;
+             * a reader in the way only leaves the WAL for the next open (6) */
+            if (!k->latched && k->ready)
+                ret = wal_truncate(k, NULL, 0, eb);
+            /* sqlite3_close, not _v2: a statement left unfinalized is a bug to report */
+            rc = sqlite3_close(k->db);
+            if (rc != SQLITE_OK && ret == 0)
+                ret = sq_err(eb, k->db, rc, "sqlite3_close", k->path);
+            if (rc != SQLITE_OK)
+                sqlite3_close_v2(k->db);
+            k->db = NULL;
+        }
     }
     free(k->key.p);
     free(k->stored.p);
     free(k->attempted.p);
     free(k);
+    return ret;
 }
 
 /* ------------------------------------------------------------ transactions */
@@ -588,7 +700,96 @@ int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
     if (rc != SQLITE_DONE)
         return latch(k, rc, "commit", eb); /* never retried: keeps (4) */
     k->st.commits++;
+    if (k->wal_frames >= SINK_CKPT_FRAMES) {
+        /* keeps (7): the WAL stays bounded, and an fsync error of sink.db
+         * here is an error, not a shrug */
+        rc = sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+            return latch(k, rc, "wal_checkpoint", eb);
+        k->wal_frames = 0;
+    }
     return 0;
+}
+
+/* ---------------------------------------------------------------- the cut */
+
+static const char *const cut_keys[4] = { "cut_position", "cut_config", "cut_log",
+                                         "cut_finished" };
+
+int pl_sink_set_cut(pl_sink *k, const pl_sink_cut *c, pl_errbuf *eb)
+{
+    uint64_t v[4] = { c->position, c->config_fp, c->log_id, c->finished ? 1u : 0u };
+    if (k->latched)
+        return latched_err(k, eb);
+    if (!k->in_txn)
+        return pl_err(eb, PL_EUSAGE, "sink cut(%s): no open transaction", k->path);
+    /* keeps (8): in the same transaction as the rows it describes */
+    for (int i = 0; i < 4; i++) {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v[i]), rc;
+        if (sqlite3_bind_text(k->put_meta, 1, cut_keys[i], -1, SQLITE_STATIC) ||
+            sqlite3_bind_text(k->put_meta, 2, num, n, SQLITE_TRANSIENT))
+            return latch(k, sqlite3_errcode(k->db), "bind cut", eb);
+        rc = sqlite3_step(k->put_meta);
+        sqlite3_reset(k->put_meta);
+        if (rc != SQLITE_DONE)
+            return latch(k, rc, "write cut", eb);
+    }
+    return 0;
+}
+
+/* Read the cut from db (inside the caller's transaction, if any): 1 and *c
+ * when recorded, 0 when the sink has none, PL_ECORRUPT for a damaged one. */
+static int read_cut(sqlite3 *db, const char *path, pl_sink_cut *c, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t v[4] = { 0, 0, 0, 0 };
+    int rc, seen = 0, ret;
+    memset(c, 0, sizeof *c);
+    rc = sqlite3_prepare_v2(db, "SELECT key, value FROM meta WHERE key LIKE 'cut!_%' ESCAPE '!'",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, db, rc, "read cut", path);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const char *val = (const char *)sqlite3_column_text(st, 1);
+        char *end;
+        for (int i = 0; i < 4; i++) {
+            if (!key || strcmp(key, cut_keys[i]) != 0)
+                continue;
+            errno = 0;
+            v[i] = val && *val >= '0' && *val <= '9' ? strtoull(val, &end, 10) : 0;
+            if (!val || *val < '0' || *val > '9' || *end || errno) {
+                ret = pl_err(eb, PL_ECORRUPT, "%s: meta %s holds '%s', not a number", path,
+                             key, val ? val : "(null)");
+                goto out;
+            }
+            seen |= 1 << i;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        ret = sq_err(eb, db, rc, "read cut", path);
+        goto out;
+    }
+    if (seen != 0 && seen != 15) {
+        ret = pl_err(eb, PL_ECORRUPT, "%s: the cut in table meta is incomplete", path);
+        goto out;
+    }
+    c->position = v[0];
+    c->config_fp = v[1];
+    c->log_id = v[2];
+    c->finished = v[3] != 0;
+    ret = seen == 15;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int pl_sink_get_cut(pl_sink *k, pl_sink_cut *c, pl_errbuf *eb)
+{
+    if (k->latched)
+        return latched_err(k, eb);
+    return read_cut(k->db, k->path, c, eb);
 }
 
 const char *pl_sink_errmsg(const pl_sink *k)
@@ -1054,27 +1255,117 @@ out:
     return ret;
 }
 
-int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_errbuf *eb)
+/* The names an export directory may hold: ours, and our writers' temp files. */
+static const char *const export_names[] = { "bars.csv", "late.csv", "dlq.csv", "digests.xxh128",
+                                            "PARTIAL" };
+#define EXPORT_NNAMES (sizeof export_names / sizeof export_names[0])
+
+static int export_name(const char *name)
 {
-    char path[PATH_MAX];
+    for (size_t i = 0; i < EXPORT_NNAMES; i++) {
+        size_t n = strlen(export_names[i]);
+        if (!strncmp(name, export_names[i], n) && (!name[n] || !strcmp(name + n, ".tmp")))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * An existing OUTDIR is replaced as a whole (9), so it may hold nothing but
+ * an earlier export: anything else would be deleted with it.
+ */
+static int export_dir_replaceable(const char *outdir, pl_errbuf *eb)
+{
+    DIR *d = opendir(outdir);
+    struct dirent *de;
+    int ret = 0;
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        return pl_err_os(eb, errno, "export: opendir(%s)", outdir);
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || export_name(de->d_name))
+            continue;
+        ret = pl_err(eb, PL_EEXISTS, "export: %s holds '%s', which is not part of an export; "
+                     "the export replaces OUTDIR as a whole, so give a new or an earlier "
+                     "export's directory", outdir, de->d_name);
+        break;
+    }
+    closedir(d);
+    return ret;
+}
+
+/* Remove an export directory made or replaced by us (only our names). */
+static void export_dir_remove(const char *path)
+{
+    char p[PATH_MAX];
+    if (!path[0])
+        return;
+    for (size_t i = 0; i < EXPORT_NNAMES; i++) {
+        snprintf(p, sizeof p, "%s/%s", path, export_names[i]);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/%s.tmp", path, export_names[i]);
+        unlink(p);
+    }
+    rmdir(path);
+}
+
+/* A small file of the export set, through the same durable writer. */
+static int export_small(const char *dir, const char *name, const char *text, pl_errbuf *eb)
+{
+    char path[PATH_MAX], hex[33];
+    pl_dfile *f = NULL;
+    int ret;
+    if ((ret = make_path(path, sizeof path, dir, name, eb)) || (ret = pl_dfile_open(path, &f, eb)))
+        return ret;
+    if ((ret = pl_dfile_write(f, text, strlen(text)))) {
+        pl_dfile_abort(f);
+        return dfile_err(eb, ret, path);
+    }
+    return pl_dfile_close(f, hex, eb);
+}
+
+int pl_sink_export(const char *statedir, const char *outdir, unsigned flags, pl_digests *d,
+                   pl_errbuf *eb)
+{
+    char path[PATH_MAX], out[PATH_MAX], tmp[PATH_MAX + 16], old[PATH_MAX + 32], *base;
     struct stat sb;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int rc, ret;
+    pl_sink_cut cut;
+    size_t n;
+    int rc, ret, have_cut;
 
     memset(d, 0, sizeof *d);
+    tmp[0] = 0;
     if (!statedir || !outdir)
         return pl_err(eb, PL_EUSAGE, "export: bad arguments");
     if ((ret = stat_dir(statedir, "export", eb)))
         return ret;
     if ((ret = make_path(path, sizeof path, statedir, "sink.db", eb)))
         return ret;
+    /* OUTDIR without trailing slashes names the directory that is replaced (9) */
+    n = strlen(outdir);
+    while (n > 1 && outdir[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof out)
+        return pl_err(eb, PL_EUSAGE, "export: bad output directory \"%s\"", outdir);
+    memcpy(out, outdir, n);
+    out[n] = 0;
+    base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+        return pl_err(eb, PL_EUSAGE, "export: output directory \"%s\" must end in a name (the "
+                      "export is made next to it and renamed into place)", outdir);
     /* checked first: SQLite must not get a chance to create anything in STATEDIR */
     if (stat(path, &sb) != 0) {
         if (errno == ENOENT)
             return pl_err(eb, PL_ENOTFOUND, "export: %s not found", path);
         return pl_err_os(eb, errno, "export: stat(%s)", path);
     }
+    if (stat(out, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return pl_err_os(eb, ENOTDIR, "export: %s", out);
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         ret = sq_err(eb, db, rc, "export: sqlite3_open", path);
@@ -1084,19 +1375,51 @@ int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_e
     sqlite3_busy_timeout(db, SINK_BUSY_MS);
     /* keeps (5) */
     if ((ret = exec_sql(db, "BEGIN", "export: begin", path, eb)) ||
-        (ret = check_version(db, path, eb)) || (ret = validate_bars(db, path, eb)) ||
-        (ret = pl_fs_mkdir_p(outdir, eb)))
+        (ret = check_version(db, path, eb)) || (ret = validate_bars(db, path, eb)))
         goto fail;
+    if ((have_cut = read_cut(db, path, &cut, eb)) < 0) {
+        ret = have_cut;
+        goto fail;
+    }
+    d->partial = !have_cut || !cut.finished;
+    d->position = cut.position;
+    if (d->partial && !(flags & PL_EXPORT_ALLOW_PARTIAL)) {
+        if (have_cut)
+            ret = pl_err(eb, PL_EPARTIAL, "%s holds a partial run (stopped after record %llu, "
+                         "not finished): complete it with refpipe run, or pass --allow-partial",
+                         statedir, (unsigned long long)cut.position);
+        else
+            ret = pl_err(eb, PL_EPARTIAL, "%s holds a partial run (no commit cycle recorded): "
+                         "complete it with refpipe run, or pass --allow-partial", statedir);
+        goto fail;
+    }
+    /* the parent must exist (and be durable) for the temp dir beside OUTDIR */
+    if (base != out) {
+        char parent[PATH_MAX];
+        size_t pn = (size_t)(base - out) - 1;
+        memcpy(parent, out, pn ? pn : 1);
+        parent[pn ? pn : 1] = 0;
+        if ((ret = pl_fs_mkdir_p(parent, eb)))
+            goto fail;
+    }
+    if ((ret = export_dir_replaceable(out, eb)))
+        goto fail;
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
+    if (!mkdtemp(tmp)) {
+        ret = pl_err_os(eb, errno, "export: mkdtemp(%s)", tmp);
+        tmp[0] = 0;
+        goto fail;
+    }
     if ((ret = export_table(db, path, "SELECT " BAR_COLS " FROM bars ORDER BY agg, symbol, seq",
                             "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,"
                             "vwap\n",
-                            fmt_bar_stmt, outdir, "bars.csv", d->bars, &d->nbars, eb)) ||
+                            fmt_bar_stmt, tmp, "bars.csv", d->bars, &d->nbars, eb)) ||
         (ret = export_table(db, path,
                             "SELECT " LATE_COLS " FROM late ORDER BY partition, offset",
                             "partition,offset,event_ns,symbol,price,qty,watermark_ns\n",
-                            fmt_late_stmt, outdir, "late.csv", d->late, &d->nlate, eb)) ||
+                            fmt_late_stmt, tmp, "late.csv", d->late, &d->nlate, eb)) ||
         (ret = export_table(db, path, "SELECT " DLQ_COLS " FROM dlq ORDER BY partition, offset",
-                            "partition,offset,reason,payload_hex\n", fmt_dlq_stmt, outdir,
+                            "partition,offset,reason,payload_hex\n", fmt_dlq_stmt, tmp,
                             "dlq.csv", d->dlq, &d->ndlq, eb)))
         goto fail;
     rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM conflicts", -1, &st, NULL);
@@ -1110,13 +1433,37 @@ int pl_sink_export(const char *statedir, const char *outdir, pl_digests *d, pl_e
     st = NULL;
     if ((ret = exec_sql(db, "COMMIT", "export: end", path, eb)))
         goto fail;
-    sqlite3_close_v2(db);
+    rc = sqlite3_close(db);
+    db = NULL;
+    if (rc != SQLITE_OK) {
+        ret = pl_err(eb, PL_EDB, "export: sqlite3_close(%s): %s", path, sqlite3_errstr(rc));
+        goto fail;
+    }
+    {
+        /* xxhsum's format: `xxhsum -c digests.xxh128` in OUTDIR checks the set */
+        char text[512], note[160];
+        snprintf(text, sizeof text, "%s  bars.csv\n%s  late.csv\n%s  dlq.csv\n", d->bars,
+                 d->late, d->dlq);
+        if ((ret = export_small(tmp, "digests.xxh128", text, eb)))
+            goto fail;
+        snprintf(note, sizeof note, "partial run: stopped after record %llu, not finished\n",
+                 (unsigned long long)d->position);
+        if (d->partial && (ret = export_small(tmp, "PARTIAL", note, eb)))
+            goto fail;
+    }
+    /* keeps (9): every file is durable in tmp (pl_dfile_close); one switch */
+    if ((ret = pl_fs_publish_dir(tmp, out, old, sizeof old, eb)))
+        goto fail;
+    tmp[0] = 0;
+    export_dir_remove(old); /* tidiness: the old set is no longer reachable as OUTDIR */
     if (d->nconflicts > 0)
         return pl_err(eb, PL_ECONFLICT, "export: %lld conflict(s) recorded in %s",
                       (long long)d->nconflicts, path);
     return 0;
 fail:
     sqlite3_finalize(st);
-    sqlite3_close_v2(db);
+    if (db)
+        sqlite3_close_v2(db);
+    export_dir_remove(tmp); /* a failed export leaves OUTDIR as it was */
     return ret;
 }

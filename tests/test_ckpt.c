@@ -260,6 +260,63 @@ START_TEST(test_keeps_two)
 }
 END_TEST
 
+/* Pruning goes by validity: after recovery fell back past a corrupt newest
+ * checkpoint, the next write keeps the sound one it resumed from and drops
+ * the corrupt one (numbering alone would do the opposite). */
+START_TEST(test_prune_keeps_newest_sound)
+{
+    size_t n;
+    char *full;
+    pl_ckpt_loaded out;
+    write_ok(1, FP_A, LOG_A, 100, "one");
+    write_ok(2, FP_A, LOG_A, 200, "two");
+    write_ok(3, FP_A, LOG_A, 300, "three");
+    full = tu_slurp(cpath(3), &n);
+    ck_assert(full != NULL && n > 60);
+    full[58] ^= 1; /* one body bit */
+    put_bytes(cpath(3), full, n);
+    free(full);
+    expect_load(2, "two", &out);
+    pl_ckpt_loaded_free(&out);
+    write_ok(4, FP_A, LOG_A, 250, "four");
+    ck_assert(exists(cpath(4)));
+    ck_assert_msg(exists(cpath(2)), "the sound checkpoint 2 was pruned");
+    ck_assert_msg(!exists(cpath(3)), "the corrupt checkpoint 3 was kept");
+    ck_assert(!exists(cpath(1)));
+    /* with 4 damaged too, the load still finds 2 */
+    put_bytes(cpath(4), "x", 1);
+    expect_load(2, "two", &out);
+    pl_ckpt_loaded_free(&out);
+}
+END_TEST
+
+/* A sound checkpoint ahead of the new one (a timeline abandoned because the
+ * sink never got its rows), or of another configuration, is not the one
+ * kept; load_upto skips checkpoints ahead of the caller's limit. */
+START_TEST(test_prune_and_load_by_position)
+{
+    pl_ckpt_loaded out;
+    pl_errbuf eb = {{0}};
+    write_ok(1, FP_A, LOG_A, 100, "one");
+    write_ok(2, FP_A, LOG_A, 300, "two");
+    ck_assert_int_eq(pl_ckpt_load_upto(dir, FP_A, LOG_A, 250, &out, &eb), 1);
+    ck_assert_uint_eq(out.meta.seqno, 1);
+    ck_assert_ptr_nonnull(strstr(out.report, "skipped ckpt-0000000000000002: position 300 is "
+                                             "ahead of the sink's 250"));
+    pl_ckpt_loaded_free(&out);
+    ck_assert_int_eq(pl_ckpt_load_upto(dir, FP_A, LOG_A, 99, &out, &eb), 0);
+    pl_ckpt_loaded_free(&out);
+    /* resumed from 1: the new checkpoint at 150 keeps 1, not the abandoned 2 */
+    write_ok(3, FP_A, LOG_A, 150, "three");
+    ck_assert(exists(cpath(3)));
+    ck_assert_msg(!exists(cpath(2)), "checkpoint 2 (position 300) was kept");
+    ck_assert_msg(exists(cpath(1)), "checkpoint 1 (position 100) should be the one kept");
+    /* nothing of another configuration is kept beside a new one */
+    write_ok(4, FP_B, LOG_A, 0, "other");
+    ck_assert(exists(cpath(4)) && !exists(cpath(3)) && !exists(cpath(1)));
+}
+END_TEST
+
 START_TEST(test_seqno_not_newer)
 {
     pl_ckpt_meta m = {5, FP_A, LOG_A, 1};
@@ -601,6 +658,8 @@ Suite *ckpt_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_prune_keeps_newest_sound);
+    tcase_add_test(tc, test_prune_and_load_by_position);
     tcase_add_test(tc, test_two_part_body);
     tcase_add_test(tc, test_empty_body);
     tcase_add_test(tc, test_format_layout);
