@@ -105,6 +105,22 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
 /* End of input: W = +inf, release everything, fire every open time window. */
 int pl_stream_finish(pl_stream *s);
 
+/*
+ * The end-of-input flush in bounded steps, for a driver that must commit in
+ * between.  pl_stream_next_step returns the least watermark above W at
+ * which something is released or fires (the head window end - 1 of a time
+ * aggregation, or the largest event time seen while events are buffered),
+ * or PL_WM_POS_INF when nothing is left but pl_stream_finish.
+ * pl_stream_advance raises W to w (no-op when w <= W; +inf is
+ * pl_stream_finish) and releases and fires what that allows, like a push
+ * that moved the watermark.  Only after the last record: a later push would
+ * see an advanced W.  The state in between is a valid state to save.
+ * Emitting in these steps and then finishing gives exactly the rows that
+ * one pl_stream_finish gives.
+ */
+int64_t pl_stream_next_step(const pl_stream *s);
+int pl_stream_advance(pl_stream *s, int64_t w);
+
 int64_t pl_stream_watermark(const pl_stream *s);
 void pl_stream_stats_get(const pl_stream *s, pl_stream_stats *st);
 

@@ -40,6 +40,15 @@
  *      is left is removed at leisure.
  *  (9) The state dir is durable before anything is made durable inside it:
  *      it is created with an fsync of its parent (pl_fs_mkdir_p).
+ * (10) Every commit cycle's work is bounded, so that each restart makes
+ *      progress under any crash storm: a cycle ends after N records
+ *      (--checkpoint-every) or as soon as it emitted N rows, and the
+ *      end-of-input flush raises the watermark in steps (to the next
+ *      window end or buffered event, pl_stream_next_step), committing a
+ *      cycle with its checkpoint whenever N rows were emitted.  A cycle is
+ *      then bounded by N rows plus what one record or one step fires.  The
+ *      flush steps count in the checkpoints' and the sink cut's position
+ *      (progress()), so (7) compares them exactly.
  *
  * Why this gives exactly-once effects: after a crash, recovery resumes from
  * the newest valid checkpoint C (5).  By (3) every row emitted before C's cut
@@ -88,7 +97,7 @@
 #include "pl_unsafe.h"
 
 #define RUN_BODY_MAGIC 0x4e555250u /* "PRUN" little-endian */
-#define RUN_BODY_VERSION 1u
+#define RUN_BODY_VERSION 2u /* 2: finish steps */
 
 /* ---- state-dir lock ----------------------------------------------------- */
 
@@ -137,20 +146,28 @@ typedef struct run_state {
     uint32_t parts;
     int finished;
     uint64_t position;     /* records consumed in canonical order */
+    uint64_t steps;        /* end-of-input flush steps done (keeps (10)) */
     uint64_t *next_offset; /* per partition */
 } run_state;
+
+/*
+ * Progress: records consumed plus flush steps done.  It grows with every
+ * commit cycle, the flush's included, so it is what checkpoints and the
+ * sink's cut carry as their position and what the cross-check (7) compares.
+ */
+static uint64_t progress(const run_state *rs) { return rs->position + rs->steps; }
 
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* body = magic u32, version u32, parts u32, finished u32, position u64,
- *        next_offset[parts] u64, stream_len u64, stream bytes.
+ *        steps u64, next_offset[parts] u64, stream_len u64, stream bytes.
  * encode_head builds everything before the stream bytes; the stream's own
  * save buffer is written behind it as is (pl_ckpt_write2), not copied. */
 static int encode_head(const run_state *rs, size_t slen, uint8_t **out, size_t *len)
 {
     uint8_t *b, *p;
-    size_t n = 16 + 8 + 8 * (size_t)rs->parts + 8;
+    size_t n = 16 + 16 + 8 * (size_t)rs->parts + 8;
     uint32_t hdr[4] = { RUN_BODY_MAGIC, RUN_BODY_VERSION, rs->parts, (uint32_t)rs->finished };
     b = malloc(n);
     if (!b)
@@ -158,6 +175,7 @@ static int encode_head(const run_state *rs, size_t slen, uint8_t **out, size_t *
     p = b;
     memcpy(p, hdr, 16); p += 16;
     put64(p, rs->position); p += 8;
+    put64(p, rs->steps); p += 8;
     for (uint32_t i = 0; i < rs->parts; i++, p += 8)
         put64(p, rs->next_offset[i] - (pl_unsafe(PL_UNSAFE_OFFSET_OFF_BY_ONE) &&
                                        rs->next_offset[i] > 0)); /* wrong on purpose */
@@ -181,10 +199,11 @@ static int decode_body(run_state *rs, pl_stream *s, pl_log *log, const uint8_t *
     if (hdr[2] != rs->parts)
         return pl_err(eb, PL_ECORRUPT, "checkpoint body: %u partitions, log has %u", hdr[2],
                       rs->parts);
-    if ((size_t)(end - p) < 8 + 8 * (size_t)rs->parts + 8)
+    if ((size_t)(end - p) < 16 + 8 * (size_t)rs->parts + 8)
         return pl_err(eb, PL_ECORRUPT, "checkpoint body truncated");
     rs->finished = hdr[3] != 0;
     rs->position = get64(p); p += 8;
+    rs->steps = get64(p); p += 8;
     for (uint32_t i = 0; i < rs->parts; i++, p += 8) {
         rs->next_offset[i] = get64(p);
         if (rs->next_offset[i] > pl_log_records(log, i))
@@ -280,6 +299,7 @@ typedef struct run {
     run_state rs;
     merge m;
     uint64_t config_fp, log_id, seqno;
+    uint64_t cycle_rows; /* rows emitted since the last commit (keeps (10)) */
     int resumed;
     pl_errbuf *eb;
 } run;
@@ -287,6 +307,7 @@ typedef struct run {
 static int emit_bar(void *ctx, const pl_bar *b)
 {
     run *r = ctx;
+    r->cycle_rows++;
     if (pl_unsafe(PL_UNSAFE_NONDET_REPLAY) && r->resumed) {
         pl_bar x = *b;
         x.vwap += 1;
@@ -294,8 +315,16 @@ static int emit_bar(void *ctx, const pl_bar *b)
     }
     return pl_sink_bar(r->sink, b);
 }
-static int emit_late(void *ctx, const pl_late *l) { return pl_sink_late(((run *)ctx)->sink, l); }
-static int emit_dlq(void *ctx, const pl_dlq *d) { return pl_sink_dlq(((run *)ctx)->sink, d); }
+static int emit_late(void *ctx, const pl_late *l)
+{
+    ((run *)ctx)->cycle_rows++;
+    return pl_sink_late(((run *)ctx)->sink, l);
+}
+static int emit_dlq(void *ctx, const pl_dlq *d)
+{
+    ((run *)ctx)->cycle_rows++;
+    return pl_sink_dlq(((run *)ctx)->sink, d);
+}
 
 static void note(const pl_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const pl_run_opts *o, const char *fmt, ...)
@@ -339,7 +368,7 @@ static int write_checkpoint(run *r)
     meta.seqno = ++r->seqno;
     meta.config_fp = r->config_fp;
     meta.log_id = r->log_id;
-    meta.position = r->rs.position;
+    meta.position = progress(&r->rs); /* keeps (7) and (10) */
     /* keeps (2): state and offsets go into one file, written atomically */
     rc = pl_ckpt_write2(r->o->statedir, &meta, head, hlen, state, slen, r->eb);
     free(head);
@@ -358,7 +387,7 @@ static int commit_cycle(run *r)
     }
     {
         /* keeps (7): the cut is committed with the rows it covers */
-        pl_sink_cut cut = { r->rs.position, r->config_fp, r->log_id, r->rs.finished };
+        pl_sink_cut cut = { progress(&r->rs), r->config_fp, r->log_id, r->rs.finished };
         rc = pl_sink_set_cut(r->sink, &cut, r->eb);
         if (rc < 0)
             return rc;
@@ -375,6 +404,7 @@ static int commit_cycle(run *r)
         if (rc < 0)
             return rc;
     }
+    r->cycle_rows = 0;
     return pl_sink_begin(r->sink, r->eb);
 }
 
@@ -610,7 +640,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
              * checksum collision.  Refuse rather than guess. */
             goto fail;
         }
-        if (r.rs.position != ck.meta.position) {
+        if (progress(&r.rs) != ck.meta.position) {
             rc = pl_err(eb, PL_ECORRUPT, "checkpoint position mismatch");
             goto fail;
         }
@@ -690,7 +720,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         r.m.key[p] = rc == 1 ? (uint64_t)ts : UINT64_MAX;
         mreplay(&r.m, p);
 
-        if (++in_cycle == o->checkpoint_every) {
+        /* keeps (10): a cycle ends after N records or once it emitted N rows */
+        if (++in_cycle == o->checkpoint_every || r.cycle_rows >= o->checkpoint_every) {
             in_cycle = 0;
             rc = commit_cycle(&r);
             if (rc < 0)
@@ -699,14 +730,35 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
         }
     }
 
-    /* End of input: W = +inf fires everything; the final cycle records
-     * finished = 1 so that a rerun is a no-op. */
+    /* End of input: the watermark goes to +inf in steps, each to the next
+     * point where something fires, and a cycle commits whenever it emitted
+     * N rows, so a crash storm cannot undo the whole flush (keeps (10)).
+     * The last step, pl_stream_finish, fires nothing left; its cycle
+     * records finished = 1 so that a rerun is a no-op. */
+    for (;;) {
+        int64_t w = pl_stream_next_step(r.stream);
+        if (w == PL_WM_POS_INF)
+            break;
+        rc = pl_stream_advance(r.stream, w);
+        if (rc != 0) {
+            stream_error(&r, rc);
+            goto fail;
+        }
+        if (r.cycle_rows >= o->checkpoint_every) {
+            r.rs.steps++;
+            rc = commit_cycle(&r);
+            if (rc < 0)
+                goto fail;
+            res->cycles++;
+        }
+    }
     rc = pl_stream_finish(r.stream);
     if (rc != 0) {
         stream_error(&r, rc);
         goto fail;
     }
     r.rs.finished = 1;
+    r.rs.steps++;
     rc = commit_cycle(&r);
     if (rc < 0)
         goto fail;

@@ -1099,6 +1099,47 @@ int pl_stream_finish(pl_stream *s)
     return rc;
 }
 
+/* ---- the end-of-input flush in steps ----------------------------------------- */
+
+int64_t pl_stream_next_step(const pl_stream *s)
+{
+    int64_t w = PL_WM_POS_INF;
+    if (s->dead || s->finished)
+        return PL_WM_POS_INF;
+    /* every buffered event has W < t <= its partition's maxev */
+    if (s->nbuf) {
+        for (uint32_t q = 0; q < s->np; q++)
+            if (s->has_maxev[q] && (w == PL_WM_POS_INF || s->maxev[q] > w))
+                w = s->maxev[q];
+    }
+    /* the head window of each time aggregation fires at W = end - 1 > W */
+    for (int i = 0; i < s->naggs; i++) {
+        const pl__agg *a = &s->aggs[i];
+        if (a->K && a->nslots && a->head_end - 1 < (uint64_t)w)
+            w = (int64_t)(a->head_end - 1);
+    }
+    return w;
+}
+
+int pl_stream_advance(pl_stream *s, int64_t w)
+{
+    int rc;
+    if (s->dead)
+        return s->dead;
+    s->eb.msg[0] = 0;
+    if (s->finished)
+        return pl_err(&s->eb, PL_EUSAGE, "stream: advance after finish");
+    if (w == PL_WM_POS_INF)
+        return pl_stream_finish(s);
+    if (w <= s->W)
+        return 0;
+    s->W = w;
+    rc = release(s);
+    if (rc)
+        s->dead = rc;
+    return rc;
+}
+
 /* ---- accessors --------------------------------------------------------------- */
 
 int64_t pl_stream_watermark(const pl_stream *s)
