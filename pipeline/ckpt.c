@@ -66,6 +66,7 @@
  */
 #include "pl_ckpt.h"
 #include "pl_fs.h"
+#include "pl_unsafe.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -356,13 +357,21 @@ int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body
     }
     XXH128_canonicalFromHash(&sum, XXH3_128bits_digest(xs));
 
+    if (pl_unsafe(PL_UNSAFE_IN_PLACE_CHECKPOINT) && nold > 0) {
+        /* deliberately wrong: the newest checkpoint itself is rewritten, then
+         * renamed; until the write is complete no good checkpoint is left */
+        char oname[CKPT_NAME_LEN + 1];
+        ckpt__name(oname, sizeof oname, old[nold - 1]);
+        if ((rc = ckpt__path(tmp, sizeof tmp, statedir, oname, eb)) < 0)
+            goto fail;
+    }
     /* O_TRUNC: a ckpt.tmp left by a crash must not contribute stale bytes past our end */
     fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = ckpt__os(eb, errno, "open", tmp);
         goto fail;
     }
-    tmp_made = 1;
+    tmp_made = !pl_unsafe(PL_UNSAFE_IN_PLACE_CHECKPOINT);
     /* one full pass, short writes resumed: a partial body would fail (3) at load, wasting the cycle */
     if ((rc = pl_fs_write_all(fd, hdr, sizeof hdr, tmp, eb)) < 0 ||
         (rc = pl_fs_write_all(fd, body, blen, tmp, eb)) < 0 ||
@@ -374,7 +383,7 @@ int pl_ckpt_write2(const char *statedir, const pl_ckpt_meta *m, const void *body
         goto fail;
     }
     /* without this fsync a power cut after the rename can leave ckpt-N empty or torn: keeps (1) */
-    if (fsync(fd) != 0) {
+    if (pl_fs_fsync(fd) != 0) {
         /* keeps (6): the fd is abandoned, never fsync'd again */
         rc = ckpt__os(eb, errno, "fsync", tmp);
         goto fail;
@@ -575,7 +584,9 @@ static int ckpt__read_one(const char *dir, uint64_t seq, uint8_t **buf, pl_ckpt_
         goto fail;
     }
     XXH128_canonicalFromHash(&sum, XXH3_128bits(b, (size_t)(fsize - CKPT_SUM)));
-    if (memcmp(sum.digest, b + fsize - CKPT_SUM, CKPT_SUM) != 0) {
+    /* no-checksum: deliberately trusts the content (breaks (3)) */
+    if (!pl_unsafe(PL_UNSAFE_NO_CHECKSUM) &&
+        memcmp(sum.digest, b + fsize - CKPT_SUM, CKPT_SUM) != 0) {
         snprintf(why, whylen, "checksum mismatch");
         rc = 0;
         goto fail;

@@ -155,7 +155,7 @@ int pl_dfile_close(pl_dfile *f, char hex_out[33], pl_errbuf *eb)
         goto fail;
     }
     /* without this fsync a power cut after the rename can leave path empty or torn: keeps (2) */
-    if (fsync(f->fd) != 0) {
+    if (pl_fs_fsync(f->fd) != 0) {
         /* keeps (3): the descriptor is abandoned, never fsync'd again */
         rc = pl_err_os(eb, errno, "fsync(%s)", f->tmp);
         goto fail;

@@ -12,6 +12,7 @@
  *      report a success that means nothing).
  */
 #include "pl_fs.h"
+#include "pl_unsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +23,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int pl_fs_fsync(int fd)
+{
+    if (fsync(fd) == 0)
+        return 0;
+    /* deliberately wrong (fsync-retry): the second call reports on pages the
+     * kernel may already have marked clean after the first failure */
+    if (pl_unsafe(PL_UNSAFE_FSYNC_RETRY))
+        return fsync(fd);
+    return -1;
+}
+
 int pl_fs_sync_dir(const char *dir, pl_errbuf *eb)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
     if (fd < 0)
         return pl_err_os(eb, errno, "open(%s) for fsync", dir);
-    if (fsync(fd) != 0)
+    if (pl_fs_fsync(fd) != 0)
         rc = pl_err_os(eb, errno, "fsync(%s)", dir);
     if (close(fd) != 0 && rc == 0)
         rc = pl_err_os(eb, errno, "close(%s)", dir);
@@ -43,7 +55,7 @@ int pl_fs_sync_file(const char *path, int missing_ok, pl_errbuf *eb)
         return pl_err_os(eb, errno, "open(%s) for fsync", path);
     }
     /* keeps (2): one attempt, the descriptor is then closed */
-    if (fsync(fd) != 0)
+    if (pl_fs_fsync(fd) != 0)
         rc = pl_err_os(eb, errno, "fsync(%s)", path);
     if (close(fd) != 0 && rc == 0)
         rc = pl_err_os(eb, errno, "close(%s)", path);
@@ -95,7 +107,7 @@ int pl_fs_replace(const char *path, const void *buf, size_t len, pl_errbuf *eb)
     if (rc < 0)
         goto fail;
     /* without it a power cut can leave the renamed file empty or partial */
-    if (fsync(fd) != 0) {
+    if (pl_fs_fsync(fd) != 0) {
         rc = pl_err_os(eb, errno, "fsync(%s)", tmp);
         goto fail;
     }

@@ -12,6 +12,12 @@
 #include "pl_err.h"
 
 /*
+ * fsync(fd), the one call every durable writer here makes: 0, or -1 with
+ * errno.  Never retried (the fault build's fsync-retry variant retries).
+ */
+int pl_fs_fsync(int fd);
+
+/*
  * fsync the directory `dir`, so that names created, renamed or removed in it
  * survive a power cut.  Returns 0 or -errno (eb names the step and the
  * directory).  A failed fsync is returned, never retried.

@@ -83,7 +83,31 @@
     X(DISCARD_NONATOMIC, "discard-nonatomic",                                         \
       "--discard-state unlinks checkpoints then sink files, and a restart trusts the " \
       "checkpoints without checking the sink's own cut: killed in between, the stale " \
-      "sink's rows are exported under the new configuration")
+      "sink's rows are exported under the new configuration")                         \
+    X(NO_CHECKSUM, "no-checksum",                                                     \
+      "recovery restores the newest checkpoint without verifying its checksum: a "   \
+      "torn or bit-flipped checkpoint (a bad sector, a stray write) is loaded and "   \
+      "its wrong state exported with exit 0")                                        \
+    X(COMMIT_ERROR_IGNORED, "commit-error-ignored",                                   \
+      "a failed sink COMMIT is logged, the cycle's checkpoint written anyway and the " \
+      "run carries on with a new connection: the cycle's rows are lost, exit 0")      \
+    X(FSYNC_RETRY, "fsync-retry",                                                     \
+      "a failed fsync is retried and the run carries on when the retry succeeds; on " \
+      "Linux the failed pages may already be clean and dropped, so the retry proves " \
+      "nothing (PostgreSQL's fsyncgate)")                                             \
+    X(PLAIN_INSERT, "plain-insert",                                                   \
+      "the sink appends bars without a key: every row a replay re-emits after a "     \
+      "crash is stored again (duplicates)")                                           \
+    X(BLIND_UPSERT, "blind-upsert",                                                   \
+      "the sink overwrites a row whose key exists (INSERT OR REPLACE): a replay that " \
+      "differs replaces the committed row silently instead of being a conflict")      \
+    X(CHECKPOINT_BEFORE_EMIT, "checkpoint-before-emit",                               \
+      "bars that fired are held in memory and written in the cycle after the "        \
+      "checkpoint whose state no longer holds them: a crash in between loses them")   \
+    X(IN_PLACE_CHECKPOINT, "in-place-checkpoint",                                     \
+      "the newest checkpoint file is truncated and rewritten in place instead of a "  \
+      "temp file renamed over it: a write that fails or is cut short destroys the "   \
+      "last good checkpoint")
 
 enum {
 #define PL_UNSAFE_ENUM(id, name, what) PL_UNSAFE_##id,

@@ -302,15 +302,74 @@ typedef struct run {
     uint64_t cycle_rows; /* rows emitted since the last commit (keeps (10)) */
     int resumed;
     pl_errbuf *eb;
+    /* checkpoint-before-emit: bars held back to the next cycle, their
+     * symbols copied into pend_syms (sym holds an offset until the flush) */
+    pl_bar *pend;
+    size_t npend, cap_pend;
+    char *pend_syms;
+    size_t nsyms, cap_syms;
 } run;
+
+/* checkpoint-before-emit: keep a copy of b for the next cycle. */
+static int hold_bar(run *r, const pl_bar *b)
+{
+    if (r->npend == r->cap_pend) {
+        size_t cap = r->cap_pend ? 2 * r->cap_pend : 256;
+        pl_bar *p = realloc(r->pend, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        r->pend = p;
+        r->cap_pend = cap;
+    }
+    if (r->cap_syms - r->nsyms < b->sym_len) {
+        size_t cap = r->cap_syms ? 2 * r->cap_syms : 4096;
+        char *p;
+        while (cap - r->nsyms < b->sym_len)
+            cap *= 2;
+        p = realloc(r->pend_syms, cap);
+        if (!p)
+            return -ENOMEM;
+        r->pend_syms = p;
+        r->cap_syms = cap;
+    }
+    memcpy(r->pend_syms + r->nsyms, b->sym, b->sym_len);
+    r->pend[r->npend] = *b;
+    r->pend[r->npend++].sym = (const char *)(uintptr_t)r->nsyms;
+    r->nsyms += b->sym_len;
+    return 0;
+}
+
+/* checkpoint-before-emit: write the held bars into the open transaction. */
+static int flush_held(run *r)
+{
+    for (size_t i = 0; i < r->npend; i++) {
+        pl_bar b = r->pend[i];
+        int rc;
+        b.sym = r->pend_syms + (uintptr_t)b.sym;
+        rc = pl_sink_bar(r->sink, &b);
+        if (rc < 0)
+            return pl_err(r->eb, rc, "sink: %s", pl_sink_errmsg(r->sink));
+    }
+    r->npend = r->nsyms = 0;
+    return 0;
+}
 
 static int emit_bar(void *ctx, const pl_bar *b)
 {
     run *r = ctx;
     r->cycle_rows++;
+    if (pl_unsafe(PL_UNSAFE_CHECKPOINT_BEFORE_EMIT) && !r->rs.finished)
+        return hold_bar(r, b); /* deliberately late: breaks (3) */
     if (pl_unsafe(PL_UNSAFE_NONDET_REPLAY) && r->resumed) {
+        /* another VWAP, kept within [low, high] so that the bar stays a
+         * valid bar (a single-price bar gets another volume instead) */
         pl_bar x = *b;
-        x.vwap += 1;
+        if (x.vwap < x.high)
+            x.vwap += 1;
+        else if (x.vwap > x.low)
+            x.vwap -= 1;
+        else
+            x.volume += 1;
         return pl_sink_bar(r->sink, &x);
     }
     return pl_sink_bar(r->sink, b);
@@ -392,9 +451,20 @@ static int commit_cycle(run *r)
         if (rc < 0)
             return rc;
     }
-    fiu_return_on("sink/commit/before",
-                  pl_err(r->eb, PL_EIO, "sink commit: injected failure (sink/commit/before)"));
-    rc = pl_sink_commit(r->sink, r->eb);
+    if (pl_unsafe(PL_UNSAFE_CHECKPOINT_BEFORE_EMIT) && r->rs.finished &&
+        (rc = flush_held(r)) < 0)
+        return rc;
+    rc = fiu_fail("sink/commit/before")
+             ? pl_err(r->eb, PL_EIO, "sink commit: injected failure (sink/commit/before)")
+             : pl_sink_commit(r->sink, r->eb);
+    if (rc < 0 && pl_unsafe(PL_UNSAFE_COMMIT_ERROR_IGNORED)) {
+        /* deliberately wrong: logged, then checkpointed and carried on with a
+         * new connection as if the rows were in (breaks (3) and (6)) */
+        note(r->o, "sink commit failed, ignored: %s", r->eb->msg);
+        pl_sink_close(r->sink, NULL);
+        r->sink = NULL;
+        rc = pl_sink_open(r->o->statedir, &r->o->cfg, &r->sink, r->eb);
+    }
     if (rc < 0)
         return rc; /* the sink latches; recovery goes through restart (6) */
     fiu_return_on("sink/commit/after",
@@ -405,7 +475,10 @@ static int commit_cycle(run *r)
             return rc;
     }
     r->cycle_rows = 0;
-    return pl_sink_begin(r->sink, r->eb);
+    rc = pl_sink_begin(r->sink, r->eb);
+    if (rc == 0 && pl_unsafe(PL_UNSAFE_CHECKPOINT_BEFORE_EMIT))
+        rc = flush_held(r); /* after the checkpoint whose state no longer has them */
+    return rc;
 }
 
 void pl_run_opts_init(pl_run_opts *o)
@@ -424,7 +497,8 @@ static const char *const sink_files[] = { "sink.db", "sink.db-journal", "sink.db
 static int trusts_checkpoints(void)
 {
     return pl_unsafe(PL_UNSAFE_DISCARD_NONATOMIC) || pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT) ||
-           pl_unsafe(PL_UNSAFE_OFFSETS_BEFORE_SINK);
+           pl_unsafe(PL_UNSAFE_OFFSETS_BEFORE_SINK) ||
+           pl_unsafe(PL_UNSAFE_COMMIT_ERROR_IGNORED);
 }
 
 /* Remove each of the state dir's files in `names`, then fsync the dir. */
@@ -782,6 +856,8 @@ done:
     if (r.log)
         pl_log_close(r.log);
     pl_ckpt_loaded_free(&ck);
+    free(r.pend);
+    free(r.pend_syms);
     free(r.rs.next_offset);
     merge_free(&r.m);
     if (lockfd >= 0)

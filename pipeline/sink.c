@@ -143,6 +143,9 @@ static int sq_err(pl_errbuf *eb, sqlite3 *db, int rc, const char *step, const ch
 {
     int sys = db ? sqlite3_system_errno(db) : 0;
     const char *m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    /* out of descriptors or memory is the environment, not the storage */
+    if ((rc & 0xff) == SQLITE_CANTOPEN && (sys == EMFILE || sys == ENFILE || sys == ENOMEM))
+        return pl_err(eb, -sys, "%s(%s): %s (sqlite %d, %s)", step, path, m, rc, strerror(sys));
     if (sys && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
                 (rc & 0xff) == SQLITE_CANTOPEN))
         return pl_err(eb, sq_code(rc), "%s(%s): %s (sqlite %d, %s)", step, path, m, rc,
@@ -375,6 +378,15 @@ static const char *const schema_sql =
     "INSERT INTO meta(key, value) VALUES('schema_version', '" SINK_SCHEMA_VERSION "')"
     " ON CONFLICT DO NOTHING;";
 
+/* The plain-insert variant's bars table: the same columns, no key. */
+static const char *const bars_unkeyed_sql =
+    "CREATE TABLE IF NOT EXISTS bars("
+    " agg TEXT NOT NULL, symbol TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+    " open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,"
+    " close INTEGER NOT NULL, volume INTEGER NOT NULL, trades INTEGER NOT NULL,"
+    " vwap INTEGER NOT NULL) STRICT;";
+
 static int exec_sql(sqlite3 *db, const char *sql, const char *step, const char *path,
                     pl_errbuf *eb)
 {
@@ -558,6 +570,12 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
     /* IMMEDIATE: two openers of a new file must not both create the schema */
     if ((ret = exec_sql(k->db, "BEGIN IMMEDIATE", "begin schema", k->path, eb)))
         goto fail;
+    /* plain-insert: deliberately no key, so nothing stops a duplicate (breaks (1)) */
+    if (pl_unsafe(PL_UNSAFE_PLAIN_INSERT) &&
+        (ret = exec_sql(k->db, bars_unkeyed_sql, "create schema", k->path, eb))) {
+        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
     if ((ret = exec_sql(k->db, schema_sql, "create schema", k->path, eb)) ||
         (ret = check_version(k->db, k->path, eb)) ||
         (ret = exec_sql(k->db, "COMMIT", "commit schema", k->path, eb))) {
@@ -569,8 +587,15 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
         goto fail;
 
     if ((ret = prep(k->db,
-                    "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
-                    " ON CONFLICT DO NOTHING",
+                    pl_unsafe(PL_UNSAFE_PLAIN_INSERT)
+                        ? "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+                          "?11,?12)"
+                    : pl_unsafe(PL_UNSAFE_BLIND_UPSERT)
+                        /* deliberately wrong: a differing replay overwrites (breaks (1)) */
+                        ? "INSERT OR REPLACE INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,"
+                          "?7,?8,?9,?10,?11,?12)"
+                        : "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+                          "?11,?12) ON CONFLICT DO NOTHING",
                     &k->ins_bar, k->path, eb)) ||
         (ret = prep(k->db,
                     "SELECT " BAR_COLS " FROM bars WHERE agg = ?1 AND symbol = ?2 AND seq = ?3",

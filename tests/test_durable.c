@@ -20,8 +20,8 @@
 #define OPTS_A "--agg 10s=tumbling:10s --agg t9=ticks:9 --max-delay 300ms --idle-timeout 3s"
 #define OPTS_B "--agg 10s=tumbling:10s --agg v=volume:20000 --max-delay 300ms --idle-timeout 3s"
 #define EVERY " --checkpoint-every 250"
-#define GEN "--seed 23 --partitions 3 --symbols 12 --ticks 3000 --disorder 500ms --skew 200ms " \
-            "--producers 2 --stalls 1 --stall-len 8s --poison-frac 0.01 --late-frac 0.01"
+#define GEN "--seed 11 --partitions 3 --symbols 12 --ticks 3000 --disorder 500ms --skew 200ms " \
+            "--producers 2 --stalls 2 --stall-len 8s --poison-frac 0.01 --late-frac 0.01"
 #define POSIX_PRELOAD "/usr/lib/fiu/fiu_posix_preload.so"
 
 static char *dir;
@@ -422,10 +422,189 @@ START_TEST(crash_storm_makes_progress)
 }
 END_TEST
 
+/* ---- broken variants: each shown to break what it models ---------------- */
+
+/* Restart with variant `unsafe` (also in the first process) after a crash at
+ * `spec`, export, and return whether the export (exit 0) differs from
+ * golden.d; how many bars it holds goes to *nbars. */
+static int variant_after_crash(const char *st, const char *unsafe, const char *spec, long *nbars)
+{
+    char e[300], path[4096], *t, *p;
+    snprintf(e, sizeof e, "REFPIPE_UNSAFE=%s RP_FIU_CRASH=%s", unsafe, spec);
+    ck_assert_int_eq(run_pre(st, OPTS_A, e, 0, "v.err"), 137);
+    snprintf(e, sizeof e, "REFPIPE_UNSAFE=%s", unsafe);
+    ck_assert_int_eq(run(st, OPTS_A, e), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export %s %s.exp > %s.d", dir, tu_bin("refpipe"), st, st,
+                           st), 0);
+    snprintf(path, sizeof path, "%s/%s.d", dir, st);
+    t = tu_slurp(path, NULL);
+    ck_assert_ptr_nonnull(t);
+    p = strstr(t, "bars.csv");
+    *nbars = p ? atol(p + 8) : -1;
+    free(t);
+    return tu_sh("cd %s && cmp -s golden.d %s.d", dir, st) != 0;
+}
+
+/* Without a crash each of these variants gives the golden export: the
+ * tests below fail because of the fault, not because the switch is always
+ * wrong. */
+START_TEST(variants_harmless_without_faults)
+{
+    static const char *const v[] = { "no-checksum", "commit-error-ignored", "fsync-retry",
+                                     "plain-insert", "blind-upsert", "checkpoint-before-emit",
+                                     "in-place-checkpoint" };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char e[128];
+        snprintf(e, sizeof e, "REFPIPE_UNSAFE=%s", v[i]);
+        ck_assert_msg(run("w", OPTS_A, e) == 0, "%s: run failed", v[i]);
+        ck_assert_int_eq(tu_sh("cd %s && %s export w w.exp > w.d", dir, tu_bin("refpipe")), 0);
+        ck_assert_msg(tu_sh("cd %s && cmp -s golden.d w.d", dir) == 0, "%s changed the export "
+                      "of an uninterrupted run", v[i]);
+        tu_sh("cd %s && rm -rf w w.exp", dir);
+    }
+}
+END_TEST
+
+/* plain-insert: the replay of a cycle committed but not checkpointed adds
+ * its bars a second time. */
+START_TEST(plain_insert_duplicates_on_replay)
+{
+    long n, golden;
+    ck_assert_int_eq(variant_after_crash("pi", "plain-insert", "sink/commit/after:8", &n), 1);
+    ck_assert_int_eq(tu_sh("cd %s && grep -q '  bars.csv  ' golden.d", dir), 0);
+    {
+        char path[4096], *t;
+        snprintf(path, sizeof path, "%s/golden.d", dir);
+        t = tu_slurp(path, NULL);
+        golden = atol(strstr(t, "bars.csv") + 8);
+        free(t);
+    }
+    ck_assert_msg(n > golden, "plain-insert: %ld bars, golden %ld", n, golden);
+    ck_assert_int_eq(tu_sh("cd %s && sort pi.exp/bars.csv | uniq -d | grep -q .", dir), 0);
+}
+END_TEST
+
+/* blind-upsert: a replay that computes other values overwrites the stored
+ * rows and the export exits 0 with them, where the keyed sink exits 1. */
+START_TEST(blind_upsert_hides_a_conflict)
+{
+    long n;
+    ck_assert_int_eq(run_pre("bu", OPTS_A, "RP_FIU_CRASH=sink/commit/after:8", 0, "v.err"), 137);
+    ck_assert_int_eq(tu_sh("cd %s && cp -r bu bk", dir), 0);
+    ck_assert_int_eq(run("bk", OPTS_A, "REFPIPE_UNSAFE=nondeterministic-replay"), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export bk bk.exp > /dev/null 2>&1", dir,
+                           tu_bin("refpipe")), 1);
+    ck_assert_int_eq(run("bu", OPTS_A, "REFPIPE_UNSAFE=nondeterministic-replay,blind-upsert"), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export bu bu.exp > bu.d", dir, tu_bin("refpipe")), 0);
+    ck_assert_int_ne(tu_sh("cd %s && cmp -s golden.d bu.d", dir), 0);
+    (void)n;
+}
+END_TEST
+
+/* checkpoint-before-emit: a crash right after a checkpoint loses the bars
+ * held for the next cycle; the export exits 0 without them. */
+START_TEST(checkpoint_before_emit_loses_bars)
+{
+    long n;
+    ck_assert_int_eq(variant_after_crash("ce", "checkpoint-before-emit", "ckpt/done/after:8", &n),
+                     1);
+}
+END_TEST
+
+/* commit-error-ignored: one failed COMMIT, and the run still exits 0 with
+ * the cycle's rows missing (the keyed build exits 4 and converges). */
+START_TEST(commit_error_ignored_loses_rows)
+{
+    ck_assert_int_eq(run_pre("ci", OPTS_A, "RP_FIU_FAIL=sink/commit/before:8", 0, "v.err"), 4);
+    ck_assert_int_eq(run_pre("cj", OPTS_A,
+                             "REFPIPE_UNSAFE=commit-error-ignored RP_FIU_FAIL=sink/commit/before:8",
+                             0, "v.err"), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s export cj cj.exp > cj.d", dir, tu_bin("refpipe")), 0);
+    ck_assert_int_ne(tu_sh("cd %s && cmp -s golden.d cj.d", dir), 0);
+}
+END_TEST
+
+/* fsync-retry: an fsync that fails once no longer ends the run. */
+START_TEST(fsync_retry_carries_on)
+{
+#ifdef RP_SANITIZED
+    return;
+#endif
+    for (int k = 1; k <= 9; k += 4) {
+        char e[128], st[16];
+        snprintf(e, sizeof e, "RP_FIU_FAIL=posix/io/sync/fsync:%d:EIO", k);
+        snprintf(st, sizeof st, "fa%d", k);
+        ck_assert_int_eq(run_pre(st, OPTS_A, e, 1, "v.err"), 4);
+        snprintf(e, sizeof e, "REFPIPE_UNSAFE=fsync-retry RP_FIU_FAIL=posix/io/sync/fsync:%d:EIO",
+                 k);
+        snprintf(st, sizeof st, "fr%d", k);
+        ck_assert_msg(run_pre(st, OPTS_A, e, 1, "v.err") == 0,
+                      "fsync-retry: the failed fsync %d still ended the run", k);
+    }
+}
+END_TEST
+
+/* no-checksum: some single-byte damage to the newest checkpoint's body is
+ * restored and exported with exit 0 as wrong bars (the plain build skips
+ * every such checkpoint and converges: crash suite). */
+START_TEST(no_checksum_exports_a_damaged_state)
+{
+    long size, wrong = 0;
+    ck_assert_int_eq(run_pre("nc", OPTS_A, "RP_FIU_CRASH=stream/event/after:2100", 0, "v.err"),
+                     137);
+    ck_assert_int_eq(tu_sh("cd %s/nc && f=$(ls ckpt-* | sort | tail -n 1) && stat -c %%s $f > "
+                           "../ncsize && cp $f ../ncgood", dir), 0);
+    {
+        char path[4096], *t;
+        snprintf(path, sizeof path, "%s/ncsize", dir);
+        t = tu_slurp(path, NULL);
+        size = atol(t);
+        free(t);
+    }
+    ck_assert_int_gt(size, 400);
+    for (long off = size - 17; off > size - 17 - 30 * 13 && off > 200; off -= 13) {
+        int rc;
+        ck_assert_int_eq(tu_sh("cd %s && rm -rf nd nd.exp && cp -r nc nd && f=$(ls nd/ckpt-* | "
+                               "sort | tail -n 1) && printf '\\001' | dd of=$f bs=1 seek=%ld "
+                               "conv=notrunc 2>/dev/null", dir, off), 0);
+        rc = run("nd", OPTS_A, "REFPIPE_UNSAFE=no-checksum");
+        if (rc != 0)
+            continue; /* refused by the state's own checks: not silent */
+        if (tu_sh("cd %s && %s export nd nd.exp > nd.d 2>/dev/null && ! cmp -s golden.d nd.d",
+                  dir, tu_bin("refpipe")) == 0)
+            wrong++;
+    }
+    ck_assert_msg(wrong > 0, "no damaged checkpoint was exported wrong with exit 0");
+}
+END_TEST
+
+/* in-place-checkpoint: a write that fails half-way through a checkpoint
+ * leaves the last good one destroyed, where the temp-file protocol keeps
+ * it and the restart resumes from it. */
+START_TEST(in_place_checkpoint_destroys_the_last_good_one)
+{
+#ifdef RP_SANITIZED
+    return;
+#endif
+    /* write() calls of a run are the checkpoints' own: header, body parts,
+     * checksum; fail the 2nd of the 4th checkpoint (the epoch is the 1st) */
+    ck_assert_int_eq(run_pre("ip", OPTS_A, "RP_FIU_FAIL=posix/io/rw/write:14:EIO", 1, "v.err"), 4);
+    ck_assert_int_eq(tu_sh("cd %s && %s run log ip " OPTS_A EVERY " 2> ip.err", dir,
+                           tu_bin("refpipe-fiu")), 0);
+    ck_assert_int_eq(tu_sh("grep -q 'using ckpt-0000000000000003' %s/ip.err", dir), 0);
+    ck_assert_int_eq(run_pre("iq", OPTS_A, "REFPIPE_UNSAFE=in-place-checkpoint "
+                             "RP_FIU_FAIL=posix/io/rw/write:14:EIO", 1, "v.err"), 4);
+    ck_assert_int_eq(tu_sh("cd %s && %s run log iq " OPTS_A EVERY " 2> iq.err", dir,
+                           tu_bin("refpipe-fiu")), 0);
+    ck_assert_int_eq(tu_sh("grep -q 'skipped ckpt-0000000000000003' %s/iq.err", dir), 0);
+}
+END_TEST
+
 Suite *durable_suite(void)
 {
     Suite *s = suite_create("durable");
     TCase *tc = tcase_create("durable");
+    TCase *tv = tcase_create("variants");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, every_failed_sync_is_fatal);
@@ -440,5 +619,16 @@ Suite *durable_suite(void)
     tcase_add_test(tc, partial_export_needs_allow_partial);
     tcase_add_test(tc, crash_storm_makes_progress);
     suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(tv, setup, teardown);
+    tcase_set_timeout(tv, 300);
+    tcase_add_test(tv, variants_harmless_without_faults);
+    tcase_add_test(tv, plain_insert_duplicates_on_replay);
+    tcase_add_test(tv, blind_upsert_hides_a_conflict);
+    tcase_add_test(tv, checkpoint_before_emit_loses_bars);
+    tcase_add_test(tv, commit_error_ignored_loses_rows);
+    tcase_add_test(tv, fsync_retry_carries_on);
+    tcase_add_test(tv, no_checksum_exports_a_damaged_state);
+    tcase_add_test(tv, in_place_checkpoint_destroys_the_last_good_one);
+    suite_add_tcase(s, tv);
     return s;
 }
