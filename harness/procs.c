@@ -329,6 +329,10 @@ int hn__reap(const ctx *c, proc *p, int *status)
     p->pidfd = -1;
     if (r < 0)
         return pl_err_os(c->eb, errno, "waitpid(%d)", (int)p->pid);
+    /* children the pipeline left running in its group would outlive the
+     * trial (and hold its files): end them too.  The group id cannot name
+     * another process while members of the group remain. */
+    kill(-p->pid, SIGKILL);
     return 0;
 }
 
