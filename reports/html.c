@@ -461,6 +461,75 @@ static void scenario(FILE *o, const rp_run *r, int i, const rp_charts *c, const 
     fputs("</section>\n", o);
 }
 
+/* The kill matrix: mutants x scenarios, each cell caught (with what and
+ * after how many trials) or not, and the kill depth per mutant. */
+static void kill_matrix(FILE *o, const rp_run *r)
+{
+    const char **scn = calloc((size_t)r->nmut + 1, sizeof *scn);
+    int nscn = 0;
+    if (!r->nmut || !scn) {
+        free(scn);
+        return;
+    }
+    for (int i = 0; i < r->nmut; i++) {
+        int seen = 0;
+        for (int j = 0; j < nscn && !seen; j++)
+            seen = strcmp(scn[j], r->mut[i].scenario) == 0;
+        if (!seen)
+            scn[nscn++] = r->mut[i].scenario;
+    }
+    fprintf(o, "<section id=\"mutants\">\n<h2>Kill matrix</h2>\n<p>Broken variants of the "
+               "fault build against the scenarios (<code>replayproof mutants</code>, run %" PRId64
+               "%s). A cell says which verdict caught the variant and after how many trials; "
+               "the kill depth is the number of scenarios that catch it.</p>\n<table><tr>"
+               "<th>mutant</th><th>kill depth</th>",
+            r->mut_run, r->mut_run == r->id ? "" : ", the latest before this run");
+    for (int j = 0; j < nscn; j++) {
+        fputs("<th>", o);
+        h(o, scn[j]);
+        fputs("</th>", o);
+    }
+    fputs("</tr>\n", o);
+    for (int i = 0; i < r->nmut; i++) {
+        int depth = 0;
+        if (i > 0 && strcmp(r->mut[i - 1].mutant, r->mut[i].mutant) == 0)
+            continue;
+        for (int k = i; k < r->nmut && strcmp(r->mut[k].mutant, r->mut[i].mutant) == 0; k++)
+            depth += strcmp(r->mut[k].outcome, "caught") == 0;
+        fprintf(o, "<tr%s><td class=\"mono\">", depth < 2 ? " class=\"d\"" : "");
+        h(o, r->mut[i].mutant);
+        fprintf(o, "</td><td class=\"n\">%d</td>", depth);
+        for (int j = 0; j < nscn; j++) {
+            const rp_mut *m = NULL;
+            for (int k = i; k < r->nmut && strcmp(r->mut[k].mutant, r->mut[i].mutant) == 0 && !m;
+                 k++)
+                if (strcmp(r->mut[k].scenario, scn[j]) == 0)
+                    m = &r->mut[k];
+            fputs("<td>", o);
+            if (!m)
+                fputs("-", o);
+            else if (strcmp(m->outcome, "caught") == 0) {
+                badge(o, m->verdict[0] ? m->verdict : "caught");
+                fprintf(o, " after %" PRId64 " trial%s", m->trials, m->trials == 1 ? "" : "s");
+                if (m->reproduce[0]) {
+                    fputs("<br><code>", o);
+                    h(o, m->reproduce);
+                    fputs("</code>", o);
+                }
+            } else {
+                fprintf(o, "<span class=\"v %s\">", strcmp(m->outcome, "survived") == 0
+                                                          ? "bad" : "warn");
+                h(o, m->outcome);
+                fputs("</span>", o);
+            }
+            fputs("</td>", o);
+        }
+        fputs("</tr>\n", o);
+    }
+    fputs("</table>\n</section>\n", o);
+    free(scn);
+}
+
 static void provenance(FILE *o, const rp_run *r)
 {
     fputs("<section id=\"provenance\">\n<h2>Provenance</h2>\n", o);
@@ -568,6 +637,7 @@ int rp_html_write(FILE *o, const rp_run *r, const rp_charts *c, const char *self
     }
     for (int i = 0; i < r->nscn; i++)
         scenario(o, r, i, c, self);
+    kill_matrix(o, r);
     provenance(o, r);
     fputs("<p>Results database <code>", o);
     h(o, r->db_path);

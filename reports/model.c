@@ -497,6 +497,42 @@ static int load_history(ld *l, rp_run *r, rp_scn *s)
     return 0;
 }
 
+/* ------------------------------------------------------------ kill matrix */
+
+static int load_mutants(ld *l, rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    int ret, rc;
+    if (!has_table(l, "mutants"))
+        return 0;
+    if ((ret = prep(l, "SELECT max(run_id) FROM mutants WHERE run_id <= ?1", &st)))
+        return ret;
+    sqlite3_bind_int64(st, 1, r->id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        r->mut_run = int_or(st, 0, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!r->mut_run)
+        return 0;
+    if ((ret = prep(l, "SELECT mutant, scenario, outcome, verdict, how, reproduce, trials, "
+                       "duration_ms FROM mutants WHERE run_id = ?1 ORDER BY mutant, id", &st)))
+        return ret;
+    sqlite3_bind_int64(st, 1, r->mut_run);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rp_mut *m = push(&r->mut, &r->nmut, sizeof *m);
+        if (!m || !(m->mutant = dup_col(st, 0)) || !(m->scenario = dup_col(st, 1)) ||
+            !(m->outcome = dup_col(st, 2)) || !(m->verdict = dup_col(st, 3)) ||
+            !(m->how = dup_col(st, 4)) || !(m->reproduce = dup_col(st, 5))) {
+            sqlite3_finalize(st);
+            return OOM(l);
+        }
+        m->trials = int_or(st, 6, 0);
+        m->duration_ms = int_or(st, 7, 0);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(l, "reading mutants");
+}
+
 /* ------------------------------------------------------------- run files */
 
 static char *slurp(const char *path)
@@ -573,7 +609,7 @@ int rp_model_load(const char *db_path, int64_t run_id, rp_run **out, pl_errbuf *
     /* one read transaction: the report sees one committed state */
     sqlite3_exec(l.db, "BEGIN", NULL, NULL, NULL);
     if ((ret = load_run(&l, run_id, r)) || (ret = load_prov(&l, r)) ||
-        (ret = load_scenarios(&l, r)))
+        (ret = load_scenarios(&l, r)) || (ret = load_mutants(&l, r)))
         goto fail;
     for (int i = 0; i < r->nscn; i++) {
         rp_scn *s = &r->scn[i];
@@ -687,6 +723,15 @@ void rp_model_free(rp_run *r)
         free(r->files[i].scenario);
         free(r->files[i].xxh3);
     }
+    for (int i = 0; i < r->nmut; i++) {
+        free(r->mut[i].mutant);
+        free(r->mut[i].scenario);
+        free(r->mut[i].outcome);
+        free(r->mut[i].verdict);
+        free(r->mut[i].how);
+        free(r->mut[i].reproduce);
+    }
+    free(r->mut);
     free(r->prov);
     free(r->files);
     free(r->scn);

@@ -85,7 +85,13 @@ typedef struct rp_file {
     int64_t bytes;             /* -1 unknown */
 } rp_file;
 
-/* A mutant's fate per scenario, when the database has a mutants table. */
+/* One cell of a kill matrix (table mutants of `replayproof mutants`). */
+typedef struct rp_mut {
+    char *mutant, *scenario, *outcome;   /* outcome: caught, survived, needs-power-cut */
+    char *verdict, *how, *reproduce;     /* "" when NULL */
+    int64_t trials, duration_ms;
+} rp_mut;
+
 typedef struct rp_run {
     int64_t id;
     char *started, *finished, *argv, *host; /* finished "" while running */
@@ -97,6 +103,11 @@ typedef struct rp_run {
     int nscn;
     rp_scn *scn;
     char *run_dir;             /* provenance run_dir, or NULL */
+    int64_t mut_run;           /* the run the kill matrix comes from (this one when it
+                                  was a `replayproof mutants` run, else the latest such
+                                  run before it); 0: none */
+    int nmut;
+    rp_mut *mut;               /* its cells, by mutant then scenario */
     char *db_path;
 } rp_run;
 

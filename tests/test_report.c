@@ -414,6 +414,49 @@ START_TEST(report_without_gnuplot_zero_trials_batch_only)
 }
 END_TEST
 
+/* ------------------------------------------------------------ kill matrix */
+
+START_TEST(kill_matrix_shown_when_recorded)
+{
+    char *tmp = tu_tmpdir(), db_path[4096], out[4096], *html;
+    hn_res *db = NULL;
+    pl_errbuf eb = {{0}};
+    char *argv[] = {"replayproof", "mutants"};
+    int64_t run = 0, later = 0;
+    hn_res_mutant m[] = {
+        {"late-lt", "a", "a.ini", "caught", "batch-disagrees", "golden run vs batch", 0, 5,
+         "bin/replayproof run a.ini", NULL},
+        {"late-lt", "b", "b.ini", "caught", "diverged", "x/y:1", 3, 5, NULL, NULL},
+        {"float-<vwap>", "a", "a.ini", "survived", "converged", NULL, 9, 5, NULL, NULL},
+        {"float-<vwap>", "b", "b.ini", "caught", "diverged", "x/y:2", 4, 5, NULL, NULL},
+    };
+    snprintf(db_path, sizeof db_path, "%s/results.db", tmp);
+    snprintf(out, sizeof out, "%s/report", tmp);
+    ck_assert(hn_res_open(db_path, &db, &eb) == 0);
+    ck_assert(hn_res_run_begin(db, 2, argv, &run, &eb) == 0);
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        ck_assert_msg(hn_res_mutant_add(db, run, &m[i], &eb) == 0, "%s", eb.msg);
+    ck_assert(hn_res_run_end(db, run, 1, &eb) == 0);
+    ck_assert(hn_res_run_begin(db, 2, argv, &later, &eb) == 0);
+    ck_assert(hn_res_run_end(db, later, 0, &eb) == 0);
+    hn_res_close(db);
+    setenv("RP_GNUPLOT", "/nonexistent/gnuplot", 1);
+    report_to(db_path, out); /* the later run shows the latest matrix before it */
+    html = file_in(out, "index.html");
+    ck_assert(strstr(html, "<h2>Kill matrix</h2>") != NULL);
+    ck_assert(strstr(html, "run 1, the latest before this run") != NULL);
+    /* late-lt is caught twice, float-<vwap> once (shaded, escaped) */
+    ck_assert(strstr(html, "<tr><td class=\"mono\">late-lt</td><td class=\"n\">2</td>") != NULL);
+    ck_assert(strstr(html, "<tr class=\"d\"><td class=\"mono\">float-&lt;vwap&gt;</td>"
+                           "<td class=\"n\">1</td>") != NULL);
+    ck_assert(strstr(html, "<span class=\"v bad\">survived</span>") != NULL);
+    ck_assert(strstr(html, "after 3 trials") != NULL);
+    free(html);
+    tu_rmrf(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- rundir */
 
 static int count_entries(const char *dir)
@@ -791,6 +834,7 @@ Suite *report_suite(void)
     tcase_add_test(unit, shell_quote_round_trips);
     tcase_add_test(unit, hostile_names_come_out_escaped);
     tcase_add_test(unit, report_without_gnuplot_zero_trials_batch_only);
+    tcase_add_test(unit, kill_matrix_shown_when_recorded);
     tcase_add_test(unit, rundir_keeps_under_cap_and_prunes);
     tcase_set_timeout(e2e, 240);
     tcase_add_test(e2e, report_of_broken_runs);
