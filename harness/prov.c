@@ -89,7 +89,7 @@ static int add_file(hn_res *db, int64_t run_id, const char *role, const char *pa
 /* First line of `git -C DIR ARGS` into out ("" when git fails). */
 static void git_line(const char *dir, const char *args, char *out, size_t n, int *lines)
 {
-    char cmd[PATH_MAX + 256], q[PATH_MAX * 4 + 3], *p = q, line[512];
+    char q[PATH_MAX * 4 + 3], cmd[sizeof q + 256], *p = q, line[512];
     FILE *f;
     int status;
 
@@ -107,7 +107,8 @@ static void git_line(const char *dir, const char *args, char *out, size_t n, int
     }
     *p++ = '\'';
     *p = 0;
-    snprintf(cmd, sizeof cmd, "git -C %s %s 2>/dev/null", q, args);
+    if (snprintf(cmd, sizeof cmd, "git -C %s %s 2>/dev/null", q, args) >= (int)sizeof cmd)
+        return;
     f = popen(cmd, "r");
     if (!f)
         return;

@@ -323,7 +323,8 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
     if (d)
         closedir(d);
     d = NULL;
-    qsort(seqs, nseq, sizeof *seqs, cmp_seq);
+    if (nseq > 1)
+        qsort(seqs, nseq, sizeof *seqs, cmp_seq);
     for (size_t i = 0; i < nseq; i++) {
         int64_t sz;
         int keep;
@@ -432,7 +433,8 @@ int hn_rundir_prune(const char *runs, int keep, const char *current, int *remove
         }
         n++;
     }
-    qsort(ents, n, sizeof *ents, cmp_run);
+    if (n > 1)
+        qsort(ents, n, sizeof *ents, cmp_run);
     for (size_t i = 0; keep > 0 && n - (size_t)*removed > (size_t)keep && i < n; i++) {
         if (cur && strcmp(ents[i].name, cur) == 0)
             continue;

@@ -438,7 +438,8 @@ static int make_groups(ld *l, rp_scn *s)
         g->members = m;
         m[g->count++] = i;
     }
-    qsort(s->groups, (size_t)s->ngroups, sizeof *s->groups, cmp_group);
+    if (s->ngroups > 1)
+        qsort(s->groups, (size_t)s->ngroups, sizeof *s->groups, cmp_group);
     for (int j = 0; j < s->ngroups; j++)
         for (int i = 0; i < s->groups[j].count; i++)
             s->trials[s->groups[j].members[i]].group = j;
