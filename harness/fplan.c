@@ -40,7 +40,9 @@ int hn_ioerr_point(const char *s, size_t n, char *point, size_t pn)
 
 int hn_ioerr_is_posix(const char *point)
 {
-    return strncmp(point, "posix/", 6) == 0;
+    /* libfiu's preload names its points posix/..., libc/... and linux/... */
+    return strncmp(point, "posix/", 6) == 0 || strncmp(point, "libc/", 5) == 0 ||
+           strncmp(point, "linux/", 6) == 0;
 }
 
 static const struct {

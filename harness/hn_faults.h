@@ -29,7 +29,8 @@
  */
 int hn_ioerr_point(const char *s, size_t n, char *point, size_t pn);
 
-/* 1 when point is one of libfiu's POSIX points (needs its preload). */
+/* 1 when point is one of libfiu's POSIX preload's (posix/, libc/, linux/): it
+ * needs the preload, and is no kill point unless a pattern names it. */
 int hn_ioerr_is_posix(const char *point);
 
 /* errno of "EIO", "ENOSPC", ... or a decimal 1..4095 in s[0..n); -1 if not. */

@@ -318,7 +318,8 @@ static int discover(ctx *c, hn_scenario_result *r)
             continue;
         for (int i = 0; i < sc->npatterns && !match; i++)
             match = hn_scenario_pattern_match(sc->patterns[i], name);
-        /* the POSIX points counted for io-errors are no kill points unless asked for */
+        /* the preload's points counted for io-errors are no kill points unless a
+         * pattern starting with their prefix asks for them */
         if (!match || (hn_ioerr_is_posix(name) && !posix_pat))
             continue;
         if (r->npoints == cap) {
