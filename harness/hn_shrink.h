@@ -35,7 +35,7 @@ typedef struct hn_shrink_opts {
 
 typedef struct hn_shrink_result {
     int reproduced;         /* the original failure reproduced on the CSV form */
-    char verdict[32];       /* what stayed the same */
+    char verdict[64];       /* what stayed the same */
     int attempts;           /* replays run */
     int budget_exhausted;   /* the budget ended before every reduction was tried */
     int64_t records0, records;   /* log size before and after */
