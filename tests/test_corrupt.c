@@ -325,14 +325,10 @@ START_TEST(t_sink_bitflip_never_silently_wrong)
                    line);
     }
     ck_assert_int_eq(n[CONVERGED] + n[REFUSED] + n[WRONG], 12);
-    /* Known refpipe gap at the time of writing (docs/faults.md): rows
-     * damaged inside SQLite pages are exported.  The test asserts the
-     * contract only when RP_SINK_FLIP_STRICT=1, so that the default suite
-     * stays green until export validates rows; bench and the report
-     * print the counts. */
-    if (getenv("RP_SINK_FLIP_STRICT") && *getenv("RP_SINK_FLIP_STRICT") == '1')
-        ck_assert_msg(n[WRONG] == 0, "%d of 12 sink bit flips exported wrong bars with exit 0",
-                      n[WRONG]);
+    /* A damaged WAL frame drops it and every later frame; the sink's cut
+     * position then lags the checkpoint and recovery must replay. */
+    ck_assert_msg(n[WRONG] == 0, "%d of 12 sink bit flips exported wrong bars with exit 0",
+                  n[WRONG]);
 }
 END_TEST
 
