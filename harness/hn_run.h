@@ -125,6 +125,10 @@ int hn_run_trial_parse(const char *spec, hn_trial *t, pl_errbuf *eb);
 /* The same text back (a bare kill as POINT:K, so that the specs of earlier
  * results stay what they were); returns the length (snprintf style). */
 int hn_run_trial_format(const hn_trial *t, char *buf, size_t n);
+
+/* Append s to the NUL-terminated text in out (n bytes in all), quoted for a
+ * POSIX shell when it needs to be; reproducer lines are built with it. */
+void hn_run_shell_quote(char *out, size_t n, const char *s);
 /* 0 when every fault of t is of a kind the runner can run, else PL_EUSAGE
  * with a message naming the first one that is not. */
 int hn_run_trial_check(const hn_trial *t, pl_errbuf *eb);

@@ -74,7 +74,4 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
 int hn_rundir_prune(const char *runs, int keep, const char *current, int *removed,
                     pl_errbuf *eb);
 
-/* rm -rf, best effort. */
-void hn_rundir_rm_rf(const char *path);
-
 #endif

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "hn_run.h"
+#include "pl_fs.h"
 
 #define MAX_ARGS 64
 #define DB_BATCH 256          /* trial rows per results transaction, at most */
@@ -98,17 +99,10 @@ typedef struct pool {
 
 /* procs.c: helpers */
 int64_t hn__now_ns(void);
-/* snprintf into a PATH_MAX buffer; too long is an error, never a cut path. */
-int hn__pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* rm -rf; best effort (a work dir that cannot be removed only costs space). */
-void hn__rm_rf(const char *path);
 /* Whole file, NUL-terminated, malloc'd; NULL with errno set on failure. */
 char *hn__slurp(const char *path, size_t *len);
 /* The last few lines of a file as one line (" | " between lines). */
 void hn__tail_of(const char *path, char *out, size_t n);
-/* Append s to out, quoted for a POSIX shell when it needs to be. */
-void hn__shell_quote(char *out, size_t n, const char *s);
 /* Newlines in a file (0 when missing). */
 long hn__count_lines(const char *path);
 

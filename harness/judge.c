@@ -136,8 +136,8 @@ int hn__compare_tables(const ctx *c, const char *outdir, char dig[3][33], hn_res
         if (strcmp(dig[i], c->golden[i]) == 0)
             continue;
         differ++;
-        if (hn__pathf(g, NULL, "%s/%s.csv", c->gold_out, hn__tbl_name[i]) ||
-            hn__pathf(a, NULL, "%s/%s.csv", outdir, hn__tbl_name[i]))
+        if (pl_fs_pathf(g, NULL, "%s/%s.csv", c->gold_out, hn__tbl_name[i]) ||
+            pl_fs_pathf(a, NULL, "%s/%s.csv", outdir, hn__tbl_name[i]))
             continue;
         if (hn__first_diff(g, a, hn__tbl_name[i], &div[*ndiv]) == 1)
             (*ndiv)++;

@@ -13,10 +13,10 @@
  * that is the reproducer it prints.
  */
 #include "hn_mutants.h"
+#include "pl_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,42 +194,6 @@ static void on_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t,
     }
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* A shell word: quoted unless plainly safe. */
-static void quote(char *out, size_t n, const char *s)
-{
-    size_t o = strlen(out);
-    int plain = *s != 0;
-    for (const char *c = s; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%",
-                    *c))
-            plain = 0;
-    if (plain) {
-        snprintf(out + o, n - o, "%s", s);
-        return;
-    }
-    if (o + 1 < n)
-        out[o++] = '\'';
-    for (const char *c = s; *c && o + 5 < n; c++) {
-        if (*c == '\'') {
-            memcpy(out + o, "'\\''", 4);
-            o += 4;
-        } else
-            out[o++] = *c;
-    }
-    if (o + 1 < n)
-        out[o++] = '\'';
-    out[o] = 0;
-}
-
 int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts *o,
                     volatile sig_atomic_t *stop, hn_mut_cell *cell, pl_errbuf *eb)
 {
@@ -295,29 +259,29 @@ int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts
     if (cell->outcome == HN_MUT_CAUGHT) {
         if (m) {
             snprintf(cell->reproduce, sizeof cell->reproduce, "REFPIPE_UNSAFE=");
-            quote(cell->reproduce, sizeof cell->reproduce, m->name);
+            hn_run_shell_quote(cell->reproduce, sizeof cell->reproduce, m->name);
             strncat(cell->reproduce, " ", sizeof cell->reproduce - strlen(cell->reproduce) - 1);
         }
-        quote(cell->reproduce, sizeof cell->reproduce, rp);
+        hn_run_shell_quote(cell->reproduce, sizeof cell->reproduce, rp);
         if (cell->trials > 0 && strcmp(cell->how, "scenario verdict") &&
             strcmp(cell->how, "golden run failed")) {
             strncat(cell->reproduce, " replay ",
                     sizeof cell->reproduce - strlen(cell->reproduce) - 1);
-            quote(cell->reproduce, sizeof cell->reproduce, sc->path);
+            hn_run_shell_quote(cell->reproduce, sizeof cell->reproduce, sc->path);
             strncat(cell->reproduce, " --trial ",
                     sizeof cell->reproduce - strlen(cell->reproduce) - 1);
-            quote(cell->reproduce, sizeof cell->reproduce, cell->how);
+            hn_run_shell_quote(cell->reproduce, sizeof cell->reproduce, cell->how);
         } else {
             /* caught by the golden phase: one trial is enough to see it */
             strncat(cell->reproduce, " run --budget 1 ",
                     sizeof cell->reproduce - strlen(cell->reproduce) - 1);
-            quote(cell->reproduce, sizeof cell->reproduce, sc->path);
+            hn_run_shell_quote(cell->reproduce, sizeof cell->reproduce, sc->path);
         }
     }
 out:
     /* the reproducer rebuilds everything; kept dirs of a matrix would pile up */
     if (r.workdir[0] && !o->run.keep)
-        nftw(r.workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pl_fs_rm_rf(r.workdir);
     hn_run_result_free(&r);
     free(msc);
     return ret;

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -38,35 +37,6 @@ int64_t hn__now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* snprintf into a PATH_MAX buffer; too long is an error, never a cut path. */
-int hn__pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        return pl_err(eb, -ENAMETOOLONG, "path too long: %.200s...", out);
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf; best effort (a work dir that cannot be removed only costs space). */
-void hn__rm_rf(const char *path)
-{
-    if (path && *path)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Whole file, NUL-terminated, malloc'd; NULL with errno set on failure. */
@@ -136,7 +106,7 @@ void hn__tail_of(const char *path, char *out, size_t n)
 }
 
 /* Append s to out, quoted for a POSIX shell when it needs to be. */
-void hn__shell_quote(char *out, size_t n, const char *s)
+void hn_run_shell_quote(char *out, size_t n, const char *s)
 {
     size_t o = strlen(out);
     int plain = *s != 0;
@@ -233,17 +203,17 @@ void hn__describe(const ctx *c, char *out, size_t n, char *const argv[],
 {
     out[0] = 0;
     for (int i = 0; i < c->sc->nenv; i++) {
-        hn__shell_quote(out, n, c->sc->env[i]);
+        hn_run_shell_quote(out, n, c->sc->env[i]);
         strncat(out, " ", n - strlen(out) - 1);
     }
     for (int i = 0; i < nextra; i++) {
-        hn__shell_quote(out, n, extra[i]);
+        hn_run_shell_quote(out, n, extra[i]);
         strncat(out, " ", n - strlen(out) - 1);
     }
     for (int i = 0; argv[i]; i++) {
         if (i)
             strncat(out, " ", n - strlen(out) - 1);
-        hn__shell_quote(out, n, argv[i]);
+        hn_run_shell_quote(out, n, argv[i]);
     }
 }
 

@@ -28,36 +28,6 @@
 
 /* ------------------------------------------------------------ tree helpers */
 
-/* snprintf into a PATH_MAX buffer; too long is an error, never a cut path. */
-static int pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        return pl_err(eb, -ENAMETOOLONG, "path too long: %.200s...", out);
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-void hn_rundir_rm_rf(const char *path)
-{
-    if (path && *path)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int64_t tree_bytes_acc;
 
 static int size_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -135,8 +105,8 @@ static int copy_tree(const char *from, const char *to, pl_errbuf *eb)
         char a[PATH_MAX], b[PATH_MAX];
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if ((ret = pathf(a, eb, "%s/%s", from, e->d_name)) == 0 &&
-            (ret = pathf(b, eb, "%s/%s", to, e->d_name)) == 0)
+        if ((ret = pl_fs_pathf(a, eb, "%s/%s", from, e->d_name)) == 0 &&
+            (ret = pl_fs_pathf(b, eb, "%s/%s", to, e->d_name)) == 0)
             ret = copy_tree(a, b, eb);
     }
     closedir(d);
@@ -153,8 +123,8 @@ static int move_tree(const char *from, const char *to, pl_errbuf *eb)
         return pl_err_os(eb, errno, "rename(%s, %s)", from, to);
     ret = copy_tree(from, to, eb);
     if (ret)
-        hn_rundir_rm_rf(to); /* no half copies in the run dir */
-    hn_rundir_rm_rf(from);
+        pl_fs_rm_rf(to); /* no half copies in the run dir */
+    pl_fs_rm_rf(from);
     return ret;
 }
 
@@ -178,7 +148,7 @@ int hn_rundir_create(const char *runs, char *out, size_t n, pl_errbuf *eb)
               0xffffff;
         snprintf(name, sizeof name, "%04d%02d%02dT%02d%02d%02dZ-%06x", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd);
-        if ((ret = pathf(path, eb, "%s/%s", runs, name)))
+        if ((ret = pl_fs_pathf(path, eb, "%s/%s", runs, name)))
             return ret;
         if (mkdir(path, 0777) == 0)
             break;
@@ -191,12 +161,12 @@ int hn_rundir_create(const char *runs, char *out, size_t n, pl_errbuf *eb)
         return pl_err(eb, -ENAMETOOLONG, "run dir path too long: %s", abs);
     /* latest: a relative link made under a temp name and renamed over the old
      * one, so that readers never find it missing */
-    if ((ret = pathf(tmp, eb, "%s/.latest.%ld", runs, (long)getpid())))
+    if ((ret = pl_fs_pathf(tmp, eb, "%s/.latest.%ld", runs, (long)getpid())))
         return ret;
     unlink(tmp);
     if (symlink(name, tmp) < 0)
         return pl_err_os(eb, errno, "symlink(%s)", tmp);
-    if ((ret = pathf(path, eb, "%s/latest", runs)))
+    if ((ret = pl_fs_pathf(path, eb, "%s/latest", runs)))
         return ret;
     if (rename(tmp, path) < 0) {
         ret = pl_err_os(eb, errno, "rename(%s, %s)", tmp, path);
@@ -223,7 +193,7 @@ int hn_rundir_save_scenario(const char *dir, const hn_scenario *sc, pl_errbuf *e
     int ret;
     if ((ret = pl_fs_mkdir_p(dir, eb)))
         return ret;
-    if ((ret = pathf(path, eb, "%s/scenario.ini", dir)))
+    if ((ret = pl_fs_pathf(path, eb, "%s/scenario.ini", dir)))
         return ret;
     return copy_file(sc->path, path, 0666, eb);
 }
@@ -237,8 +207,8 @@ int hn_rundir_keep_tables(const char *dir, const char *work, int with_batch, int
     char a[PATH_MAX], b[PATH_MAX];
     int ret = 0;
     for (int i = 0; i < (with_batch ? 4 : 2); i += 2) {
-        if ((ret = pathf(a, eb, "%s/%s", work, tables[i])) ||
-            (ret = pathf(b, eb, "%s/%s", dir, tables[i + 1])))
+        if ((ret = pl_fs_pathf(a, eb, "%s/%s", work, tables[i])) ||
+            (ret = pl_fs_pathf(b, eb, "%s/%s", dir, tables[i + 1])))
             return ret;
         if (access(a, X_OK) < 0 || access(b, F_OK) == 0 || tree_bytes(a) > *budget)
             continue;
@@ -248,8 +218,8 @@ int hn_rundir_keep_tables(const char *dir, const char *work, int with_batch, int
             static const char *const names[] = {"bars.csv", "late.csv", "dlq.csv"};
             char fa[PATH_MAX], fb[PATH_MAX];
             struct stat st;
-            if ((ret = pathf(fa, eb, "%s/%s", a, names[k])) ||
-                (ret = pathf(fb, eb, "%s/%s", b, names[k])))
+            if ((ret = pl_fs_pathf(fa, eb, "%s/%s", a, names[k])) ||
+                (ret = pl_fs_pathf(fb, eb, "%s/%s", b, names[k])))
                 return ret;
             if (stat(fa, &st) < 0)
                 continue;
@@ -302,7 +272,7 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
     if ((ret = hn_rundir_keep_tables(dir, work, r->nbatch_div > 0, budget, eb)))
         goto out;
     /* kept trial dirs, in plan order */
-    if ((ret = pathf(a, eb, "%s/trials", work)))
+    if ((ret = pl_fs_pathf(a, eb, "%s/trials", work)))
         goto out;
     d = opendir(a);
     while (d && (e = readdir(d))) {
@@ -328,20 +298,20 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
     for (size_t i = 0; i < nseq; i++) {
         int64_t sz;
         int keep;
-        if ((ret = pathf(a, eb, "%s/trials/%ld", work, seqs[i])) ||
-            (ret = pathf(b, eb, "%s/trials/%ld", dir, seqs[i])))
+        if ((ret = pl_fs_pathf(a, eb, "%s/trials/%ld", work, seqs[i])) ||
+            (ret = pl_fs_pathf(b, eb, "%s/trials/%ld", dir, seqs[i])))
             goto out;
         sz = tree_bytes(a);
         keep = sz <= *budget;
         if (keep) {
             char parent[PATH_MAX];
-            hn_rundir_rm_rf(b);
-            if ((ret = pathf(parent, eb, "%s/trials", dir)) ||
+            pl_fs_rm_rf(b);
+            if ((ret = pl_fs_pathf(parent, eb, "%s/trials", dir)) ||
                 (ret = pl_fs_mkdir_p(parent, eb)) || (ret = move_tree(a, b, eb)))
                 goto out;
             *budget -= sz;
         } else {
-            hn_rundir_rm_rf(a);
+            pl_fs_rm_rf(a);
             ++*dropped;
         }
         if (db && (ret = hn_res_state_dir_moved(db, run_id, a, keep ? b : NULL, eb)))
@@ -354,7 +324,7 @@ out:
     if (d)
         closedir(d);
     free(seqs);
-    hn_rundir_rm_rf(work);
+    pl_fs_rm_rf(work);
     snprintf(r->workdir, sizeof r->workdir, "%s", ret ? "" : dir);
     return ret;
 }
@@ -425,7 +395,7 @@ int hn_rundir_prune(const char *runs, int keep, const char *current, int *remove
             ents = p;
         }
         memset(&ents[n], 0, sizeof ents[n]);
-        if (pathf(path, NULL, "%s/%s", runs, e->d_name) == 0 && lstat(path, &st) == 0)
+        if (pl_fs_pathf(path, NULL, "%s/%s", runs, e->d_name) == 0 && lstat(path, &st) == 0)
             ents[n].mtime = st.st_mtim;
         if (!(ents[n].name = strdup(e->d_name))) {
             ret = pl_err(eb, -ENOMEM, "out of memory");
@@ -438,8 +408,8 @@ int hn_rundir_prune(const char *runs, int keep, const char *current, int *remove
     for (size_t i = 0; keep > 0 && n - (size_t)*removed > (size_t)keep && i < n; i++) {
         if (cur && strcmp(ents[i].name, cur) == 0)
             continue;
-        if (pathf(path, NULL, "%s/%s", runs, ents[i].name) == 0)
-            hn_rundir_rm_rf(path);
+        if (pl_fs_pathf(path, NULL, "%s/%s", runs, ents[i].name) == 0)
+            pl_fs_rm_rf(path);
         ++*removed;
     }
 out:

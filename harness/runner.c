@@ -103,12 +103,12 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
     char *argv[MAX_ARGS + 8];
     int ret, n;
 
-    if ((ret = hn__pathf(c->logdir, c->eb, "%s/log", c->dir)) ||
-        (ret = hn__pathf(state, c->eb, "%s/golden/state", c->dir)) ||
-        (ret = hn__pathf(c->gold_out, c->eb, "%s/golden/export", c->dir)) ||
-        (ret = hn__pathf(bdir, c->eb, "%s/batch", c->dir)) ||
-        (ret = hn__pathf(err, c->eb, "%s/golden/stderr", c->dir)) ||
-        (ret = hn__pathf(out, c->eb, "%s/golden/digests", c->dir)) ||
+    if ((ret = pl_fs_pathf(c->logdir, c->eb, "%s/log", c->dir)) ||
+        (ret = pl_fs_pathf(state, c->eb, "%s/golden/state", c->dir)) ||
+        (ret = pl_fs_pathf(c->gold_out, c->eb, "%s/golden/export", c->dir)) ||
+        (ret = pl_fs_pathf(bdir, c->eb, "%s/batch", c->dir)) ||
+        (ret = pl_fs_pathf(err, c->eb, "%s/golden/stderr", c->dir)) ||
+        (ret = pl_fs_pathf(out, c->eb, "%s/golden/digests", c->dir)) ||
         (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
 
@@ -116,7 +116,7 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
         /* a captured log replayed under the scenario's input faults */
         pl_errbuf xeb = {{0}};
         hn_xform_stats xs;
-        if ((ret = hn__pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
+        if ((ret = pl_fs_pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
             return ret;
         hn_xform_describe(&sc->xform, r->workload, sizeof r->workload);
         hn__note(c, "transforming %s (%s) into %s", sc->csv_path, r->workload, csv);
@@ -125,7 +125,7 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
             return golden_fail(r, pl_err_is_input(ret) ? 2 : 3, "workload: %s", xeb.msg);
         r->records = xs.records;
     } else if (sc->use_csv) {
-        if ((ret = hn__pathf(csv, c->eb, "%s", sc->csv_path)))
+        if ((ret = pl_fs_pathf(csv, c->eb, "%s", sc->csv_path)))
             return ret;
         r->records = count_records(csv);
         if (r->records < 0)
@@ -134,7 +134,7 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
         hn_gen_stats gs;
         hn_gen_opts go = sc->gen;
         pl_errbuf geb = {{0}};
-        if ((ret = hn__pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
+        if ((ret = pl_fs_pathf(csv, c->eb, "%s/ticks.csv", c->dir)))
             return ret;
         hn__note(c, "generating the workload into %s", csv);
         go.stop = c->o->stop; /* a long generation must stop on SIGINT/SIGTERM too */
@@ -207,8 +207,8 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
             if (strcmp(r->batch[i], c->golden[i]) == 0)
                 continue;
             /* the batch is the oracle: its rows are the expected ones */
-            if (hn__pathf(b, NULL, "%s/%s.csv", bdir, hn__tbl_name[i]) == 0 &&
-                hn__pathf(g, NULL, "%s/%s.csv", c->gold_out, hn__tbl_name[i]) == 0 &&
+            if (pl_fs_pathf(b, NULL, "%s/%s.csv", bdir, hn__tbl_name[i]) == 0 &&
+                pl_fs_pathf(g, NULL, "%s/%s.csv", c->gold_out, hn__tbl_name[i]) == 0 &&
                 hn__first_diff(b, g, hn__tbl_name[i], &r->batch_div[r->nbatch_div]) == 1)
                 r->nbatch_div++;
             else {
@@ -270,9 +270,9 @@ static int discover(ctx *c, hn_scenario_result *r)
     char *argv[MAX_ARGS + 8], *extra[4], *text, *line, *save = NULL;
     int n = 0, ret, cap = 16, posix = 0, posix_pat = 0;
 
-    if ((ret = hn__pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
-        (ret = hn__pathf(counts, c->eb, "%s/discovery/counts", c->dir)) ||
-        (ret = hn__pathf(log, c->eb, "%s/discovery/stderr", c->dir)) ||
+    if ((ret = pl_fs_pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
+        (ret = pl_fs_pathf(counts, c->eb, "%s/discovery/counts", c->dir)) ||
+        (ret = pl_fs_pathf(log, c->eb, "%s/discovery/stderr", c->dir)) ||
         (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
     unlink(counts);
@@ -361,9 +361,9 @@ static int record_trace(ctx *c, hn_scenario_result *r)
     char *argv[MAX_ARGS + 8], *extra[4];
     int n = 0, ret;
 
-    if ((ret = hn__pathf(state, c->eb, "%s/traced/state", c->dir)) ||
-        (ret = hn__pathf(trace, c->eb, "%s/traced/trace", c->dir)) ||
-        (ret = hn__pathf(log, c->eb, "%s/traced/stderr", c->dir)) ||
+    if ((ret = pl_fs_pathf(state, c->eb, "%s/traced/state", c->dir)) ||
+        (ret = pl_fs_pathf(trace, c->eb, "%s/traced/trace", c->dir)) ||
+        (ret = pl_fs_pathf(log, c->eb, "%s/traced/stderr", c->dir)) ||
         (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
     if (access(c->tracelib, R_OK) < 0)
@@ -402,8 +402,8 @@ static int make_donor(ctx *c, hn_scenario_result *r)
     int ret;
     if (c->donor[0])
         return 0;
-    if ((ret = hn__pathf(state, c->eb, "%s/donor/state", c->dir)) ||
-        (ret = hn__pathf(log, c->eb, "%s/donor/stderr", c->dir)) ||
+    if ((ret = pl_fs_pathf(state, c->eb, "%s/donor/state", c->dir)) ||
+        (ret = pl_fs_pathf(log, c->eb, "%s/donor/stderr", c->dir)) ||
         (ret = pl_fs_mkdir_p(state, c->eb)) ||
         (ret = golden_step(c, r, "donor: run", argv, NULL, 0, log, NULL)))
         return ret;
@@ -420,7 +420,7 @@ static int plan_io_corrupt(ctx *c, hn_scenario_result *r, hn_trial **trials, int
     int ret, before = *n;
     if (c->sc->nioerr == 0 && c->sc->ncorrupt == 0)
         return 0;
-    if ((ret = hn__pathf(counts, c->eb, "%s/discovery/counts", c->dir)))
+    if ((ret = pl_fs_pathf(counts, c->eb, "%s/discovery/counts", c->dir)))
         return ret;
     text = hn__slurp(counts, NULL);
     ret = hn__plan_io_corrupt(c->sc, text, r->points, r->npoints, trials, n, c->eb);
@@ -466,7 +466,7 @@ static int exe_dir(char *out, pl_errbuf *eb)
     slash = strrchr(self, '/');
     if (slash)
         *slash = 0;
-    return hn__pathf(out, eb, "%s", self);
+    return pl_fs_pathf(out, eb, "%s", self);
 }
 
 const char *hn_run_default_base(void)
@@ -503,17 +503,17 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
     if (c->max_restarts < sc->crashes)
         c->max_restarts = sc->crashes; /* planned crashes are never a crash loop */
     if (o->bindir)
-        ret = hn__pathf(bindir, eb, "%s", o->bindir);
+        ret = pl_fs_pathf(bindir, eb, "%s", o->bindir);
     else
         ret = exe_dir(bindir, eb);
     if (ret)
         return ret;
     if (strchr(binary, '/'))
-        ret = hn__pathf(c->bin, eb, "%s", binary);
+        ret = pl_fs_pathf(c->bin, eb, "%s", binary);
     else
-        ret = hn__pathf(c->bin, eb, "%s/%s", bindir, binary);
-    if (ret || (ret = hn__pathf(c->preload, eb, "%s/rp-crash.so", bindir)) ||
-        (ret = hn__pathf(c->tracelib, eb, "%s/rp-trace.so", bindir)))
+        ret = pl_fs_pathf(c->bin, eb, "%s/%s", bindir, binary);
+    if (ret || (ret = pl_fs_pathf(c->preload, eb, "%s/rp-crash.so", bindir)) ||
+        (ret = pl_fs_pathf(c->tracelib, eb, "%s/rp-trace.so", bindir)))
         return ret;
     if (access(c->bin, X_OK) < 0)
         return pl_err_os(eb, errno, "pipeline binary %s", c->bin);
@@ -544,11 +544,11 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
         return ret;
 
     if (o->workdir) {
-        if ((ret = pl_fs_mkdir_p(o->workdir, eb)) || (ret = hn__pathf(base, eb, "%s", o->workdir)))
+        if ((ret = pl_fs_mkdir_p(o->workdir, eb)) || (ret = pl_fs_pathf(base, eb, "%s", o->workdir)))
             return ret;
-    } else if ((ret = hn__pathf(base, eb, "%s", hn_run_default_base())))
+    } else if ((ret = pl_fs_pathf(base, eb, "%s", hn_run_default_base())))
         return ret;
-    if ((ret = hn__pathf(c->dir, eb, "%s/rp-%s-%s-XXXXXX", base, tag, sc->name)))
+    if ((ret = pl_fs_pathf(c->dir, eb, "%s/rp-%s-%s-XXXXXX", base, tag, sc->name)))
         return ret;
     if (!mkdtemp(c->dir))
         return pl_err_os(eb, errno, "mkdtemp(%s)", c->dir);
@@ -738,19 +738,19 @@ out:
     if (c.dir[0] && !o->keep) {
         /* an interrupted run has nothing worth keeping unless a trial failed */
         if (r->nfailures == 0 && (r->exit_status == 0 || ret == -EINTR)) {
-            hn__rm_rf(c.dir);
+            pl_fs_rm_rf(c.dir);
             r->workdir[0] = 0;
         } else {
             char p[PATH_MAX];
-            if (hn__pathf(p, NULL, "%s/discovery", c.dir) == 0)
-                hn__rm_rf(p);
+            if (pl_fs_pathf(p, NULL, "%s/discovery", c.dir) == 0)
+                pl_fs_rm_rf(p);
             /* the trace stays: a failing power cut is replayed from it */
-            if (hn__pathf(p, NULL, "%s/traced/state", c.dir) == 0)
-                hn__rm_rf(p);
-            if (hn__pathf(p, NULL, "%s/batch", c.dir) == 0 && r->nbatch_div == 0)
-                hn__rm_rf(p);
-            if (hn__pathf(p, NULL, "%s/golden/state", c.dir) == 0)
-                hn__rm_rf(p);
+            if (pl_fs_pathf(p, NULL, "%s/traced/state", c.dir) == 0)
+                pl_fs_rm_rf(p);
+            if (pl_fs_pathf(p, NULL, "%s/batch", c.dir) == 0 && r->nbatch_div == 0)
+                pl_fs_rm_rf(p);
+            if (pl_fs_pathf(p, NULL, "%s/golden/state", c.dir) == 0)
+                pl_fs_rm_rf(p);
         }
     }
     phase(&c, "done", r);

@@ -11,7 +11,6 @@
 #include "hn_shrink.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,15 +221,6 @@ typedef struct shr {
     pl_errbuf *eb;
 } shr;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void note(const shr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const shr *s, const char *fmt, ...)
 {
@@ -315,7 +305,7 @@ static int same(shr *s, const cand *c, char *verdict, size_t vn)
         free(cell);
     }
 out:
-    nftw(s->work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pl_fs_rm_rf(s->work);
     pl_fs_mkdir_p(s->work, NULL);
     free(sc2);
     return ret < 0 ? ret : ok;
@@ -584,7 +574,7 @@ int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *
         ret = hn_run_replay(sc, o->trial, &ro, tr, &gf, eb);
         s.target = tr->verdict;
         free(tr);
-        nftw(s.work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        pl_fs_rm_rf(s.work);
         pl_fs_mkdir_p(s.work, NULL);
         if (ret < 0)
             goto out;
@@ -642,7 +632,7 @@ int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *
     measure(&s, &c, &res->records, &res->partitions, &res->symbols);
 
 out:
-    nftw(s.work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pl_fs_rm_rf(s.work);
     free(c.idx);
     free(t.idx);
     free(s.lv.r);

@@ -38,7 +38,7 @@ static void finish(const ctx *c, slot *s, int verdict)
         snprintf(res->state_dir, sizeof res->state_dir, "%s", s->state);
     else {
         res->state_dir[0] = 0;
-        hn__rm_rf(s->dir);
+        pl_fs_rm_rf(s->dir);
     }
     s->phase = PH_IDLE;
 }
@@ -101,7 +101,7 @@ static int spawn_run(const ctx *c, slot *s)
         extra[nextra++] = ev_trace;
         extra[nextra++] = (char *)c->asan_env;
     }
-    if ((ret = hn__pathf(s->log, c->eb, "%s/run-%d.log", s->dir, i + 1)))
+    if ((ret = pl_fs_pathf(s->log, c->eb, "%s/run-%d.log", s->dir, i + 1)))
         return ret;
     s->trace_lines = hn__count_lines(s->trace);
     if (c->verbose) {
@@ -121,8 +121,8 @@ static int spawn_export(const ctx *c, slot *s)
     char *argv[] = {(char *)c->bin, "export", s->state, s->out, NULL};
     char line[8192], dig[PATH_MAX], err[PATH_MAX];
     int ret;
-    if ((ret = hn__pathf(dig, c->eb, "%s/export.out", s->dir)) ||
-        (ret = hn__pathf(err, c->eb, "%s/export.err", s->dir)))
+    if ((ret = pl_fs_pathf(dig, c->eb, "%s/export.out", s->dir)) ||
+        (ret = pl_fs_pathf(err, c->eb, "%s/export.err", s->dir)))
         return ret;
     if (c->verbose) {
         hn__describe(c, line, sizeof line, argv, NULL, 0);
@@ -188,12 +188,12 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
     s->discard = 0;
     s->refused = 0;
     s->t0 = hn__now_ns();
-    if ((ret = hn__pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
-        (ret = hn__pathf(s->state, c->eb, "%s/state", s->dir)) ||
-        (ret = hn__pathf(s->out, c->eb, "%s/export", s->dir)) ||
-        (ret = hn__pathf(s->trace, c->eb, "%s/trace", s->dir)))
+    if ((ret = pl_fs_pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
+        (ret = pl_fs_pathf(s->state, c->eb, "%s/state", s->dir)) ||
+        (ret = pl_fs_pathf(s->out, c->eb, "%s/export", s->dir)) ||
+        (ret = pl_fs_pathf(s->trace, c->eb, "%s/trace", s->dir)))
         return ret;
-    hn__rm_rf(s->dir); /* a stale dir of an earlier replay must not leak state in */
+    pl_fs_rm_rf(s->dir); /* a stale dir of an earlier replay must not leak state in */
     if ((ret = pl_fs_mkdir_p(s->state, c->eb)))
         return ret;
     if (c->verbose) {
@@ -289,7 +289,7 @@ static int on_export_exit(const ctx *c, slot *s, int st)
     int differ;
 
     hn__status_text(st, why, sizeof why);
-    if (hn__pathf(dig, c->eb, "%s/export.out", s->dir) || hn__pathf(err, c->eb, "%s/export.err", s->dir))
+    if (pl_fs_pathf(dig, c->eb, "%s/export.out", s->dir) || pl_fs_pathf(err, c->eb, "%s/export.err", s->dir))
         return -ENAMETOOLONG;
     hn__note(c, "export: %s", why);
     if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 1)) {

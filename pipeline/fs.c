@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +199,31 @@ int pl_fs_publish_dir(const char *tmp, const char *dst, char *old, size_t oldn, 
     }
     /* keeps (1): without it a power cut can undo the switch */
     return pl_fs_sync_parent(dst, eb);
+}
+
+int pl_fs_pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(out, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= PATH_MAX)
+        return pl_err(eb, -ENAMETOOLONG, "path too long: %.200s...", out);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void pl_fs_rm_rf(const char *path)
+{
+    if (path && *path)
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -51,6 +51,16 @@ int pl_fs_replace(const char *path, const void *buf, size_t len, pl_errbuf *eb);
  * directory is fine, an existing non-directory is -ENOTDIR. */
 int pl_fs_mkdir_p(const char *dir, pl_errbuf *eb);
 
+/* snprintf into a PATH_MAX buffer; a path that does not fit is an error
+ * (-ENAMETOOLONG, message in eb), never a silently cut path. */
+int pl_fs_pathf(char *out, pl_errbuf *eb, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* rm -rf PATH, best effort: for scratch trees whose leftovers only cost
+ * space (never for state that matters: nothing here is durable).  NULL or
+ * "" does nothing. */
+void pl_fs_rm_rf(const char *path);
+
 /*
  * Publish the complete directory `tmp` under the name `dst` (both in the
  * same parent directory), then fsync the parent.  When dst does not exist
