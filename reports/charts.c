@@ -156,34 +156,6 @@ static int recovery(const rp_scn *s, sbuf *b, char *why, size_t wn)
     return 0;
 }
 
-/* Read a whole CSV file; NULL when it is not there. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *s = NULL;
-    size_t n = 0, cap = 0, got;
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (cap - n < 65536) {
-            char *p = realloc(s, cap = cap * 2 + 65536);
-            if (!p) {
-                free(s);
-                fclose(f);
-                return NULL;
-            }
-            s = p;
-        }
-        got = fread(s + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
-
 /* Next line of *p (NUL-terminated in place), NULL at the end. */
 static char *next_line(char **p)
 {
@@ -215,7 +187,7 @@ static int bars(const rp_scn *s, sbuf *b, char *title, size_t tn, char *why, siz
         return 2;
     }
     snprintf(path, sizeof path, "%s/golden/bars.csv", s->dir);
-    gold = read_file(path);
+    gold = rp_read_file(path, SIZE_MAX);
     if (!gold) {
         snprintf(why, wn, "the golden export was not kept in the run directory");
         return 2;
@@ -241,7 +213,7 @@ static int bars(const rp_scn *s, sbuf *b, char *title, size_t tn, char *why, siz
         p = strrchr(path, '/');
         if (p && (size_t)(p - path) + 20 < sizeof path) {
             strcpy(p, "/export/bars.csv");
-            trial = read_file(path);
+            trial = rp_read_file(path, SIZE_MAX);
         }
     }
     p = gold;
@@ -334,7 +306,7 @@ static int late(const rp_scn *s, sbuf *b, char *why, size_t wn)
         return 2;
     }
     snprintf(path, sizeof path, "%s/golden/late.csv", s->dir);
-    text = read_file(path);
+    text = rp_read_file(path, SIZE_MAX);
     if (!text) {
         snprintf(why, wn, "the golden export was not kept in the run directory");
         return 2;

@@ -536,7 +536,7 @@ static int load_mutants(ld *l, rp_run *r)
 
 /* ------------------------------------------------------------- run files */
 
-static char *slurp(const char *path)
+char *rp_read_file(const char *path, size_t max)
 {
     FILE *f = fopen(path, "rb");
     char *s = NULL;
@@ -544,8 +544,8 @@ static char *slurp(const char *path)
     if (!f)
         return NULL;
     for (;;) {
-        if (cap - n < 4096) {
-            char *p = realloc(s, cap = cap * 2 + 8192);
+        if (cap - n < 65536) {
+            char *p = realloc(s, cap = cap * 2 + 65536);
             if (!p) {
                 free(s);
                 fclose(f);
@@ -555,7 +555,7 @@ static char *slurp(const char *path)
         }
         got = fread(s + n, 1, cap - n - 1, f);
         n += got;
-        if (got == 0 || n > (1 << 20))
+        if (got == 0 || n > max)
             break;
     }
     fclose(f);
@@ -574,7 +574,7 @@ static void attach_dirs(rp_run *r)
             access(p, X_OK) < 0 || !(s->dir = strdup(p)))
             continue;
         if (snprintf(p, sizeof p, "%s/scenario.ini", s->dir) < (int)sizeof p)
-            s->config = slurp(p);
+            s->config = rp_read_file(p, 1 << 20);
     }
 }
 

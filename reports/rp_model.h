@@ -132,5 +132,8 @@ const char *rp_prov(const rp_run *r, const char *key);
 int rp_csv_split(const char *line, char **buf, char **f, int max);
 /* The header of an exported table ("bars", "late", "dlq"), or NULL. */
 const char *rp_table_header(const char *tbl);
+/* A whole file read into a malloc'd NUL-terminated string, cut after the
+ * first read that passes max bytes; NULL when it cannot be read. */
+char *rp_read_file(const char *path, size_t max);
 
 #endif

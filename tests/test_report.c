@@ -552,17 +552,12 @@ static void env_open(env *e)
 {
     e->tmp = tu_tmpdir();
     snprintf(e->db, sizeof e->db, "%s/out/results.db", e->tmp);
-    if (access("/dev/shm", W_OK) == 0) {
-        snprintf(e->work, sizeof e->work, "/dev/shm/rpreport.XXXXXX");
-        ck_assert(mkdtemp(e->work) != NULL);
-    } else
-        snprintf(e->work, sizeof e->work, "%s/work", e->tmp);
+    tu_workdir_open(e->work, sizeof e->work, e->tmp);
 }
 
 static void env_close(env *e)
 {
-    if (strncmp(e->work, "/dev/shm/rpreport.", 18) == 0)
-        tu_sh("rm -rf '%s'", e->work);
+    tu_workdir_close(e->work);
     tu_rmrf(e->tmp);
     free(e->tmp);
 }

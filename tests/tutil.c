@@ -31,6 +31,21 @@ void tu_rmrf(const char *path)
         tu_sh("rm -rf '%s'", path);
 }
 
+void tu_workdir_open(char *out, size_t n, const char *tmp)
+{
+    if (access("/dev/shm", W_OK) == 0) {
+        snprintf(out, n, "/dev/shm/rptest-work.XXXXXX");
+        ck_assert(mkdtemp(out) != NULL);
+    } else
+        snprintf(out, n, "%s/work", tmp);
+}
+
+void tu_workdir_close(const char *work)
+{
+    if (strncmp(work, "/dev/shm/rptest-work.", 21) == 0)
+        tu_sh("rm -rf '%s'", work);
+}
+
 const char *tu_bin(const char *name)
 {
     static char buf[8][PATH_MAX + 64];

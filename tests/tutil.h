@@ -12,6 +12,11 @@
 char *tu_tmpdir(void);
 /* rm -rf path (test scratch only). */
 void tu_rmrf(const char *path);
+/* A --workdir for harness runs: a fresh directory on tmpfs when there is
+ * one (as replayproof's default), else TMP/work; n bytes at out.
+ * tu_workdir_close removes what tu_workdir_open made. */
+void tu_workdir_open(char *out, size_t n, const char *tmp);
+void tu_workdir_close(const char *work);
 /* Absolute path of a project binary ("refpipe", "replayproof", ...); static buffer per call site is NOT kept: copy it. */
 const char *tu_bin(const char *name);
 /*
