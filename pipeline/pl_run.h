@@ -26,6 +26,16 @@ typedef struct pl_run_opts {
      * decisions: which checkpoint was used, which were skipped and why. */
     void (*note)(void *ctx, const char *line);
     void *note_ctx;
+    /* Convergence digests (pl_converge.h; both may be NULL).  record_digests:
+     * write one line per checkpoint this run commits to that file (truncated
+     * when the run starts from zero, appended to when it resumes).
+     * converged_digests: after each commit cycle, compare the checkpoint just
+     * committed with that file's lines; on a match the run stops there, its
+     * work durable, unless converge_go_on asks it only to report the first
+     * match (pl_run_result.converged_at) and go on to the end. */
+    const char *record_digests;
+    const char *converged_digests;
+    int converge_go_on;
 } pl_run_opts;
 
 typedef struct pl_run_result {
@@ -35,13 +45,19 @@ typedef struct pl_run_result {
     uint64_t cycles;          /* commit cycles completed by this invocation */
     int already_complete;     /* the state dir held a completed run: nothing done */
     pl_stream_stats stats;    /* stream counters at the end (cumulative) */
+    /* converged_digests: 1 when a checkpoint of this run matched a line,
+     * at position converged_at (the first one); stopped_early when the run
+     * stopped there (the state dir then holds an unfinished run) */
+    int converged, stopped_early;
+    uint64_t converged_at;
 } pl_run_result;
 
 void pl_run_opts_init(pl_run_opts *o);
 
 /*
  * Run (or resume) to the end of the log.  Returns 0 when the run is complete
- * and durable.  Errors: input problems (pl_err_is_input: bad paths, corrupt
+ * and durable, or when it stopped at a converged checkpoint
+ * (res->stopped_early; its work up to there is durable).  Errors: input problems (pl_err_is_input: bad paths, corrupt
  * log, configuration mismatch, locked state dir) and PL_EIO for failed
  * writes/fsyncs (the state dir then holds the last good checkpoint; a restart
  * recovers).  Nothing is printed; recovery notes go through o->note.

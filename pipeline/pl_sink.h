@@ -82,6 +82,29 @@ typedef struct pl_sink_stats {
 } pl_sink_stats;
 void pl_sink_stats_get(const pl_sink *k, pl_sink_stats *st);
 
+/*
+ * An order-independent digest of everything the sink stores: the sum, over
+ * every row of bars, late, dlq and conflicts, of the XXH3-128 of the row's
+ * table and canonical line (the two 64-bit halves summed apart), and the
+ * number of rows summed.  Two sinks holding the same rows have the same
+ * digest, however and in whatever order the rows got there; a row more,
+ * less or different (a torn or flipped value, a recorded conflict) changes
+ * it.
+ */
+typedef struct pl_sink_digest {
+    uint64_t lo, hi, rows;
+} pl_sink_digest;
+/*
+ * Start keeping the digest: one scan of the stored rows (O(rows)), then
+ * O(1) per row a write stores.  Call between transactions.  Returns 0, or
+ * the scan's error (a damaged page, say): then no digest is kept and the
+ * handle works as before.
+ */
+int pl_sink_digest_start(pl_sink *k, pl_errbuf *eb);
+/* The digest of the committed rows: 0 with *d filled, or PL_EUSAGE (not
+ * started) / -ENOMEM (memory ran out while keeping it). */
+int pl_sink_digest_get(const pl_sink *k, pl_sink_digest *d, pl_errbuf *eb);
+
 /* Digests of the three canonical tables. */
 typedef struct pl_digests {
     char bars[33], late[33], dlq[33];

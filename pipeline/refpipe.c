@@ -53,6 +53,12 @@ static const char *usage_text =
     "  --checkpoint-every N   records per commit cycle (default 1000000)\n"
     "  --discard-state        drop state written under another configuration or log\n"
     "  --quiet                no recovery notes on stderr\n"
+    "  --record-digests FILE  write the digests of every checkpoint to FILE\n"
+    "  --stop-when-converged FILE\n"
+    "                         stop at the first checkpoint whose digests equal a line of\n"
+    "                         FILE (written by --record-digests); prints\n"
+    "                         'converged-early position=P stopped=yes' on stdout\n"
+    "  --check-converged FILE the same check, but run to the end (stopped=no)\n"
     "--unsafe (fault build only; also REFPIPE_UNSAFE=NAME[,NAME...]) selects deliberately\n"
     "broken variants, for proving that a test harness catches them.\n"
     "DUR is an integer with an optional unit ns us ms s m h (bare = ns).\n";
@@ -107,7 +113,8 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
 }
 
 enum { OPT_AGG = 1000, OPT_DELAY, OPT_IDLE, OPT_EVERY, OPT_DISCARD, OPT_QUIET, OPT_PARTS,
-       OPT_KEEP_CR, OPT_ALLOW_EMPTY, OPT_PARTIAL };
+       OPT_KEEP_CR, OPT_ALLOW_EMPTY, OPT_PARTIAL, OPT_RECORD_DIG, OPT_STOP_CONV,
+       OPT_CHECK_CONV };
 
 static const struct option long_opts[] = {
     { "agg", required_argument, NULL, OPT_AGG },
@@ -120,6 +127,9 @@ static const struct option long_opts[] = {
     { "keep-cr", no_argument, NULL, OPT_KEEP_CR },
     { "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
     { "allow-partial", no_argument, NULL, OPT_PARTIAL },
+    { "record-digests", required_argument, NULL, OPT_RECORD_DIG },
+    { "stop-when-converged", required_argument, NULL, OPT_STOP_CONV },
+    { "check-converged", required_argument, NULL, OPT_CHECK_CONV },
     { NULL, 0, NULL, 0 },
 };
 
@@ -129,6 +139,8 @@ typedef struct cli {
     unsigned long long every;
     int discard, quiet, partitions, partial;
     unsigned import_flags; /* PL_IMPORT_* */
+    const char *record_digests, *converged_digests;
+    int converge_go_on;
     unsigned allowed; /* bit per OPT_ - OPT_AGG */
     char *pos[3];
     int npos;
@@ -212,6 +224,17 @@ static int parse_cli(cli *c, int argc, char **argv, int want_pos)
         case OPT_PARTIAL:
             c->partial = 1;
             break;
+        case OPT_RECORD_DIG:
+            c->record_digests = optarg;
+            break;
+        case OPT_STOP_CONV:
+        case OPT_CHECK_CONV:
+            if (c->converged_digests)
+                return usage_error(c->cmd, "--stop-when-converged and --check-converged "
+                                   "exclude each other and are given once");
+            c->converged_digests = optarg;
+            c->converge_go_on = opt == OPT_CHECK_CONV;
+            break;
         }
     }
     c->npos = argc - optind;
@@ -279,7 +302,8 @@ static int cmd_run(int argc, char **argv)
 {
     cli c = { .cmd = "run",
               .allowed = ALLOW(OPT_AGG) | ALLOW(OPT_DELAY) | ALLOW(OPT_IDLE) |
-                         ALLOW(OPT_EVERY) | ALLOW(OPT_DISCARD) | ALLOW(OPT_QUIET) };
+                         ALLOW(OPT_EVERY) | ALLOW(OPT_DISCARD) | ALLOW(OPT_QUIET) |
+                         ALLOW(OPT_RECORD_DIG) | ALLOW(OPT_STOP_CONV) | ALLOW(OPT_CHECK_CONV) };
     pl_errbuf eb = { { 0 } };
     pl_run_opts o;
     pl_run_result res;
@@ -292,6 +316,9 @@ static int cmd_run(int argc, char **argv)
     o.cfg = c.cfg;
     o.checkpoint_every = c.every;
     o.discard_state = c.discard;
+    o.record_digests = c.record_digests;
+    o.converged_digests = c.converged_digests;
+    o.converge_go_on = c.converge_go_on;
     if (!c.quiet)
         o.note = note_stderr;
     rc = pl_run(&o, &res, &eb);
@@ -300,6 +327,13 @@ static int cmd_run(int argc, char **argv)
     if (!c.quiet && res.already_complete)
         fprintf(stderr, "refpipe run: %s already holds a completed run; nothing to do\n",
                 o.statedir);
+    if (res.converged) {
+        /* the one line a harness looks for (docs/cli.md) */
+        printf("converged-early position=%llu stopped=%s\n",
+               (unsigned long long)res.converged_at, res.stopped_early ? "yes" : "no");
+        if (fflush(stdout) != 0)
+            return fail(c.cmd, pl_err_os(&eb, errno, "writing standard output"), &eb);
+    }
     return EX_OK;
 }
 

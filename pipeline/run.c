@@ -90,7 +90,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "pl_ckpt.h"
+#include "pl_converge.h"
 #include "pl_fs.h"
 #include "pl_log.h"
 #include "pl_sink.h"
@@ -302,6 +305,13 @@ typedef struct run {
     uint64_t cycle_rows; /* rows emitted since the last commit (keeps (10)) */
     int resumed;
     pl_errbuf *eb;
+    /* convergence digests (pl_converge.h): lines written to rec, compared
+     * with conv; state_dig is the body digest of the last checkpoint */
+    FILE *rec;
+    pl_conv *conv;
+    uint64_t state_dig;
+    pl_run_result *res;
+    int stop; /* a commit cycle converged: the run ends there */
     /* checkpoint-before-emit: bars held back to the next cycle, their
      * symbols copied into pend_syms (sym holds an offset until the flush) */
     pl_bar *pend;
@@ -428,11 +438,52 @@ static int write_checkpoint(run *r)
     meta.config_fp = r->config_fp;
     meta.log_id = r->log_id;
     meta.position = progress(&r->rs); /* keeps (7) and (10) */
+    if (r->rec || r->conv)
+        r->state_dig = XXH3_64bits_withSeed(state, slen, XXH3_64bits(head, hlen));
     /* keeps (2): state and offsets go into one file, written atomically */
     rc = pl_ckpt_write2(r->o->statedir, &meta, head, hlen, state, slen, r->eb);
     free(head);
     free(state);
     return rc;
+}
+
+/*
+ * After a checkpoint is durable: record its digests, and compare them with
+ * the converged digests.  A match means the committed state (offsets and
+ * stream state) and the sink's whole contents are those of the recorded
+ * run at the same position; by (1) everything this run would still do is
+ * what that run did, so with nothing else to learn the run may stop
+ * (docs/semantics.md, "Early stop").  check is 0 for the epoch checkpoint,
+ * written before this run did any work.
+ */
+static int converge_step(run *r, int check)
+{
+    pl_conv_point pt;
+    pl_errbuf deb = { { 0 } };
+    int rc;
+    if (!r->rec && !r->conv)
+        return 0;
+    pt.position = progress(&r->rs);
+    pt.state = r->state_dig;
+    rc = pl_sink_digest_get(r->sink, &pt.sink, &deb);
+    if (rc < 0) {
+        if (r->rec)
+            return pl_err(r->eb, rc, "%s", deb.msg);
+        /* without a digest nothing can be compared: run to the end */
+        note(r->o, "convergence check off: %s", deb.msg);
+        pl_conv_free(r->conv);
+        r->conv = NULL;
+        return 0;
+    }
+    if (r->rec && (rc = pl_conv_write(r->rec, &pt)) < 0)
+        return pl_err_os(r->eb, -rc, "writing %s", r->o->record_digests);
+    if (check && r->conv && !r->res->converged && pl_conv_match(r->conv, &pt)) {
+        r->res->converged = 1;
+        r->res->converged_at = pt.position;
+        /* the last checkpoint (finished) is the end anyway */
+        r->stop = !r->o->converge_go_on && !r->rs.finished;
+    }
+    return 0;
 }
 
 /* One commit cycle: sink first, then checkpoint.  keeps (3) and (6). */
@@ -475,6 +526,9 @@ static int commit_cycle(run *r)
             return rc;
     }
     r->cycle_rows = 0;
+    rc = converge_step(r, 1);
+    if (rc < 0 || r->stop)
+        return rc; /* converged: no new transaction */
     rc = pl_sink_begin(r->sink, r->eb);
     if (rc == 0 && pl_unsafe(PL_UNSAFE_CHECKPOINT_BEFORE_EMIT))
         rc = flush_held(r); /* after the checkpoint whose state no longer has them */
@@ -638,6 +692,7 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     memset(&ck, 0, sizeof ck);
     r.o = o;
     r.eb = eb;
+    r.res = res;
 #ifdef FIU_ENABLE
     {
         /* One cheap flag keeps fiu_fail() off the per-event path unless a
@@ -649,6 +704,9 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     if (o->checkpoint_every == 0)
         return pl_err(eb, PL_EUSAGE, "--checkpoint-every must be at least 1");
 
+    if (o->converged_digests &&
+        (rc = pl_conv_load(o->converged_digests, &r.conv, eb)) < 0)
+        goto fail;
     rc = pl_log_open(o->logdir, &r.log, eb);
     if (rc < 0)
         goto fail;
@@ -730,12 +788,37 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             goto fail;
         goto done;
     }
+    if (o->record_digests) {
+        /* a resumed run adds to the lines of the run it continues */
+        r.rec = fopen(o->record_digests, resumed ? "ae" : "we");
+        if (!r.rec) {
+            rc = pl_err_os(eb, errno, "open(%s)", o->record_digests);
+            goto fail;
+        }
+    }
+    if (r.rec || r.conv) {
+        pl_errbuf deb = { { 0 } };
+        rc = pl_sink_digest_start(r.sink, &deb);
+        if (rc < 0 && r.rec) {
+            rc = pl_err(eb, rc, "%s", deb.msg);
+            goto fail;
+        }
+        if (rc < 0) {
+            /* a sink the scan cannot read (a damaged page) is left to the
+             * run itself to find: it runs to the end as without the option */
+            note(o, "convergence check off: %s", deb.msg);
+            pl_conv_free(r.conv);
+            r.conv = NULL;
+        }
+    }
     if (!resumed) {
         /* Epoch checkpoint: pins the configuration and log identity in the
          * state dir before the first sink write, so a later run with other
          * options is refused instead of mixing rows of two configurations
          * in one sink. */
         rc = write_checkpoint(&r);
+        if (rc == 0)
+            rc = converge_step(&r, 0);
         if (rc < 0)
             goto fail;
     }
@@ -801,6 +884,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             if (rc < 0)
                 goto fail;
             res->cycles++;
+            if (r.stop)
+                goto converged;
         }
     }
 
@@ -824,6 +909,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             if (rc < 0)
                 goto fail;
             res->cycles++;
+            if (r.stop)
+                goto converged;
         }
     }
     rc = pl_stream_finish(r.stream);
@@ -837,6 +924,8 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
     if (rc < 0)
         goto fail;
     res->cycles++;
+converged:
+    res->stopped_early = r.stop;
     pl_stream_stats_get(r.stream, &res->stats);
     /* the last WAL checkpoint's errors count: keeps (6) */
     rc = pl_sink_close(r.sink, eb);
@@ -855,6 +944,11 @@ done:
         pl_stream_free(r.stream);
     if (r.log)
         pl_log_close(r.log);
+    /* the digest file is the caller's record, not durable state: no fsync,
+     * but a write error that stdio held back fails the run */
+    if (r.rec && fclose(r.rec) != 0 && rc == 0)
+        rc = pl_err_os(eb, errno, "writing %s", o->record_digests);
+    pl_conv_free(r.conv);
     pl_ckpt_loaded_free(&ck);
     free(r.pend);
     free(r.pend_syms);

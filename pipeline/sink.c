@@ -46,6 +46,14 @@
  *      parent fsync'd.  A reader never sees tables of two exports mixed, nor
  *      an export that a power cut can take back.
  *
+ * (10) The content digest (pl_sink_digest_start) is a function of the
+ *      multiset of rows stored: the sum, over every row of bars, late, dlq
+ *      and conflicts, of the XXH3-128 of its table tag and canonical line,
+ *      so the order rows came in does not matter.  It is seeded by one scan
+ *      of the tables and then kept by sink_row_stored, called once for
+ *      every row a write actually stores (an absorbed replay stores
+ *      nothing).  Rows of a transaction count only once it commits.
+ *
  *      pl_sink_open --> IDLE --pl_sink_begin--> IN_TXN --pl_sink_commit--> IDLE
  *                        |                        | any SQLite failure
  *                        +------------------------+-----------> LATCHED
@@ -63,6 +71,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "pl_digest.h"
 #include "pl_fs.h"
@@ -349,7 +358,14 @@ struct pl_sink {
     pl_errbuf eb; /* last failure of a writer; the latch's cause */
     sbuf key, stored, attempted; /* scratch for conflict records */
     pl_sink_stats st;
+    /* content digest (pl_sink_digest_start; keeps (10)): of the committed
+     * rows, and of those plus the open transaction's */
+    int dig_on;
+    pl_sink_digest dig, dig_txn;
+    sbuf dig_line;
 };
+
+static void sink_row_stored(pl_sink *k, char tbl, const void *row);
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -670,6 +686,7 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
     free(k->key.p);
     free(k->stored.p);
     free(k->attempted.p);
+    free(k->dig_line.p);
     free(k);
     return ret;
 }
@@ -709,6 +726,7 @@ int pl_sink_begin(pl_sink *k, pl_errbuf *eb)
     if (rc != SQLITE_DONE)
         return latch(k, rc, "begin", eb);
     k->in_txn = 1;
+    k->dig_txn = k->dig; /* keeps (10): a rolled-back transaction leaves no trace */
     return 0;
 }
 
@@ -725,6 +743,7 @@ int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
     if (rc != SQLITE_DONE)
         return latch(k, rc, "commit", eb); /* never retried: keeps (4) */
     k->st.commits++;
+    k->dig = k->dig_txn; /* keeps (10) */
     if (k->wal_frames >= SINK_CKPT_FRAMES) {
         /* keeps (7): the WAL stays bounded, and an fsync error of sink.db
          * here is an error, not a shrug */
@@ -877,6 +896,8 @@ static int put_conflict(pl_sink *k, const char *tbl)
     sqlite3_clear_bindings(s); /* the scratch buffers may move */
     if (rc != SQLITE_DONE)
         return latch(k, rc, "insert into conflicts", NULL);
+    if (sqlite3_changes(k->db) > 0)
+        sink_row_stored(k, 'C', tbl);
     k->st.conflicts++;
     return 0;
 }
@@ -1059,6 +1080,7 @@ int pl_sink_bar(pl_sink *k, const pl_bar *b)
         return latch(k, sqlite3_errcode(k->db), "bind bar", NULL);
     rc = step_insert(k, s, "bars");
     if (rc > 0) {
+        sink_row_stored(k, 'B', &a);
         k->st.inserted++;
         return 0;
     }
@@ -1091,6 +1113,7 @@ int pl_sink_late(pl_sink *k, const pl_late *l)
         return latch(k, sqlite3_errcode(k->db), "bind late", NULL);
     rc = step_insert(k, s, "late");
     if (rc > 0) {
+        sink_row_stored(k, 'L', &a);
         k->st.inserted++;
         return 0;
     }
@@ -1123,10 +1146,139 @@ int pl_sink_dlq(pl_sink *k, const pl_dlq *d)
         return latch(k, sqlite3_errcode(k->db), "bind dlq", NULL);
     rc = step_insert(k, s, "dlq");
     if (rc > 0) {
+        sink_row_stored(k, 'D', &a);
         k->st.inserted++;
         return 0;
     }
     return rc < 0 ? rc : settle_dlq(k, &a);
+}
+
+/* ------------------------------------------------------- the content digest */
+
+/* Add one row, as its tag and canonical line, to *d.  tbl is 'B', 'L',
+ * 'D' (row: bar_row, late_row, dlq_row) or 'C' (a conflict: the lines in
+ * k->key, k->stored, k->attempted).  Returns 0 or -ENOMEM. */
+static int digest_add(pl_sink *k, pl_sink_digest *d, char tbl, const void *row)
+{
+    sbuf *o = &k->dig_line;
+    XXH128_hash_t h;
+    int rc = 0;
+    o->n = 0;
+    if (sb_reserve(o, 1))
+        return -ENOMEM;
+    o->p[o->n++] = tbl;
+    switch (tbl) {
+    case 'B': rc = fmt_bar(o, row); break;
+    case 'L': rc = fmt_late(o, row); break;
+    case 'D': rc = fmt_dlq(o, row); break;
+    default: { /* 'C', row the table's name: "tbl,key\nstored\nattempted\n" */
+        size_t tl = strlen(row);
+        char *p;
+        if (sb_reserve(o, tl + k->key.n + k->stored.n + k->attempted.n + 2))
+            return -ENOMEM;
+        p = put_bytes(o->p + o->n, row, tl);
+        *p++ = ',';
+        p = put_bytes(p, k->key.p, k->key.n);
+        *p++ = '\n';
+        p = put_bytes(p, k->stored.p, k->stored.n);
+        p = put_bytes(p, k->attempted.p, k->attempted.n);
+        o->n = (size_t)(p - o->p);
+        break;
+    }
+    }
+    if (rc)
+        return rc;
+    h = XXH3_128bits(o->p, o->n);
+    d->lo += h.low64;
+    d->hi += h.high64;
+    d->rows++;
+    return 0;
+}
+
+/* The hook of (10): one row was just stored by the open transaction. */
+static void sink_row_stored(pl_sink *k, char tbl, const void *row)
+{
+    if (k->dig_on && digest_add(k, &k->dig_txn, tbl, row) < 0)
+        k->dig_on = -1; /* out of memory: no digest rather than a wrong one */
+}
+
+/* Set a scratch line to n bytes of t, plus lf. 0 or -ENOMEM. */
+static int scratch_line(sbuf *b, const char *t, size_t n, int lf)
+{
+    b->n = 0;
+    if (sb_reserve(b, n + 1))
+        return -ENOMEM;
+    b->n = (size_t)(put_bytes(b->p, t, n) - b->p);
+    if (lf)
+        b->p[b->n++] = '\n';
+    return 0;
+}
+
+/* Add every row of one table (sql selects its columns in CSV order). */
+static int digest_scan(pl_sink *k, const char *sql, char tbl, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+    rc = sqlite3_prepare_v2(k->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, k->db, rc, "digest scan", k->path);
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bar_row b;
+        late_row l;
+        dlq_row d;
+        const void *row = NULL;
+        size_t n1, n2, n3, n4;
+        const char *t2, *t3, *t4;
+        switch (tbl) {
+        case 'B': bar_from_stmt(st, &b); row = &b; break;
+        case 'L': late_from_stmt(st, &l); row = &l; break;
+        case 'D': dlq_from_stmt(st, &d); row = &d; break;
+        default: /* conflicts: tbl, key, stored, attempted; the lines get their LF back */
+            row = col_text(st, 0, &n1);
+            t2 = col_text(st, 1, &n2);
+            t3 = col_text(st, 2, &n3);
+            t4 = col_text(st, 3, &n4);
+            if (scratch_line(&k->key, t2, n2, 0) || scratch_line(&k->stored, t3, n3, 1) ||
+                scratch_line(&k->attempted, t4, n4, 1))
+                ret = pl_err_os(eb, ENOMEM, "digest scan(%s)", k->path);
+            break;
+        }
+        if (ret == 0 && digest_add(k, &k->dig, tbl, row) < 0)
+            ret = pl_err_os(eb, ENOMEM, "digest scan(%s)", k->path);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = sq_err(eb, k->db, rc, "digest scan", k->path);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int pl_sink_digest_start(pl_sink *k, pl_errbuf *eb)
+{
+    int ret;
+    if (k->latched)
+        return latched_err(k, eb);
+    if (k->in_txn)
+        return pl_err(eb, PL_EUSAGE, "sink digest(%s): a transaction is open", k->path);
+    memset(&k->dig, 0, sizeof k->dig);
+    k->dig_on = 0;
+    /* keeps (10): seeded from what is stored, whoever stored it */
+    if ((ret = digest_scan(k, "SELECT " BAR_COLS " FROM bars", 'B', eb)) ||
+        (ret = digest_scan(k, "SELECT " LATE_COLS " FROM late", 'L', eb)) ||
+        (ret = digest_scan(k, "SELECT " DLQ_COLS " FROM dlq", 'D', eb)) ||
+        (ret = digest_scan(k, "SELECT tbl, key, stored, attempted FROM conflicts", 'C', eb)))
+        return ret;
+    k->dig_txn = k->dig;
+    k->dig_on = 1;
+    return 0;
+}
+
+int pl_sink_digest_get(const pl_sink *k, pl_sink_digest *d, pl_errbuf *eb)
+{
+    if (k->dig_on != 1)
+        return pl_err(eb, k->dig_on ? -ENOMEM : PL_EUSAGE, "sink digest(%s): %s", k->path,
+                      k->dig_on ? "out of memory while keeping it" : "not started");
+    *d = k->dig;
+    return 0;
 }
 
 /* ------------------------------------------------------------ the export */
