@@ -121,6 +121,13 @@ int hn_res_prov_set(hn_res *db, int64_t run_id, const char *key, const char *val
 int hn_res_file_add(hn_res *db, int64_t run_id, const char *role, const char *path,
                     const char *scenario, const char *xxh3, int64_t bytes, pl_errbuf *eb);
 /*
+ * The whole plan of a scenario (table plans): its number of trials and its
+ * digest (hn_shard_plan_digest), and which shard of how many this run ran
+ * (1 of 1 unsharded; 0 of N for a merge of N shards).
+ */
+int hn_res_plan_add(hn_res *db, int64_t scenario_id, int64_t trials, const char *xxh3,
+                    int shard, int shards, pl_errbuf *eb);
+/*
  * Kept state dirs of the run's trials that lie under `from` (the dir itself
  * or below it) now lie under `to`: their trials.state_dir is rewritten, or
  * set to NULL when to is NULL (removed).

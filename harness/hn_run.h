@@ -231,6 +231,9 @@ typedef struct hn_scenario_result {
     uint64_t pc_candidates;    /* distinct crash states at the cut candidates */
     int pc_planned, pc_run;
     int64_t pc_ms;             /* the power-cut trials alone (crash states/s) */
+    int plan_total;            /* trials of the whole plan, every shard's (planned above
+                                  counts this shard's) */
+    char plan_digest[33];      /* of the whole plan (hn_shard_plan_digest); "" before it */
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
@@ -257,6 +260,8 @@ typedef struct hn_run_opts {
     hn_res *db;                 /* results database, or NULL */
     int64_t run_id;             /* its runs row */
     hn_run_hooks hooks;
+    int shard, shards;          /* --shard I/N: run only the trials whose plan index is
+                                   I-1 mod N (hn_shard.h); shards <= 1: all of them */
     volatile sig_atomic_t *stop; /* when it becomes non-zero: kill the children, return -EINTR */
 } hn_run_opts;
 

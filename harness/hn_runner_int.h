@@ -91,6 +91,7 @@ typedef struct pool {
     hn_scenario_result *r;
     int64_t scenario_id;
     int seq_base;               /* plan index of trials[0] (trial dirs, results rows) */
+    const int *seqs;            /* or, when set, the plan index of each trial (a shard) */
     hn_trial_result *pending;   /* finished, not yet in the database */
     int npending;
     int64_t last_flush;

@@ -135,7 +135,8 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
         for (int i = 0; i < jobs && next < n; i++) {
             if (slots[i].phase != PH_IDLE)
                 continue;
-            ret = hn__trial_start(c, &slots[i], pl->seq_base + next, &trials[next]);
+            ret = hn__trial_start(c, &slots[i], pl->seqs ? pl->seqs[next] : pl->seq_base + next,
+                                  &trials[next]);
             if (ret < 0)
                 goto done;
             next++;

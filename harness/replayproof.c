@@ -29,6 +29,7 @@
 #include "hn_run.h"
 #include "hn_rundir.h"
 #include "hn_scenario.h"
+#include "hn_shard.h"
 #include "pl_err.h"
 #include "pl_fs.h"
 #include "rp_report.h"
@@ -47,6 +48,8 @@ static int cmd_run(int argc, char **argv);
 static int cmd_replay(int argc, char **argv);
 static int cmd_report(int argc, char **argv);
 static const char *report_options(void);
+static int cmd_merge(int argc, char **argv);
+static const char *merge_options(void);
 static int cmd_mutants(int argc, char **argv);
 static int cmd_shrink(int argc, char **argv);
 static const char *shrink_options(void);
@@ -67,6 +70,8 @@ static const rp_cmd cmds[] = {
     {"report", cmd_report, "write a run's HTML report, junit.xml and summary.md",
      "replayproof report [RUN] [-o DIR]    (RUN: run number or run dir; default the last)",
      report_options},
+    {"merge", cmd_merge, "merge the results databases of the shards of one suite (run --shard)",
+     "replayproof merge SHARD.db... -o MERGED.db", merge_options},
     {"mutants", cmd_mutants, "run the scenarios against every broken variant: the kill matrix",
      "replayproof mutants [OPTIONS] [SCENARIO.ini...]   (default: scenarios/*.ini)",
      mutants_options},
@@ -382,6 +387,9 @@ static const char *run_options(void)
            "  --keep-runs N      run dirs kept next to the results database; older ones are\n"
            "                     removed (default 20; 0 keeps all)\n"
            "  --keep-max-mb N    cap on what one run dir keeps of failing trials (default 512)\n"
+           "  --shard I/N        run shard I of N: every golden phase, and the trials whose\n"
+           "                     plan index is I-1 mod N (merge the shards with\n"
+           "                     `replayproof merge`; docs/ci.md)\n"
            "Each run writes RESULTS_DIR/runs/<UTC time>-<id>/ (and a `latest` link): the\n"
            "report (index.html, junit.xml, summary.md) and the kept state dirs.\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
@@ -416,7 +424,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -521,8 +529,9 @@ static int cmd_run(int argc, char **argv)
         {"allow-large", no_argument, NULL, O_LARGE},
         {"keep-runs", required_argument, NULL, O_KEEP_RUNS},
         {"keep-max-mb", required_argument, NULL, O_KEEP_MAX},
+        {"shard", required_argument, NULL, O_SHARD},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    const char *results = "out/results.db";
+    const char *results = "out/results.db", *shard = NULL;
     char runs[PATH_MAX], rundir[PATH_MAX] = "", bindir[PATH_MAX], *slash;
     run_ctx rc_ctx;
     int keep_runs = HN_RUNDIR_KEEP_RUNS, keep_max_mb = HN_RUNDIR_KEEP_MAX_MB;
@@ -562,6 +571,11 @@ static int cmd_run(int argc, char **argv)
         case O_KEEP_MAX:
             if (parse_count("run", "--keep-max-mb", optarg, 0, &keep_max_mb) < 0)
                 return 2;
+            break;
+        case O_SHARD:
+            if (hn_shard_parse(optarg, &o.shard, &o.shards, &eb) < 0)
+                return fail("run", PL_EUSAGE, &eb);
+            shard = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -665,6 +679,8 @@ static int cmd_run(int argc, char **argv)
     rc = hn_rundir_create(runs, rundir, sizeof rundir, &eb);
     if (rc == 0)
         rc = hn_res_prov_set(db, o.run_id, "run_dir", rundir, &eb);
+    if (rc == 0 && shard)
+        rc = hn_res_prov_set(db, o.run_id, "shard", shard, &eb);
     if (rc == 0)
         rc = hn_prov_record(db, o.run_id, bindir, scs, nsc, &eb);
     for (int i = 0; i < nsc && rc == 0; i++) {
@@ -698,6 +714,8 @@ static int cmd_run(int argc, char **argv)
          * names it; the work dir goes */
         krc = hn_rundir_keep(rc_ctx.sdir, &r, db, o.run_id, &rc_ctx.budget, &dropped, &keb);
         hn_prog_summary(stdout, &scs[i], &r);
+        if (shard && r.plan_digest[0])
+            printf("   shard %s: %d of the plan's %d trials\n", shard, r.planned, r.plan_total);
         if (dropped)
             printf("   %d failing trial state dir%s deleted: over the run dir's %d MB cap "
                    "(--keep-max-mb)\n", dropped, dropped == 1 ? "" : "s", keep_max_mb);
@@ -1403,6 +1421,89 @@ static int cmd_report(int argc, char **argv)
     }
     rc = write_report(results, run_id, outdir);
     return rc < 0 ? exit_for(rc) : 0;
+}
+
+/* ----------------------------------------------------------------- merge */
+
+static const char *merge_options(void)
+{
+    return "  -o, --output PATH  the merged database; must not exist (written under a\n"
+           "                     temporary name and renamed when complete)\n"
+           "The newest run of each SHARD.db must be a finished `replayproof run --shard I/N`\n"
+           "of the same suite: same N, distinct I, same scenarios, plans and files.  A\n"
+           "missing shard is allowed and recorded as incomplete coverage.  Then\n"
+           "`replayproof report --results MERGED.db -o DIR` writes its report.\n"
+           "exit status: 0 every scenario converged and no shard is missing; 1 a failure\n"
+           "in the merged verdicts, or a shard missing; 2 usage, an input that is not a\n"
+           "shard of the suite, a duplicate shard, or MERGED.db exists (nothing written);\n"
+           "3 a scenario's verdict is error, or the merge failed; 4 an I/O failure.\n";
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    const char *out = NULL;
+    hn_merge_info info;
+    pl_errbuf eb = {{0}};
+    rp_run *m = NULL;
+    char **words;
+    int opt, rc;
+
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            cmd_usage(stdout, find_cmd("merge"));
+            return 0;
+        case ':':
+            fprintf(stderr, "replayproof merge: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "replayproof merge: unknown option '%s' (see replayproof help "
+                    "merge)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!out || optind >= argc) {
+        fprintf(stderr, "replayproof merge: %s (usage: %s)\n",
+                out ? "no shard database" : "no output (-o MERGED.db)", find_cmd("merge")->usage);
+        return 2;
+    }
+    /* the command line as typed: argv[-1] is main's "replayproof" slot */
+    words = malloc((size_t)(argc + 1) * sizeof *words);
+    if (!words) {
+        fprintf(stderr, "replayproof merge: out of memory\n");
+        return 3;
+    }
+    words[0] = "replayproof";
+    memcpy(words + 1, argv, (size_t)argc * sizeof *words);
+    rc = hn_merge((const char *const *)argv + optind, argc - optind, out, argc + 1, words, &info,
+                  &eb);
+    free(words);
+    if (rc < 0)
+        return fail("merge", rc, &eb);
+    printf("merged %d of %d shard%s into %s: %d scenario%s, %lld of %lld planned trials run\n",
+           info.merged, info.shards, info.shards == 1 ? "" : "s", out, info.nscenarios,
+           info.nscenarios == 1 ? "" : "s", (long long)info.run_trials,
+           (long long)info.plan_trials);
+    if (info.missing[0])
+        printf("incomplete coverage: shard%s %s of %d missing\n",
+               strchr(info.missing, ',') ? "s" : "", info.missing, info.shards);
+    if (rp_model_load(out, 0, &m, &eb) == 0) {
+        for (int i = 0; i < m->nscn; i++)
+            printf("  %s: %s, %lld trials, %d failed\n", m->scn[i].name, m->scn[i].verdict,
+                   (long long)m->scn[i].run, m->scn[i].nfailed);
+        rp_model_free(m);
+    }
+    printf("exit status %d; report: %s report --results %s -o DIR\n", info.exit_status,
+           "replayproof", out);
+    return info.exit_status;
 }
 
 /* ------------------------------------------------------------------ help */

@@ -193,7 +193,15 @@ static const char *prov_schema_sql =
     "  scenario TEXT,\n"
     "  xxh3 TEXT,\n"
     "  bytes INTEGER,\n"
-    "  PRIMARY KEY(run_id, role, path)) STRICT, WITHOUT ROWID;\n";
+    "  PRIMARY KEY(run_id, role, path)) STRICT, WITHOUT ROWID;\n"
+    /* the whole plan of a scenario and the shard that ran part of it
+     * (hn_res_plan_add); `replayproof merge` compares the digests */
+    "CREATE TABLE IF NOT EXISTS plans(\n"
+    "  scenario_id INTEGER PRIMARY KEY REFERENCES scenarios(id),\n"
+    "  trials INTEGER NOT NULL,\n"
+    "  xxh3 TEXT NOT NULL,\n"
+    "  shard INTEGER NOT NULL,\n"
+    "  shards INTEGER NOT NULL) STRICT;\n";
 
 /* Create the schema or check the version of an existing one.  Runs under
  * BEGIN IMMEDIATE so that two runs opening a new file at once cannot both
@@ -549,6 +557,24 @@ int hn_res_file_add(hn_res *r, int64_t run_id, const char *role, const char *pat
     if (bytes >= 0)
         sqlite3_bind_int64(st, 6, bytes);
     ret = step_done(r, st, "inserting a file's digest", eb);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int hn_res_plan_add(hn_res *r, int64_t scenario_id, int64_t trials, const char *xxh3,
+                    int shard, int shards, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(r, "INSERT OR REPLACE INTO plans(scenario_id, trials, xxh3, shard, shards) "
+                         "VALUES(?1,?2,?3,?4,?5)", &st, eb);
+    if (ret)
+        return ret;
+    sqlite3_bind_int64(st, 1, scenario_id);
+    sqlite3_bind_int64(st, 2, trials);
+    sqlite3_bind_text(st, 3, xxh3, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, shard);
+    sqlite3_bind_int(st, 5, shards);
+    ret = step_done(r, st, "inserting a plan", eb);
     sqlite3_finalize(st);
     return ret;
 }

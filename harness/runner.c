@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "hn_faults.h"
+#include "hn_shard.h"
 #include "hn_xform.h"
 #include "pl_fs.h"
 
@@ -555,6 +556,28 @@ static int ctx_init(ctx *c, const hn_scenario *sc, const hn_run_opts *o, pl_errb
     return 0;
 }
 
+/* A shard's part of the plan: the kills and the power cuts it owns (plan
+ * indexes: kills from 0, power cuts after them), replacing the whole plan. */
+static int shard_slice(const hn_run_opts *o, hn_trial **kills, int *nkills, int **kseq,
+                       hn_trial **pcs, int *npcs, int **pseq, pl_errbuf *eb)
+{
+    hn_trial *k = NULL, *p = NULL;
+    int nk = 0, np = 0, ret;
+    if ((ret = hn_shard_slice(*kills, *nkills, 0, o->shard, o->shards, &k, kseq, &nk, eb)) < 0)
+        return ret;
+    if ((ret = hn_shard_slice(*pcs, *npcs, *nkills, o->shard, o->shards, &p, pseq, &np, eb)) < 0) {
+        free(k);
+        return ret;
+    }
+    free(*kills);
+    free(*pcs);
+    *kills = k;
+    *nkills = nk;
+    *pcs = p;
+    *npcs = np;
+    return 0;
+}
+
 static int online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -609,6 +632,10 @@ static int store_scenario(const ctx *c, int64_t sid, const hn_scenario_result *r
     row.workload = r->workload;
     if (ret == 0)
         ret = hn_res_scenario_end(db, sid, &row, eb);
+    if (ret == 0 && r->plan_digest[0])
+        ret = hn_res_plan_add(db, sid, r->plan_total, r->plan_digest,
+                              c->o->shards > 1 ? c->o->shard : 1,
+                              c->o->shards > 1 ? c->o->shards : 1, eb);
     if (ret == 0)
         ret = hn_res_commit(db, eb);
     else
@@ -622,6 +649,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
     ctx c;
     pool pl;
     hn_trial *trials = NULL, *pcs = NULL;
+    int *kseq = NULL, *pseq = NULL;
     int64_t t0 = hn__now_ns(), t1, sid = 0;
     int ret, g, ntrials = 0, npcs = 0, expect_failed = 0;
     char expect_detail[512];
@@ -669,6 +697,11 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
             goto out;
         if ((ret = plan_io_corrupt(&c, r, &trials, &ntrials)) < 0)
             goto out;
+        r->plan_total = ntrials + npcs;
+        if ((ret = hn_shard_plan_digest(trials, ntrials, pcs, npcs, r->plan_digest, eb)) < 0 ||
+            (o->shards > 1 && (ret = shard_slice(o, &trials, &ntrials, &kseq, &pcs, &npcs,
+                                                 &pseq, eb)) < 0))
+            goto out;
         r->planned = ntrials + npcs;
         r->pc_planned = npcs;
         r->failures = calloc(KEEP_FAILURES, sizeof *r->failures);
@@ -680,6 +713,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         pl.c = &c;
         pl.r = r;
         pl.scenario_id = sid;
+        pl.seqs = kseq;
         t1 = hn__now_ns();
         ret = hn__run_pool(&pl, trials, ntrials, o->jobs > 0 ? o->jobs : online_cpus());
         r->trials_ms = (hn__now_ns() - t1) / 1000000;
@@ -691,6 +725,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
             phase(&c, "powercut", r);
             pl.done = pl.failed = 0;
             pl.seq_base = ntrials;
+            pl.seqs = pseq;
             t1 = hn__now_ns();
             ret = hn__run_pool(&pl, pcs, npcs, o->jobs > 0 ? o->jobs : online_cpus());
             r->pc_ms = (hn__now_ns() - t1) / 1000000;
@@ -756,6 +791,8 @@ out:
     phase(&c, "done", r);
     free(trials);
     free(pcs);
+    free(kseq);
+    free(pseq);
     ctx_free(&c);
     return ret;
 }

@@ -604,6 +604,15 @@ int rp_html_write(FILE *o, const rp_run *r, const rp_charts *c, const char *self
     } else
         fputs("unknown", o);
     fputs("</p>\n", o);
+    {
+        char line[1024];
+        int sh = rp_shard_text(r, line, sizeof line);
+        if (sh) {
+            fputs(sh == 2 ? "<p class=\"missing\"><b>" : "<p>", o);
+            h(o, line);
+            fputs(sh == 2 ? "</b></p>\n" : "</p>\n", o);
+        }
+    }
     if (missing)
         fprintf(o, "<p class=\"missing\">%d plot%s missing%s (each says why below).</p>\n",
                 missing, missing == 1 ? "" : "s",

@@ -200,6 +200,26 @@ const char *rp_prov(const rp_run *r, const char *key)
     return NULL;
 }
 
+int rp_shard_text(const rp_run *r, char *buf, size_t n)
+{
+    const char *shard = rp_prov(r, "shard"), *merged = rp_prov(r, "shards_merged");
+    const char *count = rp_prov(r, "shard_count"), *cov = rp_prov(r, "coverage");
+    if (merged) {
+        snprintf(buf, n, "Merged from shard%s %s of %s (replayproof merge); coverage %s.",
+                 strchr(merged, ',') ? "s" : "", merged, count ? count : "?",
+                 cov ? cov : "unknown");
+        return rp_prov(r, "shards_missing") ? 2 : 1;
+    }
+    if (shard) {
+        snprintf(buf, n, "Shard %s of a sharded run (run --shard): every golden phase, and "
+                 "of each plan only the trials of this shard; replayproof merge combines "
+                 "the shards.", shard);
+        return 1;
+    }
+    buf[0] = 0;
+    return 0;
+}
+
 /* -------------------------------------------------------------- scenarios */
 
 static int load_scenarios(ld *l, rp_run *r)

@@ -125,6 +125,10 @@ int rp_model_find_run(const char *db_path, const char *run_dir, int64_t *run_id,
 
 /* Provenance value of key, or NULL. */
 const char *rp_prov(const rp_run *r, const char *key);
+/* One sentence on sharding into buf (n bytes): which shard of a `run
+ * --shard` this run is, or which shards a merge holds and its coverage.
+ * Returns 0 (unsharded; buf ""), 1, or 2 for a merge with shards missing. */
+int rp_shard_text(const rp_run *r, char *buf, size_t n);
 
 /* Fields of a CSV line into f[0..max) (pointers into a copy in *buf, which
  * the caller frees); no quoting (the exports never quote).  Returns the

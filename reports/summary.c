@@ -41,6 +41,14 @@ int rp_summary_write(FILE *o, const rp_run *r, const char *self)
     fputs(", started ", o);
     rp_md(o, r->started);
     fputs(".\n\n", o);
+    if (rp_shard_text(r, line, sizeof line) == 2) {
+        fputs("**", o);
+        rp_md(o, line);
+        fputs("**\n\n", o);
+    } else if (line[0]) {
+        rp_md(o, line);
+        fputs("\n\n", o);
+    }
     if (r->nscn) {
         fputs("| scenario | verdict | trials | failed | failure groups | trials/s |\n"
               "| --- | --- | ---: | ---: | ---: | ---: |\n", o);
