@@ -11,6 +11,10 @@
 # BENCH_HARNESS_BUDGET (default 1000) sets the plan size; BENCH_DIR the
 # scratch dir; BENCH_ROUNDS (default 2) the repetitions.
 #
+# The fork server (default) and fork+exec (--no-fork-server) run on the same
+# scenario and -j, interleaved, best of BENCH_ROUNDS each: trials/s and the
+# ratio, measured side by side.
+#
 # The power-cut explorer runs on the same scenario with the four
 # persistence models (BENCH_PC_BUDGET crash states, default 400): crash
 # states explored per second beside the kill trials per second of that
@@ -54,9 +58,9 @@ seed = 1
 converge = true
 EOF
 
-# one_run JOBS -> "trials seconds" of the trial phase (from the summary)
+# one_run JOBS [OPTION] -> "trials seconds" of the trial phase (from the summary)
 one_run() {
-    $B/replayproof run -q -j "$1" --results "$D/results.db" "$D/standard.ini" >"$D/out" ||
+    $B/replayproof run -q -j "$1" ${2:-} --results "$D/results.db" "$D/standard.ini" >"$D/out" ||
         { cat "$D/out" >&2; echo "bench/harness.sh: replayproof run failed" >&2; exit 1; }
     awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } END { print n, s }' "$D/out"
 }
@@ -89,6 +93,28 @@ awk -v l="-j 1 (naive, one at a time)" -v n="$1" -v s="$2" \
 awk -v pn="$PN" -v ps="$PS" -v sn="$1" -v ss="$2" -v c="$CPUS" 'BEGIN {
     printf "speed-up, default over naive: %.2fx on %d CPUs\n", (pn / ps) / (sn / ss), c
     printf "target: >= 100 trials/s: %s\n", (pn / ps >= 100) ? "met" : "NOT met" }'
+
+# fork server vs fork+exec: the same scenario and -j, interleaved, best of
+# ROUNDS each
+best_fs="" best_fe=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    best_fe=$(printf '%s\n%s\n' "$best_fe" "$(one_run "$CPUS" --no-fork-server)" | fastest)
+    best_fs=$(printf '%s\n%s\n' "$best_fs" "$(one_run "$CPUS")" | fastest)
+    r=$((r + 1))
+done
+echo
+echo "== fork server vs fork+exec (standard scenario, -j $CPUS, best of $ROUNDS, same run)"
+printf '%-28s %8s %10s %14s\n' mode trials trial_s trials_per_s
+set -- $best_fe
+awk -v l="fork+exec (--no-fork-server)" -v n="$1" -v s="$2" \
+    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
+EN=$1 ES=$2
+set -- $best_fs
+awk -v l="fork server (default)" -v n="$1" -v s="$2" \
+    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
+awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" \
+    'BEGIN { printf "speed-up, fork server over fork+exec: %.2fx\n", (fn / fs) / (en / es) }'
 
 # the same scenario with power cuts: kills and crash states in one run
 sed "s/^seed = 1\$/seed = 1\\

@@ -12,7 +12,7 @@
  *   RP_FIU_TRACE=PATH                            one line per crash/fail
  *
  * Layout: configuration and its parser (run by the constructor, before
- * main); the point table (a pointer cache in front of a string hash); the
+ * main, or per child by the fork server in forksrv.c); the point table (a pointer cache in front of a string hash); the
  * libfiu callback; the fiu_fail() interposer; the count-file writer; the
  * constructor.
  *
@@ -42,6 +42,9 @@
 #include <fcntl.h>
 #include <fiu-control.h>
 #include <fiu.h>
+
+#include "ft_crash.h"
+#include "ft_fsrv.h"
 
 #define FT_MAX_PATTERNS 64   /* RP_FIU_POINTS entries */
 #define FT_MAX_ARMED 64      /* RP_FIU_CRASH + RP_FIU_FAIL entries: one bit each */
@@ -570,7 +573,10 @@ static void ft_enable(const char *pattern)
         ft_die("fiu_enable_external(%s) failed", pattern);
 }
 
-__attribute__((constructor)) static void ft_init(void)
+/* Reads RP_FIU_* from the environment and arms libfiu.  Run once per
+ * process before main: by the constructor, or in a fork server's child
+ * (forksrv.c) once the request's environment is in place. */
+void ft__configure(void)
 {
     const char *crash = ft_env("RP_FIU_CRASH"), *fail = ft_env("RP_FIU_FAIL");
     const char *points = ft_env("RP_FIU_POINTS");
@@ -617,4 +623,13 @@ __attribute__((constructor)) static void ft_init(void)
     /* refpipe evaluates its per-event points only when this is set */
     if (setenv("REFPIPE_FIU_EVENTS", "1", 1) != 0)
         ft_die("setenv(REFPIPE_FIU_EVENTS) failed");
+}
+
+__attribute__((constructor)) static void ft_init(void)
+{
+    /* a fork server arms nothing itself: each child it forks configures
+     * from its own request's environment */
+    if (ft_env(FT_FSRV_ENV_FD))
+        return;
+    ft__configure();
 }

@@ -30,6 +30,8 @@ void hn_prog_phase(void *ctx, const hn_scenario *sc, const char *phase,
                    const hn_scenario_result *r);
 void hn_prog_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, int done,
                    int total, int failed);
+/* hooks.notice: "NAME: line" (also when quiet), the bar cleared first. */
+void hn_prog_notice(void *ctx, const hn_scenario *sc, const char *line);
 
 /*
  * The end-of-scenario summary on out: verdict, golden and batch digests,

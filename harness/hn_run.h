@@ -234,6 +234,9 @@ typedef struct hn_scenario_result {
     int plan_total;            /* trials of the whole plan, every shard's (planned above
                                   counts this shard's) */
     char plan_digest[33];      /* of the whole plan (hn_shard_plan_digest); "" before it */
+    /* trial processes (runs and exports) started through a fork server and
+     * by fork+exec */
+    int64_t procs_fsrv, procs_exec;
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
@@ -249,6 +252,9 @@ typedef struct hn_run_hooks {
                   int total, int failed);
     /* verbose lines (replay): command lines, exit statuses, digests, diffs */
     void (*note)(void *ctx, const char *line);
+    /* a line the user should see whatever the verbosity: the fork server
+     * could not be used for this scenario, and why */
+    void (*notice)(void *ctx, const hn_scenario *sc, const char *line);
 } hn_run_hooks;
 
 typedef struct hn_run_opts {
@@ -263,6 +269,8 @@ typedef struct hn_run_opts {
     int shard, shards;          /* --shard I/N: run only the trials whose plan index is
                                    I-1 mod N (hn_shard.h); shards <= 1: all of them */
     volatile sig_atomic_t *stop; /* when it becomes non-zero: kill the children, return -EINTR */
+    int no_fork_server;         /* trial processes by fork+exec, never through a fork
+                                   server (hn_fsrv.h; replay always forks and executes) */
 } hn_run_opts;
 
 void hn_run_opts_init(hn_run_opts *o);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hn_fsrv.h"
 #include "hn_run.h"
 #include "pl_fs.h"
 
@@ -62,16 +63,21 @@ typedef struct ctx {
     char asan_env[512];
     char donor[PATH_MAX];         /* foreign-config corruption: a state dir of another
                                      configuration ("" until made) */
+    struct hn__fsrvs *fs;         /* fork servers, one per slot, and what they ran
+                                     (procs.c); NULL in a replay: fork+exec */
 } ctx;
 
 typedef struct proc {
     pid_t pid;
-    int pidfd;
+    int pidfd;                 /* readable when it ended: its pidfd, or for a fork
+                                  server's child the server's socket (not owned) */
     int64_t t0, deadline;
+    hn_fsrv *srv;              /* the fork server it runs under; NULL: our own child */
 } proc;
 enum { PH_IDLE = 0, PH_RUN, PH_EXPORT };
 
 typedef struct slot {
+    int idx;                   /* its place in the pool: which fork server it uses */
     int phase;
     const hn_trial *t;
     hn_trial_result res;
@@ -121,10 +127,29 @@ void hn__describe(const ctx *c, char *out, size_t n, char *const argv[], char *c
  * pidfd and a deadline of now + the scenario's timeout. */
 int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
               const char *outpath, const char *errpath, proc *p);
+/* The same through a fork server when srv is one that can run it (the
+ * pipeline binary, preloading nothing but rp-crash.so); otherwise as
+ * hn__spawn. */
+int hn__spawn_in(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
+                 int nextra, const char *outpath, const char *errpath, proc *p);
 /* Collect an exited (or killed) child and close its pidfd. */
 int hn__reap(const ctx *c, proc *p, int *status);
 /* SIGKILL the child's process group and the child. */
 void hn__kill_tree(proc *p);
+/* Kill and collect a child whose status nobody needs (interrupt, cleanup). */
+void hn__abandon(const ctx *c, proc *p);
+/* Fork servers for n slots (started when a slot first needs one), unless
+ * off (--no-fork-server) or the environment rules them out (then one
+ * notice).  0 or -ENOMEM. */
+int hn__fsrvs_init(ctx *c, int n, int off);
+/* Trial processes started through a server and by fork+exec so far. */
+void hn__fsrvs_count(const ctx *c, int64_t *nsrv, int64_t *nexec);
+/* Slot idx's fork server, started on first use; NULL when processes are
+ * to be forked and executed (no servers, or they could not be started:
+ * the first such failure is reported through hooks.notice, once). */
+hn_fsrv *hn__slot_srv(const ctx *c, int idx);
+/* Stop every server. */
+void hn__fsrvs_free(ctx *c);
 /* Wait for one child, killing it at its deadline (*timed_out = 1). */
 int hn__wait_sync(const ctx *c, proc *p, int *status, int *timed_out);
 /* "60s" or "1500ms". */

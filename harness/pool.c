@@ -94,15 +94,12 @@ static int deliver(pool *pl, const hn_trial_result *t)
     return 0;
 }
 
-static void kill_all(slot *slots, int n)
+static void kill_all(const ctx *c, slot *slots, int n)
 {
     for (int i = 0; i < n; i++) {
         if (slots[i].phase == PH_IDLE)
             continue;
-        hn__kill_tree(&slots[i].p);
-        waitpid(slots[i].p.pid, NULL, 0);
-        if (slots[i].p.pidfd >= 0)
-            close(slots[i].p.pidfd);
+        hn__abandon(c, &slots[i].p);
         slots[i].phase = PH_IDLE;
     }
 }
@@ -124,6 +121,8 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
         ret = pl_err(c->eb, -ENOMEM, "out of memory");
         goto done;
     }
+    for (int i = 0; i < jobs; i++)
+        slots[i].idx = i;
     while (pl->done < n) {
         int np = 0, ms = POLL_MAX_MS, r;
         int64_t now;
@@ -195,7 +194,7 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
         ret = flush_db(pl);
 done:
     if (slots)
-        kill_all(slots, jobs);
+        kill_all(c, slots, jobs);
     if (ret == -EINTR && pl->npending) {
         /* the trials that did finish before the interrupt are results too */
         pl_errbuf keep = *c->eb;

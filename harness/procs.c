@@ -4,7 +4,8 @@
  *
  * Layout: helpers (clock, paths, rm -rf, whole files, tails, shell quoting,
  * line counts); the environment of a child; spawn into an own process group
- * with a pidfd; reap, kill, waits with deadlines; status texts.
+ * with a pidfd, or through the slot's fork server (hn_fsrv.h); reap, kill;
+ * the fork servers of a scenario; waits with deadlines; status texts.
  *
  * Every child gets its own process group, so a timeout kills a shell script
  * together with what it started (a hang is never left behind).  Waits use
@@ -29,6 +30,9 @@
 #include <unistd.h>
 
 extern char **environ;
+
+#define FSRV_WAIT_NS 30000000000LL     /* a server reports a killed child's status */
+#define FSRV_HANDSHAKE_NS 10000000000LL /* a server is up well within this */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -145,6 +149,13 @@ long hn__count_lines(const char *path)
     return n;
 }
 
+struct hn__fsrvs {
+    int off;                   /* fell back to fork+exec (said so once) */
+    int64_t nsrv, nexec;       /* trial processes started each way */
+    int n;
+    hn_fsrv **srv;             /* one per slot, NULL until first used */
+};
+
 /* -------------------------------------------------------- child processes */
 
 void hn__note(const ctx *c, const char *fmt, ...)
@@ -217,23 +228,14 @@ void hn__describe(const ctx *c, char *out, size_t n, char *const argv[],
     }
 }
 
-/*
- * Start argv[0] with the base environment plus extra ("KEY=VALUE", replacing
- * a base variable of the same name), stdin from /dev/null, stdout to outpath
- * and stderr to errpath (NULL: to outpath too), in a new process group.
- */
-int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
-                 const char *outpath, const char *errpath, proc *p)
+/* The base environment plus extra ("KEY=VALUE", replacing a base variable
+ * of the same name); the array is malloc'd, the strings are borrowed. */
+static char **child_env(const ctx *c, char *const extra[], int nextra)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    char **envp;
-    int n = 0, rc, ret = 0;
-
-    envp = calloc((size_t)(c->nenv + nextra + 1), sizeof *envp);
+    char **envp = calloc((size_t)(c->nenv + nextra + 1), sizeof *envp);
+    int n = 0;
     if (!envp)
-        return pl_err(c->eb, -ENOMEM, "out of memory");
+        return NULL;
     for (int i = 0; i < c->nenv; i++) {
         int over = 0;
         for (int j = 0; j < nextra && !over; j++)
@@ -245,6 +247,54 @@ int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
     for (int j = 0; j < nextra; j++)
         envp[n++] = extra[j];
     envp[n] = NULL;
+    return envp;
+}
+
+/* Can srv run this process as fork+exec would?  Only the pipeline binary,
+ * and only with no preload but rp-crash.so (which the server has loaded;
+ * it stays idle in a process that arms nothing).  libfiu's POSIX preload,
+ * rp-trace.so, another binary: fork+exec. */
+static int srv_fits(const ctx *c, const hn_fsrv *srv, char *const argv[], char *const extra[],
+                    int nextra)
+{
+    if (!srv || strcmp(argv[0], hn_fsrv_bin(srv)) != 0)
+        return 0;
+    for (int j = 0; j < nextra; j++)
+        if (strncmp(extra[j], "LD_PRELOAD=", 11) == 0 && strcmp(extra[j] + 11, c->preload) != 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * Start argv[0] with the base environment plus extra ("KEY=VALUE", replacing
+ * a base variable of the same name), stdin from /dev/null, stdout to outpath
+ * and stderr to errpath (NULL: to outpath too), in a new process group;
+ * through srv when it can run it.
+ */
+static int spawn(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
+                 int nextra, const char *outpath, const char *errpath, proc *p)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    char **envp;
+    int rc, ret = 0;
+
+    envp = child_env(c, extra, nextra);
+    if (!envp)
+        return pl_err(c->eb, -ENOMEM, "out of memory");
+    memset(p, 0, sizeof *p);
+    p->pidfd = -1;
+    if (srv_fits(c, srv, argv, extra, nextra)) {
+        ret = hn_fsrv_spawn(srv, argv, envp, outpath, errpath, &p->pid, c->eb);
+        free(envp);
+        if (ret < 0)
+            return ret;
+        p->srv = srv;
+        p->pidfd = hn_fsrv_fd(srv);
+        p->t0 = hn__now_ns();
+        p->deadline = p->t0 + c->timeout_ns;
+        return 0;
+    }
 
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
@@ -254,18 +304,12 @@ int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
         posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     else
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    /* own process group: a timeout kills the whole tree (a script and what
-     * it started); default signal handling and an empty mask, whatever the
-     * harness uses itself */
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    memset(p, 0, sizeof *p);
-    p->pidfd = -1;
+    /* no descriptor of the harness's, whether or not it is close-on-exec
+     * (as a fork server's child: 0, 1, 2 only) */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    /* own process group (a timeout kills a script and what it started),
+     * default signals, empty mask */
+    hn_fsrv_spawnattr(&at);
     rc = posix_spawn(&p->pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -287,10 +331,32 @@ int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
     return 0;
 }
 
+int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
+              const char *outpath, const char *errpath, proc *p)
+{
+    return spawn(c, NULL, argv, extra, nextra, outpath, errpath, p);
+}
+
+int hn__spawn_in(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
+                 int nextra, const char *outpath, const char *errpath, proc *p)
+{
+    int ret = spawn(c, srv, argv, extra, nextra, outpath, errpath, p);
+    if (ret == 0 && c->fs)
+        ++*(p->srv ? &c->fs->nsrv : &c->fs->nexec);
+    return ret;
+}
+
 /* Collect an exited (or killed) child. */
 int hn__reap(const ctx *c, proc *p, int *status)
 {
     pid_t r;
+    if (p->srv) {
+        /* the server reaped it and ended what was left of its group */
+        int ret = hn_fsrv_wait(p->srv, FSRV_WAIT_NS, status, c->eb);
+        p->srv = NULL;
+        p->pidfd = -1;
+        return ret;
+    }
     do
         r = waitpid(p->pid, status, 0);
     while (r < 0 && errno == EINTR);
@@ -308,8 +374,123 @@ int hn__reap(const ctx *c, proc *p, int *status)
 
 void hn__kill_tree(proc *p)
 {
+    if (p->srv) {
+        hn_fsrv_kill(p->srv);
+        return;
+    }
     kill(-p->pid, SIGKILL);
     kill(p->pid, SIGKILL);
+}
+
+void hn__abandon(const ctx *c, proc *p)
+{
+    int st;
+    pl_errbuf eb = {{0}};
+    hn__kill_tree(p);
+    if (p->srv) {
+        hn_fsrv_wait(p->srv, FSRV_WAIT_NS, &st, &eb);
+        p->srv = NULL;
+        p->pidfd = -1;
+        return;
+    }
+    waitpid(p->pid, NULL, 0);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    p->pidfd = -1;
+    (void)c;
+}
+
+/* ----------------------------------------------------------- fork servers */
+
+
+static void fsrv_notice(const ctx *c, const char *why)
+{
+    char line[1024];
+    if (!c->o->hooks.notice)
+        return;
+    snprintf(line, sizeof line, "fork server not used (%s); every trial process is forked and "
+             "executed", why);
+    c->o->hooks.notice(c->o->hooks.ctx, c->sc, line);
+}
+
+int hn__fsrvs_init(ctx *c, int n, int off)
+{
+    c->fs = calloc(1, sizeof *c->fs);
+    if (!c->fs || !(c->fs->srv = calloc((size_t)n, sizeof *c->fs->srv))) {
+        free(c->fs);
+        c->fs = NULL;
+        return pl_err(c->eb, -ENOMEM, "out of memory");
+    }
+    c->fs->n = n;
+    c->fs->off = off;
+    for (int i = 0; i < c->nenv && !off; i++)
+        if (strncmp(c->env[i], "LD_PRELOAD=", 11) == 0 && c->env[i][11]) {
+            /* a process without faults would run under that preload, and the
+             * server has another one */
+            c->fs->off = 1;
+            fsrv_notice(c, "the environment sets LD_PRELOAD");
+            break;
+        }
+    return 0;
+}
+
+hn_fsrv *hn__slot_srv(const ctx *c, int idx)
+{
+    struct hn__fsrvs *fs = c->fs;
+    char log[PATH_MAX], why[768], ev_pre[PATH_MAX + 16], **envp;
+    char *extra[2];
+    pl_errbuf eb = {{0}};
+    int rc;
+    if (!fs || fs->off || idx < 0 || idx >= fs->n)
+        return NULL;
+    if (fs->srv[idx])
+        return fs->srv[idx];
+    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+    extra[0] = ev_pre;
+    extra[1] = (char *)c->asan_env;
+    envp = child_env(c, extra, 2);
+    if (!envp)
+        rc = pl_err(&eb, -ENOMEM, "out of memory");
+    else if (pl_fs_pathf(log, &eb, "%s/fsrv-%d.log", c->dir, idx) < 0)
+        rc = -ENAMETOOLONG;
+    else
+        rc = hn_fsrv_start(c->bin, envp, log, c->timeout_ns < FSRV_HANDSHAKE_NS
+                                                  ? c->timeout_ns : FSRV_HANDSHAKE_NS,
+                           &fs->srv[idx], why, sizeof why, &eb);
+    free(envp);
+    if (rc == 0)
+        return fs->srv[idx];
+    /* whatever went wrong, fork+exec still works: fall back, say why once,
+     * with what the server printed (a loader error, say) */
+    fs->off = 1;
+    if (rc < 0)
+        snprintf(why, sizeof why, "%s", eb.msg);
+    else {
+        char tail[256];
+        size_t o = strlen(why);
+        hn__tail_of(log, tail, sizeof tail);
+        if (tail[0])
+            snprintf(why + o, sizeof why - o, ": %s", tail);
+    }
+    fsrv_notice(c, why);
+    return NULL;
+}
+
+void hn__fsrvs_count(const ctx *c, int64_t *nsrv, int64_t *nexec)
+{
+    *nsrv = c->fs ? c->fs->nsrv : 0;
+    *nexec = c->fs ? c->fs->nexec : 0;
+}
+
+void hn__fsrvs_free(ctx *c)
+{
+    if (!c->fs)
+        return;
+    for (int i = 0; i < c->fs->n; i++)
+        hn_fsrv_stop(c->fs->srv[i]);
+    free(c->fs->srv);
+    free(c->fs);
+    c->fs = NULL;
 }
 
 /* Wait for one child, killing it at its deadline (*timed_out = 1). */

@@ -162,6 +162,15 @@ void hn_prog_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, i
         clear_bar(p);
 }
 
+void hn_prog_notice(void *ctx, const hn_scenario *sc, const char *line)
+{
+    hn_prog *p = ctx;
+    /* shown even when quiet: it says how the run was done */
+    clear_bar(p);
+    fprintf(p->out, "%s: %s\n", sc->name, line);
+    fflush(p->out);
+}
+
 /* ---------------------------------------------------------------- summary */
 
 /* A word for a POSIX shell: quoted unless it is plainly safe. */
@@ -397,6 +406,9 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
                     (unsigned long long)r->pc_records, (long long)(pms / 1000),
                     (long long)(pms % 1000), (long long)(p10 / 10), (long long)(p10 % 10));
         }
+        if (r->procs_fsrv || r->procs_exec)
+            fprintf(out, "   processes: %lld through the fork server, %lld by fork+exec\n",
+                    (long long)r->procs_fsrv, (long long)r->procs_exec);
     } else
         fprintf(out, "   %lld.%03lld s\n", (long long)(ms / 1000), (long long)(ms % 1000));
 

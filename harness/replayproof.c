@@ -390,6 +390,8 @@ static const char *run_options(void)
            "  --shard I/N        run shard I of N: every golden phase, and the trials whose\n"
            "                     plan index is I-1 mod N (merge the shards with\n"
            "                     `replayproof merge`; docs/ci.md)\n"
+           "  --no-fork-server   start every trial process by fork+exec (default: through a\n"
+           "                     fork server per slot when the binary allows; docs/faults.md)\n"
            "Each run writes RESULTS_DIR/runs/<UTC time>-<id>/ (and a `latest` link): the\n"
            "report (index.html, junit.xml, summary.md) and the kept state dirs.\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
@@ -424,7 +426,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -514,6 +516,20 @@ static int write_report(const char *results, int64_t run_id, const char *outdir)
     return 0;
 }
 
+static void run_notice(void *ctx, const hn_scenario *sc, const char *line)
+{
+    run_ctx *c = ctx;
+    hn_prog_notice(c->prog, sc, line);
+}
+
+/* hooks.notice where the hooks' ctx is someone else's (mutants' cells) */
+static void notice_stderr(void *ctx, const hn_scenario *sc, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s: %s\n", sc->name, line);
+    fflush(stderr);
+}
+
 static void note_line(void *ctx, const char *line)
 {
     fprintf(ctx, "%s\n", line);
@@ -527,6 +543,7 @@ static int cmd_run(int argc, char **argv)
         {"workdir", required_argument, NULL, O_WORKDIR}, {"keep", no_argument, NULL, O_KEEP},
         {"budget", required_argument, NULL, O_BUDGET}, {"quiet", no_argument, NULL, 'q'},
         {"allow-large", no_argument, NULL, O_LARGE},
+        {"no-fork-server", no_argument, NULL, O_NO_FSRV},
         {"keep-runs", required_argument, NULL, O_KEEP_RUNS},
         {"keep-max-mb", required_argument, NULL, O_KEEP_MAX},
         {"shard", required_argument, NULL, O_SHARD},
@@ -582,6 +599,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_LARGE:
             allow_large = 1;
+            break;
+        case O_NO_FSRV:
+            o.no_fork_server = 1;
             break;
         case 'h':
             cmd_usage(stdout, find_cmd("run"));
@@ -701,6 +721,7 @@ static int cmd_run(int argc, char **argv)
     o.hooks.ctx = &rc_ctx;
     o.hooks.phase = run_phase;
     o.hooks.trial = run_trial;
+    o.hooks.notice = run_notice;
     catch_stop_signals();
 
     for (int i = 0; i < nsc; i++) {
@@ -854,6 +875,7 @@ static const char *mutants_options(void)
            "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
            "                     budget N replays) into out/shrink/MUTANT/\n"
            "  -q, --quiet        no progress lines; the matrix only\n"
+           "  --no-fork-server   every trial process by fork+exec (as for run)\n"
            "First every scenario runs unmodified (the baseline: it must pass), then each\n"
            "mutant x scenario cell with REFPIPE_UNSAFE=MUTANT added to the pipeline's env.\n"
            "exit status: 0 every mutant is caught by at least 2 scenarios (kill depth >= 2;\n"
@@ -957,6 +979,7 @@ static int cmd_mutants(int argc, char **argv)
         {"only", required_argument, NULL, O_ONLY},  {"all-trials", no_argument, NULL, O_ALL},
         {"strict", no_argument, NULL, O_STRICT},    {"quiet", no_argument, NULL, 'q'},
         {"shrink", required_argument, NULL, O_SHRINK},
+        {"no-fork-server", no_argument, NULL, O_NO_FSRV},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
     hn_mut_opts mo;
@@ -971,6 +994,7 @@ static int cmd_mutants(int argc, char **argv)
 
     memset(&mo, 0, sizeof mo);
     hn_run_opts_init(&mo.run);
+    mo.run.hooks.notice = notice_stderr;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
@@ -1001,6 +1025,9 @@ static int cmd_mutants(int argc, char **argv)
         case O_SHRINK:
             if (parse_count("mutants", "--shrink", optarg, 1, &shrink) < 0)
                 return 2;
+            break;
+        case O_NO_FSRV:
+            mo.run.no_fork_server = 1;
             break;
         case 'q':
             quiet = 1;

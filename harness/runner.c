@@ -480,6 +480,7 @@ const char *hn_run_default_base(void)
 
 static void ctx_free(ctx *c)
 {
+    hn__fsrvs_free(c);
     free(c->env);
     c->env = NULL;
     hn_cut_free(c->cut);
@@ -661,6 +662,10 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
     if (ret < 0)
         goto out;
     snprintf(r->workdir, sizeof r->workdir, "%s", c.dir);
+    /* trial processes through fork servers, one per slot (hn_fsrv.h) */
+    if ((ret = hn__fsrvs_init(&c, o->jobs > 0 ? o->jobs : online_cpus(), o->no_fork_server)) <
+        0)
+        goto out;
     if (o->db && (ret = hn_res_scenario_begin(o->db, o->run_id, sc->name, sc->path, &sid, eb)))
         goto out;
 
@@ -763,6 +768,7 @@ out:
         snprintf(r->detail, sizeof r->detail, "%s", eb->msg);
     }
     r->duration_ms = (hn__now_ns() - t0) / 1000000;
+    hn__fsrvs_count(&c, &r->procs_fsrv, &r->procs_exec);
     if (sid) {
         int sret = store_scenario(&c, sid, r);
         if (ret == 0 && sret < 0)

@@ -108,7 +108,7 @@ static int spawn_run(const ctx *c, slot *s)
         hn__describe(c, line, sizeof line, argv, extra, nextra);
         hn__note(c, "process %d: %s", i + 1, line);
     }
-    ret = hn__spawn(c, argv, extra, nextra, s->log, NULL, &s->p);
+    ret = hn__spawn_in(c, hn__slot_srv(c, s->idx), argv, extra, nextra, s->log, NULL, &s->p);
     if (ret < 0)
         return ret;
     s->nproc++;
@@ -128,7 +128,7 @@ static int spawn_export(const ctx *c, slot *s)
         hn__describe(c, line, sizeof line, argv, NULL, 0);
         hn__note(c, "export: %s", line);
     }
-    ret = hn__spawn(c, argv, NULL, 0, dig, err, &s->p);
+    ret = hn__spawn_in(c, hn__slot_srv(c, s->idx), argv, NULL, 0, dig, err, &s->p);
     if (ret == 0)
         s->phase = PH_EXPORT;
     return ret;
