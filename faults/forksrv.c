@@ -144,7 +144,8 @@ static int fs_parse(char *body, uint32_t len, int argc, int envc, fs_req *r)
     char *p = body, *end = body + len;
     char *fixed[3];
     int k = 0;
-    if (argc < 1 || envc < 0 || argc + envc > FT_FSRV_MAX_WORDS || len == 0 || end[-1] != 0)
+    if (argc < 1 || envc < 0 || argc > FT_FSRV_MAX_WORDS || envc > FT_FSRV_MAX_WORDS ||
+        argc + envc > FT_FSRV_MAX_WORDS || len == 0 || end[-1] != 0)
         return -1;
     r->words = calloc((size_t)argc + (size_t)envc + 2, sizeof *r->words);
     if (!r->words)

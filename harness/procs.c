@@ -156,6 +156,25 @@ struct hn__fsrvs {
     hn_fsrv **srv;             /* one per slot, NULL until first used */
 };
 
+static void fsrv_notice(const ctx *c, const char *why)
+{
+    char line[1024];
+    if (!c->o->hooks.notice)
+        return;
+    snprintf(line, sizeof line, "fork server not used (%s); every trial process is forked and "
+             "executed", why);
+    c->o->hooks.notice(c->o->hooks.ctx, c->sc, line);
+}
+
+/* Fall back to fork+exec for the rest of the scenario, saying why once. */
+static void fsrv_off(const ctx *c, const char *why)
+{
+    if (!c->fs || c->fs->off)
+        return;
+    c->fs->off = 1;
+    fsrv_notice(c, why);
+}
+
 /* -------------------------------------------------------- child processes */
 
 void hn__note(const ctx *c, const char *fmt, ...)
@@ -285,15 +304,23 @@ static int spawn(const ctx *c, hn_fsrv *srv, char *const argv[], char *const ext
     memset(p, 0, sizeof *p);
     p->pidfd = -1;
     if (srv_fits(c, srv, argv, extra, nextra)) {
-        ret = hn_fsrv_spawn(srv, argv, envp, outpath, errpath, &p->pid, c->eb);
-        free(envp);
-        if (ret < 0)
-            return ret;
-        p->srv = srv;
-        p->pidfd = hn_fsrv_fd(srv);
-        p->t0 = hn__now_ns();
-        p->deadline = p->t0 + c->timeout_ns;
-        return 0;
+        pl_errbuf seb = {{0}};
+        ret = hn_fsrv_spawn(srv, argv, envp, outpath, errpath, &p->pid, &seb);
+        if (ret == 0) {
+            free(envp);
+            p->srv = srv;
+            p->pidfd = hn_fsrv_fd(srv);
+            p->t0 = hn__now_ns();
+            p->deadline = p->t0 + c->timeout_ns;
+            return 0;
+        }
+        if (ret != PL_EIO) {
+            /* the server could not open a file or fork: the request's error */
+            free(envp);
+            return pl_err(c->eb, ret, "%s", seb.msg);
+        }
+        /* the server is gone: this process and every later one by fork+exec */
+        fsrv_off(c, seb.msg);
     }
 
     posix_spawn_file_actions_init(&fa);
@@ -403,16 +430,6 @@ void hn__abandon(const ctx *c, proc *p)
 /* ----------------------------------------------------------- fork servers */
 
 
-static void fsrv_notice(const ctx *c, const char *why)
-{
-    char line[1024];
-    if (!c->o->hooks.notice)
-        return;
-    snprintf(line, sizeof line, "fork server not used (%s); every trial process is forked and "
-             "executed", why);
-    c->o->hooks.notice(c->o->hooks.ctx, c->sc, line);
-}
-
 int hn__fsrvs_init(ctx *c, int n, int off)
 {
     c->fs = calloc(1, sizeof *c->fs);
@@ -427,8 +444,7 @@ int hn__fsrvs_init(ctx *c, int n, int off)
         if (strncmp(c->env[i], "LD_PRELOAD=", 11) == 0 && c->env[i][11]) {
             /* a process without faults would run under that preload, and the
              * server has another one */
-            c->fs->off = 1;
-            fsrv_notice(c, "the environment sets LD_PRELOAD");
+            fsrv_off(c, "the environment sets LD_PRELOAD");
             break;
         }
     return 0;
@@ -462,7 +478,6 @@ hn_fsrv *hn__slot_srv(const ctx *c, int idx)
         return fs->srv[idx];
     /* whatever went wrong, fork+exec still works: fall back, say why once,
      * with what the server printed (a loader error, say) */
-    fs->off = 1;
     if (rc < 0)
         snprintf(why, sizeof why, "%s", eb.msg);
     else {
@@ -472,7 +487,7 @@ hn_fsrv *hn__slot_srv(const ctx *c, int idx)
         if (tail[0])
             snprintf(why + o, sizeof why - o, ": %s", tail);
     }
-    fsrv_notice(c, why);
+    fsrv_off(c, why);
     return NULL;
 }
 

@@ -522,10 +522,18 @@ static void run_notice(void *ctx, const hn_scenario *sc, const char *line)
     hn_prog_notice(c->prog, sc, line);
 }
 
-/* hooks.notice where the hooks' ctx is someone else's (mutants' cells) */
+/* hooks.notice where the hooks' ctx is someone else's (mutants' cells):
+ * each scenario runs once per mutant, so a line is said once per scenario */
 static void notice_stderr(void *ctx, const hn_scenario *sc, const char *line)
 {
+    static char said[64][HN_NAME_MAX + 1];
+    static int nsaid;
     (void)ctx;
+    for (int i = 0; i < nsaid; i++)
+        if (strcmp(said[i], sc->name) == 0)
+            return;
+    if (nsaid < 64)
+        snprintf(said[nsaid++], sizeof said[0], "%s", sc->name);
     fprintf(stderr, "%s: %s\n", sc->name, line);
     fflush(stderr);
 }
