@@ -59,6 +59,7 @@ typedef struct m_in {
     const char *path;
     int64_t run_id;
     char *started, *finished, *host;
+    char *run_dir;              /* provenance run_dir on the shard's machine, or NULL */
     int shard, shards;
     int nscn;
     m_scn *scn;
@@ -132,6 +133,7 @@ static void in_free(m_in *in)
     free(in->started);
     free(in->finished);
     free(in->host);
+    free(in->run_dir);
     memset(in, 0, sizeof *in);
 }
 
@@ -308,7 +310,7 @@ static int load_input(const char *path, m_in *in, pl_errbuf *eb)
     }
     if (has_table(db, "main", "provenance")) {
         if (sqlite3_prepare_v2(db, "SELECT key, value FROM provenance WHERE run_id = ?1 AND "
-                                   "key IN ('shard', 'shards_merged')", -1, &st,
+                                   "key IN ('shard', 'shards_merged', 'run_dir')", -1, &st,
                                NULL) != SQLITE_OK) {
             ret = db_fail(db, path, "reading provenance", eb);
             goto out;
@@ -321,6 +323,13 @@ static int load_input(const char *path, m_in *in, pl_errbuf *eb)
                 ret = pl_err(eb, PL_EUSAGE, "%s: run %lld is itself a merge; merge the shards' "
                              "own databases", path, (long long)in->run_id);
                 goto out;
+            }
+            if (k && v && strcmp(k, "run_dir") == 0) {
+                if (!(in->run_dir = strdup(v))) {
+                    ret = pl_err(eb, -ENOMEM, "out of memory");
+                    goto out;
+                }
+                continue;
             }
             if (!v || hn_shard_parse(v, &in->shard, &in->shards, NULL) < 0) {
                 ret = pl_err(eb, PL_ECORRUPT, "%s: run %lld records the shard '%s'", path,
@@ -648,7 +657,7 @@ static int cmp_shard(const void *a, const void *b)
 
 /* The merge's own provenance: which shards, from where, the coverage. */
 static int merge_prov(hn_res *res, const m_in *ins, int n, int64_t run_id,
-                      const hn_merge_info *info, pl_errbuf *eb)
+                      const hn_merge_info *info, const char *shard_dir, pl_errbuf *eb)
 {
     char text[PATH_MAX + 4608], key[32], list[4096] = "";
     int ret;
@@ -674,9 +683,36 @@ static int merge_prov(hn_res *res, const m_in *ins, int n, int64_t run_id,
         (ret = hn_res_prov_set(res, run_id, "shards_merged", list, eb)) ||
         (ret = hn_res_prov_set(res, run_id, "coverage", text, eb)) ||
         (info->missing[0] &&
-         (ret = hn_res_prov_set(res, run_id, "shards_missing", info->missing, eb))))
+         (ret = hn_res_prov_set(res, run_id, "shards_missing", info->missing, eb))) ||
+        (shard_dir[0] && (ret = hn_res_prov_set(res, run_id, "shard_run_dir", shard_dir, eb))))
         return ret;
     return 0;
+}
+
+/*
+ * A shard's run dir that is on this machine, for the report's scenario files
+ * and golden tables (the same in every shard): the recorded path, or
+ * runs/BASENAME beside the shard's database (where a CI artifact of out/
+ * puts it).  out gets its real path, or "".
+ */
+static void find_shard_dir(const m_in *ins, int n, char out[PATH_MAX])
+{
+    char p[PATH_MAX];
+    out[0] = 0;
+    for (int k = 0; k < n; k++) {
+        const char *rd = ins[k].run_dir, *base = rd ? strrchr(rd, '/') : NULL;
+        const char *slash = strrchr(ins[k].path, '/');
+        if (!rd)
+            continue;
+        if (realpath(rd, out))
+            return;
+        if (base && snprintf(p, sizeof p, "%.*s%sruns%s",
+                             slash ? (int)(slash - ins[k].path) : 1,
+                             slash ? ins[k].path : ".", "/", base) < (int)sizeof p &&
+            realpath(p, out))
+            return;
+        out[0] = 0;
+    }
 }
 
 /* Times and exit status of the merged run: from the earliest shard's start
@@ -708,7 +744,7 @@ static int finish_run(sqlite3 *db, const char *tmp, const m_in *ins, int n, int6
 
 /* Build the merged database at tmp (which exists, empty). */
 static int write_merged(const char *tmp, m_in *ins, int n, int argc, char *const argv[],
-                        hn_merge_info *info, pl_errbuf *eb)
+                        hn_merge_info *info, const char *shard_dir, pl_errbuf *eb)
 {
     hn_res *res = NULL;
     sqlite3 *db = NULL;
@@ -720,7 +756,7 @@ static int write_merged(const char *tmp, m_in *ins, int n, int argc, char *const
     /* the schema exactly as `run` creates it, the run row, the merge's keys */
     if ((ret = hn_res_open(tmp, &res, eb)) ||
         (ret = hn_res_run_begin(res, argc, argv, &run_id, eb)) ||
-        (ret = merge_prov(res, ins, n, run_id, info, eb)))
+        (ret = merge_prov(res, ins, n, run_id, info, shard_dir, eb)))
         goto out;
     hn_res_close(res);
     res = NULL;
@@ -805,7 +841,7 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
              hn_merge_info *info, pl_errbuf *eb)
 {
     m_in *ins = NULL;
-    char tmp[PATH_MAX] = "", dir[PATH_MAX], *slash;
+    char tmp[PATH_MAX] = "", dir[PATH_MAX], shard_dir[PATH_MAX], *slash;
     struct stat sb;
     int ret = 0, fd;
 
@@ -867,7 +903,8 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
         goto out;
     }
     close(fd);
-    if ((ret = write_merged(tmp, ins, n, argc, argv, info, eb)))
+    find_shard_dir(ins, n, shard_dir);
+    if ((ret = write_merged(tmp, ins, n, argc, argv, info, shard_dir, eb)))
         goto out;
     /* without this fsync a power cut after the rename can leave the merged
      * database's name on a file whose pages never reached the disk */

@@ -585,12 +585,15 @@ char *rp_read_file(const char *path, size_t max)
 
 static void attach_dirs(rp_run *r)
 {
+    /* a merge has no run dir of its own, but may have a shard's, which
+     * holds the same scenario files and golden tables */
+    const char *rd = r->run_dir ? r->run_dir : rp_prov(r, "shard_run_dir");
     char p[PATH_MAX];
-    if (!r->run_dir)
+    if (!rd)
         return;
     for (int i = 0; i < r->nscn; i++) {
         rp_scn *s = &r->scn[i];
-        if (snprintf(p, sizeof p, "%s/%s", r->run_dir, s->name) >= (int)sizeof p ||
+        if (snprintf(p, sizeof p, "%s/%s", rd, s->name) >= (int)sizeof p ||
             access(p, X_OK) < 0 || !(s->dir = strdup(p)))
             continue;
         if (snprintf(p, sizeof p, "%s/scenario.ini", s->dir) < (int)sizeof p)

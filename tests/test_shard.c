@@ -411,6 +411,12 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
         char *uj = report(&e, "u/r.db", "urep", "junit.xml");
         char *mj = report(&e, "m.db", "mrep", "junit.xml");
         char *a = norm_summary(us), *b = norm_summary(ms);
+        char *mh = report(&e, "m.db", "mrep", "index.html");
+        /* a shard's run dir is here: the merged page has the scenario files
+         * and the plots of the golden tables */
+        ck_assert(strstr(mh, "env = REFPIPE_UNSAFE=offsets-before-sink") != NULL);
+        ck_assert(strstr(mh, "id=\"plot-0-bars\"") != NULL);
+        free(mh);
         ck_assert(strstr(ms, "Merged from shards 1,2,3 of 3") != NULL);
         ck_assert(strstr(ms, "coverage complete") != NULL);
         ck_assert(strstr(a, "| a | **failed** |") != NULL);
@@ -493,6 +499,14 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     free(u);
     ck_assert_int_eq(merge(&e, "s1/r.db"), 2);
     assert_no_output(&e, "m.db");
+
+    /* shards downloaded elsewhere: a run dir is found beside its database */
+    ck_assert_int_eq(tu_sh("cd '%s' && mv s1 moved && mv s2 s2.away", e.tmp), 0);
+    ck_assert_int_eq(merge(&e, "s2.away/r.db moved/r.db s3/r.db -o m.db"), 1);
+    snprintf(opt, sizeof opt, "%s/m.db", e.tmp);
+    u = rows(opt, "SELECT value FROM provenance WHERE key = 'shard_run_dir'");
+    ck_assert_msg(strstr(u, "/moved/runs/") != NULL, "%s", u);
+    free(u);
     env_close(&e);
 }
 END_TEST
