@@ -330,7 +330,7 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     ck_assert_int_eq(run_suite(&e, "u", ""), 1); /* a diverges */
     snprintf(db[0], sizeof db[0], "%s/u/r.db", e.tmp);
     for (int i = 1; i <= 3; i++) {
-        char name[8], *bad;
+        char name[16], *bad;
         snprintf(name, sizeof name, "s%d", i);
         snprintf(opt, sizeof opt, "--shard %d/3", i);
         rc = run_suite(&e, name, opt);
