@@ -349,10 +349,19 @@ static void same_trials(const char *a, const char *b)
                      0);
 }
 
+/* The fsync errors need libfiu's POSIX preload, which crashes under
+ * AddressSanitizer (docs/faults.md): the sanitizer build fails a fail point
+ * only. */
+#ifdef RP_SANITIZED
+#define IO_ERRORS "ckpt/write/after"
+#else
+#define IO_ERRORS "fsync:ENOSPC, ckpt/write/after"
+#endif
+
 START_TEST(scenario_verdicts_equal_with_and_without)
 {
     scenario(tu_bin("refpipe-fiu"), "points = sink/commit/*, ckpt/rename/after\nhits = 1,3,5\n"
-             "crashes = 2\nio-errors = fsync:ENOSPC, ckpt/write/after\nio-budget = 4\n");
+             "crashes = 2\nio-errors = " IO_ERRORS "\nio-budget = 4\n");
     ck_assert_int_eq(run("", "a.db", "a.out"), 0);
     ck_assert_int_eq(run("--no-fork-server", "b.db", "b.out"), 0);
     same_trials("a.db", "b.db");
@@ -360,8 +369,9 @@ START_TEST(scenario_verdicts_equal_with_and_without)
      * POSIX preload, which the server does not have: fork+exec), the
      * second did not; neither said it fell back */
     ck_assert_int_eq(tu_sh("cd %s && grep -Eq '^   processes: [1-9][0-9]* through the fork "
-                           "server, [1-9][0-9]* by fork' a.out && grep -Eq '^   processes: 0 "
-                           "through the fork server' b.out", dir), 0);
+                           "server, [%s][0-9]* by fork' a.out && grep -Eq '^   processes: 0 "
+                           "through the fork server' b.out", dir,
+                           strchr(IO_ERRORS, ':') ? "1-9" : "0"), 0);
     ck_assert_int_ne(tu_sh("grep -q 'fork server not used' %s/a.out.err %s/b.out.err", dir, dir),
                      0);
 }
