@@ -19,6 +19,10 @@
 # persistence models (BENCH_PC_BUDGET crash states, default 400): crash
 # states explored per second beside the kill trials per second of that
 # same run.
+#
+# Early stop (BENCH_EARLY_BUDGET trials, default 300): trials/s with full
+# replay and with early stop at convergence on the standard scenario, and at
+# 200k ticks beside 20k, in the same run.
 set -eu
 B=bin
 D=${BENCH_DIR:-build/bench-harness}
@@ -140,6 +144,58 @@ printf '%-34s %8s %10s %10s\n' kind count seconds per_s
 awk -v n="$1" -v s="$2" 'BEGIN { printf "%-34s %8d %10.3f %10.1f\n", "kill trials", n, s, n / s }'
 awk -v n="$3" -v s="$4" 'BEGIN { printf "%-34s %8d %10.3f %10.1f\n", "power-cut crash states (4 models)", n, s, n / s }'
 echo "(crash states built from one traced run of $5 file-system records)"
+
+# Early stop at convergence: the same plan with recoveries that run to the end
+# (--no-early-stop) and with recoveries that stop where they caught up with the
+# golden run, interleaved; then the trial rate at 20k and at 200k ticks (the
+# same scenario over ten times the span) with early stop, and without it for
+# reference.  BENCH_EARLY_BUDGET (default 300) trials each.
+EB=${BENCH_EARLY_BUDGET:-300}
+sed "s/^budget = .*/budget = $EB/" "$D/standard.ini" >"$D/early20k.ini"
+sed -e 's/^ticks = 20000$/ticks = 200000/' -e 's/^duration = 5m$/duration = 50m/' \
+    -e 's/^name = bench-standard$/name = bench-200k/' "$D/early20k.ini" >"$D/early200k.ini"
+# early_run INI [OPTS] -> "trials seconds stopped" of the trial phase
+early_run() {
+    ini=$1
+    shift
+    $B/replayproof run -q -j "$CPUS" --results "$D/results.db" "$@" "$ini" >"$D/out" ||
+        { cat "$D/out" >&2; echo "bench/harness.sh: early-stop run failed" >&2; exit 1; }
+    awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } /^   early stop: / { e = $3 }
+         END { print n, s, e + 0 }' "$D/out"
+}
+fastest3() {
+    awk 'NF == 3 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
+}
+b_full="" b_early="" b_200="" b_200full=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    b_full=$(printf '%s\n%s\n' "$b_full" "$(early_run "$D/early20k.ini" --no-early-stop)" | fastest3)
+    b_early=$(printf '%s\n%s\n' "$b_early" "$(early_run "$D/early20k.ini")" | fastest3)
+    b_200=$(printf '%s\n%s\n' "$b_200" "$(early_run "$D/early200k.ini")" | fastest3)
+    b_200full=$(printf '%s\n%s\n' "$b_200full" "$(early_run "$D/early200k.ini" --no-early-stop)" |
+        fastest3)
+    r=$((r + 1))
+done
+echo
+echo "== early stop at convergence (standard scenario, $EB trials, -j $CPUS, best of $ROUNDS)"
+printf '%-34s %8s %8s %10s %14s\n' mode trials stopped trial_s trials_per_s
+row() {
+    echo "$2" | awk -v l="$1" '{ printf "%-34s %8d %8d %10.3f %14.1f\n", l, $1, $3, $2, $1 / $2 }'
+}
+row "20k ticks, full replay" "$b_full"
+row "20k ticks, early stop" "$b_early"
+row "200k ticks, full replay" "$b_200full"
+row "200k ticks, early stop" "$b_200"
+printf '%s\n%s\n%s\n%s\n' "$b_full" "$b_early" "$b_200full" "$b_200" | awk '
+    { n[NR] = $1; s[NR] = $2 }
+    END {
+        r1 = (n[2] / s[2]) / (n[1] / s[1])
+        printf "early stop over full replay at 20k ticks: %.2fx\n", r1
+        f = (n[3] / s[3] > 0) ? (n[1] / s[1]) / (n[3] / s[3]) : 0
+        e = (n[4] / s[4] > 0) ? (n[2] / s[2]) / (n[4] / s[4]) : 0
+        printf "trials/s, 20k over 200k ticks: %.2fx with full replay, %.2fx with early stop\n", f, e
+        printf "target: trial cost flat in log length (200k within 1.5x of 20k): %s\n",
+            (e <= 1.5) ? "met" : "NOT met" }'
 
 echo
 echo "== the default scenario suite (scenarios/*.ini)"

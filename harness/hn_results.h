@@ -45,6 +45,9 @@ typedef struct hn_res_trial {
     const char *detail;         /* reason of a failure, "" otherwise */
     int ndiv;
     const hn_res_div *div;
+    const char *early;          /* early stop: "stopped", "no-match", "full-run" (a
+                                   soundness-guard trial), NULL when off */
+    int64_t converged_at;       /* where it converged (stopped, or would have); < 0: NULL */
 } hn_res_trial;
 
 /* A scenario's final row (hn_res_scenario_end). */

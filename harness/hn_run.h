@@ -164,6 +164,13 @@ int hn_run_plan(const hn_scenario *sc, const hn_point *pts, int npts, uint64_t r
 int hn_run_plan_powercut(const hn_scenario *sc, const hn_cut_trace *cut, hn_trial **out,
                          int *nout, uint64_t *candidates, pl_errbuf *eb);
 
+/* How a trial used early stop at convergence (docs/semantics.md, "Early stop
+ * at convergence"). */
+enum hn_early {
+    HN_EARLY_OFF = 0,  /* off (switched off, or the pipeline lacks it) */
+    HN_EARLY_ON,       /* its unarmed processes could stop at convergence */
+    HN_EARLY_GUARD     /* soundness guard: ran to the end, the early verdict checked */
+};
 /* The outcome of one trial. */
 typedef struct hn_trial_result {
     int seq;                   /* index in the plan */
@@ -179,6 +186,11 @@ typedef struct hn_trial_result {
     char detail[1024];         /* why it failed (stderr tail, signal, ...) */
     int ndiv;
     hn_res_div div[3];         /* first differing row per differing table */
+    int early;                 /* enum hn_early */
+    int64_t converged_at;      /* position where the recovery converged (HN_EARLY_ON: and
+                                  stopped; HN_EARLY_GUARD: would have); -1 if it did not */
+    int guard_disagrees;       /* HN_EARLY_GUARD: converged_at >= 0 but the full run's
+                                  verdict is not converged: a harness error */
 } hn_trial_result;
 
 /* A failing trial, kept for the summary. */
@@ -237,6 +249,11 @@ typedef struct hn_scenario_result {
     /* trial processes (runs and exports) started through a fork server and
      * by fork+exec */
     int64_t procs_fsrv, procs_exec;
+    /* early stop: trials that stopped at convergence, soundness-guard trials
+     * run in full, and those of them whose early verdict would have differed
+     * (any makes the scenario a harness error, exit 3) */
+    int early_on, early_stopped, guard_run, guard_disagree;
+    char guard_first[HN_TRIAL_SPEC_MAX]; /* the first disagreeing trial's schedule */
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
@@ -271,6 +288,7 @@ typedef struct hn_run_opts {
     volatile sig_atomic_t *stop; /* when it becomes non-zero: kill the children, return -EINTR */
     int no_fork_server;         /* trial processes by fork+exec, never through a fork
                                    server (hn_fsrv.h; replay always forks and executes) */
+    int no_early_stop;          /* every trial runs to the end (--no-early-stop) */
 } hn_run_opts;
 
 void hn_run_opts_init(hn_run_opts *o);

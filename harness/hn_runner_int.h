@@ -65,6 +65,9 @@ typedef struct ctx {
                                      configuration ("" until made) */
     struct hn__fsrvs *fs;         /* fork servers, one per slot, and what they ran
                                      (procs.c); NULL in a replay: fork+exec */
+    char conv[PATH_MAX];          /* the golden run's convergence digests; "" when early
+                                     stop is off or the pipeline cannot do it */
+    int guard_all;                /* every trial is a soundness-guard trial (replay) */
 } ctx;
 
 typedef struct proc {
@@ -87,6 +90,7 @@ typedef struct slot {
     char notes[256];           /* later armed crashes that were not reached */
     int discard;               /* the next run gets --discard-state (after a refusal) */
     int refused;               /* refusals after a corruption so far */
+    int guard;                 /* soundness guard: run in full, check the early verdict */
     int64_t t0;
     long trace_lines;
     proc p;

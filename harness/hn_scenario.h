@@ -10,7 +10,8 @@
  *                checkpoint-every, env (repeatable KEY=VALUE)
  *   [faults]     points (glob patterns), hits, crashes, budget, seed,
  *                timeout, max-restarts, powercut, powercut-at,
- *                powercut-budget
+ *                powercut-budget, io-errors, io-budget, corrupt,
+ *                corrupt-budget, early-stop, full-run-fraction
  *   [expect]     converge, agree-with-batch, max-late-fraction,
  *                max-dlq-fraction
  *
@@ -91,6 +92,9 @@ typedef struct hn_scenario {
     int ncorrupt;                /* corrupt = KIND, ... */
     int corrupt[HN_MAX_CORRUPT]; /* enum hn_corrupt_kind (hn_run.h) */
     int corrupt_budget;          /* corrupt-budget: corruption trials; default 24 */
+    int early_stop;              /* early-stop: recoveries stop at convergence; default 1 */
+    int64_t full_run_ppm;        /* full-run-fraction: soundness-guard trials, parts per
+                                    million; default 50000 (5%) */
 
     /* [expect] */
     int expect_converge;         /* default 1 */

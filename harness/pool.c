@@ -51,6 +51,10 @@ static int flush_db(pool *pl)
         row.detail = t->detail;
         row.ndiv = t->ndiv;
         row.div = t->div;
+        row.early = t->early == HN_EARLY_GUARD ? "full-run"
+                    : t->early == HN_EARLY_ON ? (t->converged_at >= 0 ? "stopped" : "no-match")
+                                              : NULL;
+        row.converged_at = t->converged_at;
         ret = hn_res_trial_add(db, pl->scenario_id, &row, c->eb);
     }
     if (ret == 0)
@@ -69,6 +73,10 @@ static int deliver(pool *pl, const hn_trial_result *t)
     pl->done++;
     r->run++;
     r->by_verdict[t->verdict]++;
+    r->early_stopped += t->early == HN_EARLY_ON && t->converged_at >= 0;
+    r->guard_run += t->early == HN_EARLY_GUARD;
+    if (t->guard_disagrees && r->guard_disagree++ == 0)
+        hn_run_trial_format(&t->trial, r->guard_first, sizeof r->guard_first);
     if (t->verdict != HN_V_CONVERGED) {
         pl->failed++;
         r->nfailures++;

@@ -397,6 +397,10 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
                 "\n   time: %lld.%03lld s, of which trials %lld.%03lld s: %lld.%lld trials/s\n",
                 (long long)(ms / 1000), (long long)(ms % 1000), (long long)(tms / 1000),
                 (long long)(tms % 1000), (long long)(r10 / 10), (long long)(r10 % 10));
+        if (r->early_on)
+            fprintf(out, "   early stop: %d trials converged early and stopped; %d run in full "
+                    "as the soundness guard, %d of them disagreeing\n", r->early_stopped,
+                    r->guard_run, r->guard_disagree);
         if (r->pc_planned || r->pc_records) {
             int64_t pms = r->pc_ms, p10 = pms > 0 ? (int64_t)r->pc_run * 10000 / pms : 0;
             fprintf(out, "   power cuts: %d crash states run of %d planned (%llu distinct at the "

@@ -392,6 +392,8 @@ static const char *run_options(void)
            "                     `replayproof merge`; docs/ci.md)\n"
            "  --no-fork-server   start every trial process by fork+exec (default: through a\n"
            "                     fork server per slot when the binary allows; docs/faults.md)\n"
+           "  --no-early-stop    every recovery runs to the end (default: a recovery that\n"
+           "                     reaches a golden checkpoint's digests stops there)\n"
            "Each run writes RESULTS_DIR/runs/<UTC time>-<id>/ (and a `latest` link): the\n"
            "report (index.html, junit.xml, summary.md) and the kept state dirs.\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
@@ -426,7 +428,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -555,6 +557,7 @@ static int cmd_run(int argc, char **argv)
         {"keep-runs", required_argument, NULL, O_KEEP_RUNS},
         {"keep-max-mb", required_argument, NULL, O_KEEP_MAX},
         {"shard", required_argument, NULL, O_SHARD},
+        {"no-early-stop", no_argument, NULL, O_NO_EARLY},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *shard = NULL;
     char runs[PATH_MAX], rundir[PATH_MAX] = "", bindir[PATH_MAX], *slash;
@@ -604,6 +607,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case O_NO_EARLY:
+            o.no_early_stop = 1;
             break;
         case O_LARGE:
             allow_large = 1;
@@ -880,6 +886,7 @@ static const char *mutants_options(void)
            "  --all-trials       run every planned trial (default: a cell stops at its first\n"
            "                     failing trial, or after the golden run when batch disagrees)\n"
            "  --strict           count mutants only a power cut can reveal like the others\n"
+           "  --no-early-stop    every recovery runs to the end\n"
            "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
            "                     budget N replays) into out/shrink/MUTANT/\n"
            "  -q, --quiet        no progress lines; the matrix only\n"
@@ -988,6 +995,7 @@ static int cmd_mutants(int argc, char **argv)
         {"strict", no_argument, NULL, O_STRICT},    {"quiet", no_argument, NULL, 'q'},
         {"shrink", required_argument, NULL, O_SHRINK},
         {"no-fork-server", no_argument, NULL, O_NO_FSRV},
+        {"no-early-stop", no_argument, NULL, O_NO_EARLY},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
     hn_mut_opts mo;
@@ -1029,6 +1037,9 @@ static int cmd_mutants(int argc, char **argv)
             break;
         case O_STRICT:
             strict = 1;
+            break;
+        case O_NO_EARLY:
+            mo.run.no_early_stop = 1;
             break;
         case O_SHRINK:
             if (parse_count("mutants", "--shrink", optarg, 1, &shrink) < 0)

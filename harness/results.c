@@ -160,7 +160,9 @@ static const char *schema_sql =
     "  duration_ms INTEGER NOT NULL,\n"
     "  bars TEXT, late TEXT, dlq TEXT,\n"
     "  state_dir TEXT,\n"
-    "  detail TEXT) STRICT;\n"
+    "  detail TEXT,\n"
+    "  early TEXT,\n"
+    "  converged_at INTEGER) STRICT;\n"
     "CREATE INDEX IF NOT EXISTS trials_by_scenario ON trials(scenario_id, verdict);\n"
     "CREATE TABLE IF NOT EXISTS divergences(\n"
     "  id INTEGER PRIMARY KEY,\n"
@@ -235,21 +237,33 @@ static int check_schema(hn_res *r, pl_errbuf *eb)
                      r->path, version, HN_RES_SCHEMA_VERSION);
         goto fail;
     }
-    /* scenarios.workload came within version 1: a nullable column, so a file
-     * written before it gets it in place */
-    if ((ret = prepare(r, "SELECT count(*) FROM pragma_table_info('scenarios') "
-                          "WHERE name = 'workload'", &st, eb)))
-        goto fail;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
-        sqlite3_finalize(st);
-        st = NULL;
-        if ((ret = exec_sql(r, "ALTER TABLE scenarios ADD COLUMN workload TEXT",
-                            "adding scenarios.workload", eb)))
-            goto fail;
+    /* scenarios.workload, trials.early and trials.converged_at came within
+     * version 1: nullable columns, so a file written before them gets them
+     * in place */
+    {
+        static const char *const added[][3] = {
+            {"scenarios", "workload", "TEXT"},
+            {"trials", "early", "TEXT"},
+            {"trials", "converged_at", "INTEGER"},
+        };
+        for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+            char sql[160];
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') "
+                     "WHERE name = '%s'", added[i][0], added[i][1]);
+            if ((ret = prepare(r, sql, &st, eb)))
+                goto fail;
+            rc = sqlite3_step(st);
+            rc = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+            sqlite3_finalize(st);
+            st = NULL;
+            if (rc)
+                continue;
+            snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added[i][0],
+                     added[i][1], added[i][2]);
+            if ((ret = exec_sql(r, sql, "adding a column", eb)))
+                goto fail;
+        }
     }
-    sqlite3_finalize(st);
-    st = NULL;
     return exec_sql(r, "COMMIT", "commit", eb);
 
 fail:
@@ -287,8 +301,9 @@ int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb)
         goto fail;
     if ((ret = prepare(r,
                        "INSERT INTO trials(scenario_id, seq, crashes, point, k, verdict, "
-                       "restarts, duration_ms, bars, late, dlq, state_dir, detail) "
-                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                       "restarts, duration_ms, bars, late, dlq, state_dir, detail, early, "
+                       "converged_at) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                        &r->ins_trial, eb)) ||
         (ret = prepare(r,
                        "INSERT INTO divergences(scenario_id, trial_id, tbl, line, expected, "
@@ -497,6 +512,9 @@ int hn_res_trial_add(hn_res *r, int64_t scenario_id, const hn_res_trial *t, pl_e
         bind_opt(st, 9 + i, t->digest[i]);
     bind_opt(st, 12, t->state_dir);
     bind_opt(st, 13, t->detail);
+    bind_opt(st, 14, t->early);
+    if (t->early && t->converged_at >= 0)
+        sqlite3_bind_int64(st, 15, t->converged_at);
     if ((ret = step_done(r, st, "inserting a trial", eb)))
         return ret;
     id = sqlite3_last_insert_rowid(r->db);

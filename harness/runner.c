@@ -94,13 +94,34 @@ static int golden_step(ctx *c, hn_scenario_result *r, const char *what, char *co
 
 #define ARGV(...) ((char *const[]){__VA_ARGS__, NULL})
 
+/*
+ * Early stop needs the pipeline's convergence options (refpipe run
+ * --record-digests, --stop-when-converged, --check-converged); with another
+ * binary every trial runs to the end.  1 when `BIN --help` names all three.
+ */
+static int pipeline_can_stop(ctx *c)
+{
+    char out[PATH_MAX], *text;
+    int st = 0, timed_out = 0, yes;
+    if (pl_fs_pathf(out, NULL, "%s/golden/help", c->dir) ||
+        hn__run_sync(c, ARGV(c->bin, "--help"), NULL, 0, out, NULL, &st, &timed_out) < 0)
+        return 0;
+    text = hn__slurp(out, NULL);
+    yes = text && !timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+          strstr(text, "--record-digests") && strstr(text, "--stop-when-converged") &&
+          strstr(text, "--check-converged");
+    free(text);
+    unlink(out);
+    return yes;
+}
+
 /* Workload, import, uninterrupted run, export; with check_batch also the
  * batch oracle and the [expect] bounds.  Returns 0, 1 (verdict set), <0. */
 static int golden(ctx *c, hn_scenario_result *r, int check_batch)
 {
     const hn_scenario *sc = c->sc;
     char csv[PATH_MAX], state[PATH_MAX], out[PATH_MAX], err[PATH_MAX], bdir[PATH_MAX];
-    char parts[32];
+    char parts[32], conv[PATH_MAX] = "";
     char *argv[MAX_ARGS + 8];
     int ret, n;
 
@@ -170,9 +191,25 @@ static int golden(ctx *c, hn_scenario_result *r, int check_batch)
     argv[n++] = state;
     for (int i = 0; i < c->npargs; i++)
         argv[n++] = c->pargs[i];
+    c->conv[0] = 0;
+    if (sc->early_stop && !c->o->no_early_stop) {
+        if (pipeline_can_stop(c)) {
+            /* the digests recoveries compare themselves with */
+            if ((ret = pl_fs_pathf(conv, c->eb, "%s/golden/digests.conv", c->dir)))
+                return ret;
+            argv[n++] = "--record-digests";
+            argv[n++] = conv;
+        } else
+            hn__note(c, "early stop off: %s has no --stop-when-converged; every trial runs "
+                     "to the end", c->bin);
+    }
     argv[n] = NULL;
     if ((ret = golden_step(c, r, "golden: run", argv, NULL, 0, out, err)))
         return ret;
+    if (conv[0]) {
+        memcpy(c->conv, conv, sizeof c->conv);
+        r->early_on = 1;
+    }
 
     if ((ret = golden_step(c, r, "golden: export", ARGV(c->bin, "export", state, c->gold_out),
                            NULL, 0, out, err)))
@@ -739,7 +776,14 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
                 goto out;
         }
 
-        if (r->nfailures > 0 && sc->expect_converge) {
+        if (r->guard_disagree > 0) {
+            /* early stop judged wrongly: no verdict of this run can be trusted */
+            r->verdict = HN_SC_ERROR;
+            snprintf(r->detail, sizeof r->detail,
+                     "soundness guard: %d of %d trials run in full disagree with the verdict "
+                     "early stop would have given (first: %.300s); rerun with --no-early-stop",
+                     r->guard_disagree, r->guard_run, r->guard_first);
+        } else if (r->nfailures > 0 && sc->expect_converge) {
             r->verdict = HN_SC_FAILED;
             snprintf(r->detail, sizeof r->detail, "%d of %d trials failed", r->nfailures,
                      r->run);
@@ -757,7 +801,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
                      "no selected fail point was hit: nothing was tested");
         } else
             r->verdict = HN_SC_CONVERGED;
-        r->exit_status = r->verdict == HN_SC_CONVERGED ? 0 : 1;
+        r->exit_status = r->verdict == HN_SC_CONVERGED ? 0 : r->verdict == HN_SC_ERROR ? 3 : 1;
     }
     ret = 0;
 
@@ -823,6 +867,7 @@ int hn_run_replay(const hn_scenario *sc, const hn_trial *t, const hn_run_opts *o
         goto out;
     c.verbose = 1;
     c.keep = 1;
+    c.guard_all = 1; /* a replay runs to the end and reports where it would have stopped */
     hn__note(&c, "work dir %s", c.dir);
     g = golden(&c, &r, 0);
     if (g != 0) {

@@ -59,7 +59,7 @@ enum key_id {
     K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV,
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
     K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
-    K_IO_ERRORS, K_IO_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET,
+    K_IO_ERRORS, K_IO_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET, K_EARLY_STOP, K_FULL_RUN,
     K_CONVERGE, K_AGREE, K_MAX_LATE, K_MAX_DLQ,
     NKEYS
 };
@@ -92,6 +92,8 @@ static const struct keydef {
     [K_IO_BUDGET] = {SEC_FAULTS, "io-budget", 0},
     [K_CORRUPT] = {SEC_FAULTS, "corrupt", 0},
     [K_CORRUPT_BUDGET] = {SEC_FAULTS, "corrupt-budget", 0},
+    [K_EARLY_STOP] = {SEC_FAULTS, "early-stop", 0},
+    [K_FULL_RUN] = {SEC_FAULTS, "full-run-fraction", 0},
     [K_CONVERGE] = {SEC_EXPECT, "converge", 0},
     [K_AGREE] = {SEC_EXPECT, "agree-with-batch", 0},
     [K_MAX_LATE] = {SEC_EXPECT, "max-late-fraction", 0},
@@ -1031,6 +1033,15 @@ static int on_faults(sc_ctx *c, int k, const char *v)
                             v, MAX_BUDGET);
         *(k == K_IO_BUDGET ? &sc->io_budget : &sc->corrupt_budget) = (int)u;
         return 0;
+    case K_EARLY_STOP:
+        if (parse_bool(v, &sc->early_stop) < 0)
+            return KEY_FAIL(c, "early-stop", "'%.80s' is not a boolean (true, false, yes, no, "
+                            "1 or 0)", v);
+        return 0;
+    case K_FULL_RUN:
+        if (parse_ppm(v, &sc->full_run_ppm, why, sizeof why) < 0)
+            return KEY_FAIL(c, "full-run-fraction", "%s", why);
+        return 0;
     default: /* K_MAX_RESTARTS */
         if (parse_uint(v, MAX_RESTARTS, &u) < 0 || u == 0)
             return KEY_FAIL(c, "max-restarts", "'%.80s' is not an integer in 1..%d", v,
@@ -1140,6 +1151,8 @@ static void defaults(hn_scenario *sc)
     sc->budget = DEFAULT_BUDGET;
     sc->io_budget = 40;
     sc->corrupt_budget = 24;
+    sc->early_stop = 1;
+    sc->full_run_ppm = 50000; /* 5% */
     sc->seed = 1;
     sc->timeout_ns = DEFAULT_TIMEOUT;
     sc->max_restarts = DEFAULT_MAX_RESTARTS;

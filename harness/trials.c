@@ -6,6 +6,16 @@
  *                                            +-> spawn_export (exit 0)
  *                                            +-> finish       (error, loop, not reached)
  *   spawn_export -> on_export_exit -> finish (converged, diverged, conflict, error)
+ *   spawn_export -> finish (converged early: the last run stopped at convergence)
+ *
+ * Early stop (docs/semantics.md, "Early stop at convergence"): the unarmed
+ * processes of a trial - never one armed with a fault, whose fault must
+ * fire - get the golden run's convergence digests, and a recovery that
+ * reaches a golden checkpoint with equal digests stops there; the trial is
+ * converged without an export.  Soundness-guard trials (a seeded fraction)
+ * run to the end instead, only told to report where they would have stopped,
+ * and a full verdict other than converged after such a report is a harness
+ * error (finish()).
  *
  * A crash must be the one we armed: rp-crash.so appends a line to the trace
  * file before it sends SIGKILL, so a SIGKILL without a new trace line (the
@@ -32,6 +42,16 @@ static void finish(const ctx *c, slot *s, int verdict)
 {
     hn_trial_result *res = &s->res;
     res->verdict = verdict;
+    if (res->early == HN_EARLY_GUARD && res->converged_at >= 0 && verdict != HN_V_CONVERGED) {
+        /* early stop would have called this trial converged: unsound */
+        char was[sizeof res->detail];
+        snprintf(was, sizeof was, "%s", res->detail);
+        res->guard_disagrees = 1;
+        snprintf(res->detail, sizeof res->detail, "soundness guard: early stop would have "
+                 "judged this trial converged at position %lld, the full run says %s: %.800s",
+                 (long long)res->converged_at, hn_verdict_name(verdict), was);
+        hn__note(c, "%s", res->detail);
+    }
     res->restarts = s->nproc > 0 ? s->nproc - 1 : 0;
     res->duration_ms = (hn__now_ns() - s->t0) / 1000000;
     if (verdict != HN_V_CONVERGED || c->keep)
@@ -83,6 +103,11 @@ static int spawn_run(const ctx *c, slot *s)
         argv[n++] = "--discard-state";
         s->discard = 0;
     }
+    if (!f && c->conv[0]) {
+        /* early stop only where no fault is armed: an armed fault must fire */
+        argv[n++] = s->guard ? "--check-converged" : "--stop-when-converged";
+        argv[n++] = (char *)c->conv;
+    }
     argv[n] = NULL;
     if (f) {
         snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
@@ -116,11 +141,55 @@ static int spawn_run(const ctx *c, slot *s)
     return 0;
 }
 
+/*
+ * The line `converged-early position=P stopped=yes|no` of a run's output
+ * (refpipe run --stop-when-converged / --check-converged).  Returns 1 with
+ * *pos and *stopped, or 0 when there is none.
+ */
+static int early_marker(const char *log, int64_t *pos, int *stopped)
+{
+    static const char key[] = "converged-early position=";
+    char *text = hn__slurp(log, NULL), *p;
+    long long v;
+    char word[8];
+    int found = 0;
+    for (p = text; p && (p = strstr(p, key)) != NULL; p += sizeof key - 1) {
+        if ((p == text || p[-1] == '\n') &&
+            sscanf(p + sizeof key - 1, "%lld stopped=%7s", &v, word) == 2 && v >= 0 &&
+            (!strcmp(word, "yes") || !strcmp(word, "no"))) {
+            *pos = v;
+            *stopped = word[0] == 'y';
+            found = 1;
+            break;
+        }
+    }
+    free(text);
+    return found;
+}
+
 static int spawn_export(const ctx *c, slot *s)
 {
     char *argv[] = {(char *)c->bin, "export", s->state, s->out, NULL};
     char line[8192], dig[PATH_MAX], err[PATH_MAX];
-    int ret;
+    int ret, stopped;
+    int64_t pos;
+
+    if (s->res.early != HN_EARLY_OFF && early_marker(s->log, &pos, &stopped) &&
+        stopped == !s->guard) {
+        s->res.converged_at = pos;
+        hn__note(c, "the recovery %s at position %lld", stopped ? "converged early and stopped"
+                 : "would have stopped at convergence", (long long)pos);
+        if (stopped) {
+            /* by determinism the rest is the golden run: no export to judge */
+            if (s->unplanned)
+                set_detail(s, "%s", s->unplanned_what);
+            else
+                set_detail(s, "converged-early at position %lld%s%s", (long long)pos,
+                           s->notes[0] ? "; " : "", s->notes);
+            finish(c, s, s->unplanned ? HN_V_ERROR : HN_V_CONVERGED);
+            return 0;
+        }
+    }
     if ((ret = pl_fs_pathf(dig, c->eb, "%s/export.out", s->dir)) ||
         (ret = pl_fs_pathf(err, c->eb, "%s/export.err", s->dir)))
         return ret;
@@ -187,6 +256,15 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
     s->notes[0] = 0;
     s->discard = 0;
     s->refused = 0;
+    s->res.converged_at = -1;
+    s->guard = 0;
+    if (c->conv[0]) {
+        /* the guard's share is seeded by the scenario's seed and the plan index */
+        uint64_t x = c->sc->seed ^ ((uint64_t)seq * 0x9e3779b97f4a7c15ULL);
+        s->guard = c->guard_all ||
+                   (int64_t)hn__mix_below(&x, 1000000) < c->sc->full_run_ppm;
+        s->res.early = s->guard ? HN_EARLY_GUARD : HN_EARLY_ON;
+    }
     s->t0 = hn__now_ns();
     if ((ret = pl_fs_pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
         (ret = pl_fs_pathf(s->state, c->eb, "%s/state", s->dir)) ||

@@ -310,6 +310,7 @@ typedef struct run {
     FILE *rec;
     pl_conv *conv;
     uint64_t state_dig;
+    uint64_t emitted; /* rows this process emitted in committed cycles */
     pl_run_result *res;
     int stop; /* a commit cycle converged: the run ends there */
     /* checkpoint-before-emit: bars held back to the next cycle, their
@@ -449,7 +450,8 @@ static int write_checkpoint(run *r)
 
 /*
  * After a checkpoint is durable: record its digests, and compare them with
- * the converged digests.  A match means the committed state (offsets and
+ * the converged digests.  A match (once this process has emitted a row)
+ * means the committed state (offsets and
  * stream state) and the sink's whole contents are those of the recorded
  * run at the same position; by (1) everything this run would still do is
  * what that run did, so with nothing else to learn the run may stop
@@ -477,11 +479,15 @@ static int converge_step(run *r, int check)
     }
     if (r->rec && (rc = pl_conv_write(r->rec, &pt)) < 0)
         return pl_err_os(r->eb, -rc, "writing %s", r->o->record_digests);
-    if (check && r->conv && !r->res->converged && pl_conv_match(r->conv, &pt)) {
+    /* The last checkpoint (finished) is the end anyway: no early stop there.
+     * And not before this process emitted a row itself: a process that
+     * computes differently once resumed (breaking (1)) then shows it in the
+     * sink - a differing new row, or a conflict - before it can stop. */
+    if (check && r->conv && !r->res->converged && !r->rs.finished && r->emitted > 0 &&
+        pl_conv_match(r->conv, &pt)) {
         r->res->converged = 1;
         r->res->converged_at = pt.position;
-        /* the last checkpoint (finished) is the end anyway */
-        r->stop = !r->o->converge_go_on && !r->rs.finished;
+        r->stop = !r->o->converge_go_on;
     }
     return 0;
 }
@@ -525,6 +531,7 @@ static int commit_cycle(run *r)
         if (rc < 0)
             return rc;
     }
+    r->emitted += r->cycle_rows;
     r->cycle_rows = 0;
     rc = converge_step(r, 1);
     if (rc < 0 || r->stop)

@@ -643,6 +643,17 @@ int rp_html_write(FILE *o, const rp_run *r, const rp_charts *c, const char *self
                    "group of each: its field diff shows what differs, its line reproduces "
                    "it.</p>\n",
                 failed, r->nscn, r->nscn == 1 ? "" : "s");
+        for (int i = 0; i < r->nscn; i++) {
+            const rp_scn *s = &r->scn[i];
+            if (!s->early_stopped && !s->guard_run)
+                continue;
+            /* docs/semantics.md, "Early stop at convergence" */
+            fputs("<p>", o);
+            h(o, s->name);
+            fprintf(o, ": %d of %" PRId64 " trials converged early (their recovery stopped at "
+                       "a golden checkpoint with equal digests; no export), %d ran in full as "
+                       "the soundness guard.</p>\n", s->early_stopped, s->run, s->guard_run);
+        }
     }
     for (int i = 0; i < r->nscn; i++)
         scenario(o, r, i, c, self);

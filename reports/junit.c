@@ -155,8 +155,11 @@ static void suite(FILE *o, const rp_run *r, const rp_scn *s, const char *self)
     fputs("\"/>\n      <property name=\"scenario_file\" value=\"", o);
     x(o, s->path);
     fprintf(o, "\"/>\n      <property name=\"trials_run\" value=\"%" PRId64 "\"/>\n"
-               "      <property name=\"failure_groups\" value=\"%d\"/>\n    </properties>\n",
-            s->run, s->ngroups);
+               "      <property name=\"failure_groups\" value=\"%d\"/>\n"
+               "      <property name=\"trials_converged_early\" value=\"%d\"/>\n"
+               "      <property name=\"trials_full_run_guard\" value=\"%d\"/>\n"
+               "    </properties>\n",
+            s->run, s->ngroups, s->early_stopped, s->guard_run);
     if (err) {
         testcase_open(o, s, "scenario", s->duration_ms);
         fputs(">\n      <error type=\"harness\" message=\"", o);

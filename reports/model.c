@@ -283,12 +283,32 @@ static int load_div(ld *l, sqlite3_stmt *st, rp_div *d)
     return oom ? OOM(l) : 0;
 }
 
+/* 1 when table tbl has column col (columns added within a schema version). */
+static int has_column(ld *l, const char *tbl, const char *col)
+{
+    sqlite3_stmt *st = NULL;
+    int yes = 0;
+    if (sqlite3_prepare_v2(l->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+        yes = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    }
+    sqlite3_finalize(st);
+    return yes;
+}
+
 static int load_trials(ld *l, rp_scn *s)
 {
     sqlite3_stmt *st = NULL, *dv = NULL;
     int ret = 0, rc;
-    if ((ret = prep(l, "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
-                       "state_dir, detail FROM trials WHERE scenario_id = ?1 ORDER BY seq, id",
+    if ((ret = prep(l, has_column(l, "trials", "early")
+                           ? "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
+                             "state_dir, detail, early, converged_at FROM trials WHERE "
+                             "scenario_id = ?1 ORDER BY seq, id"
+                           : "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
+                             "state_dir, detail, NULL, NULL FROM trials WHERE "
+                             "scenario_id = ?1 ORDER BY seq, id",
                     &st)) ||
         (ret = prep(l, "SELECT tbl, line, expected, actual FROM divergences WHERE "
                        "trial_id = ?1 ORDER BY id", &dv)))
@@ -317,6 +337,14 @@ static int load_trials(ld *l, rp_scn *s)
         }
         t->v = rp_verdict_index(t->verdict);
         s->by_v[t->v]++;
+        {
+            const char *e = (const char *)sqlite3_column_text(st, 10);
+            t->early = !e ? 0 : !strcmp(e, "stopped") ? 1 : !strcmp(e, "full-run") ? 2 : 0;
+            t->converged_at = sqlite3_column_type(st, 11) == SQLITE_NULL
+                                  ? -1 : sqlite3_column_int64(st, 11);
+            s->early_stopped += t->early == 1;
+            s->guard_run += t->early == 2;
+        }
         if (t->v != RP_V_CONVERGED)
             s->nfailed++;
         sqlite3_bind_int64(dv, 1, t->id);

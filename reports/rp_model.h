@@ -33,6 +33,9 @@ typedef struct rp_trial {
     int ndiv;
     rp_div div[3];
     int group;                 /* index into rp_scn.groups; -1 for converged */
+    int early;                 /* early stop: 0 off or no match, 1 stopped, 2 soundness
+                                  guard (ran in full) */
+    int64_t converged_at;      /* where it converged (stopped, or would have); -1 */
 } rp_trial;
 
 /* Failures that share their first difference (or, without one, their verdict
@@ -70,6 +73,7 @@ typedef struct rp_scn {
     int nbdiv;
     rp_div bdiv[3];            /* golden run against refpipe batch */
     int by_v[RP_NV];
+    int early_stopped, guard_run; /* trials that stopped at convergence; guard trials */
     int nhist;
     rp_hist *hist;             /* runs of this scenario name, oldest first, this one included */
     char *config;              /* the scenario file's text as kept in the run dir, or NULL */

@@ -389,8 +389,10 @@ START_TEST(scenario_with_a_script_says_so_once)
     ck_assert_int_eq(run("", "a.db", "a.out"), 0);
     ck_assert_int_eq(tu_sh("cd %s && test $(grep -c 'fork server not used (.*wrap is a script' "
                            "a.out.err) -eq 1", dir), 0);
-    ck_assert_int_eq(tu_sh("cd %s && grep -q '^   processes: 0 through the fork server, 9 by "
-                           "fork+exec' a.out", dir), 0);
+    /* 3 trials: a crashed run, a recovery and an export each, less the
+     * exports of recoveries that stopped at convergence */
+    ck_assert_int_eq(tu_sh("cd %s && grep -Eq '^   processes: 0 through the fork server, [6-9] by "
+                           "fork\\+exec' a.out", dir), 0);
 }
 END_TEST
 

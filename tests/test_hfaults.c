@@ -56,15 +56,7 @@ static int run(void)
 
 static long long q(const char *sql)
 {
-    char p[4200], *s;
-    long long v;
-    snprintf(p, sizeof p, "%s/q", dir);
-    ck_assert_int_eq(tu_sh("sqlite3 %s/r.db \"%s\" > %s", dir, sql, p), 0);
-    s = tu_slurp(p, NULL);
-    ck_assert_ptr_nonnull(s);
-    v = atoll(s);
-    free(s);
-    return v;
+    return tu_query_int(dir, "r.db", sql);
 }
 
 /* Children the pipeline leaves running are ended with it (they outlived

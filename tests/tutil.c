@@ -115,3 +115,16 @@ void tu_write(const char *path, const char *text)
     fputs(text, f);
     ck_assert(fclose(f) == 0);
 }
+
+long long tu_query_int(const char *dir, const char *db, const char *sql)
+{
+    char p[4200], *s;
+    long long v;
+    snprintf(p, sizeof p, "%s/q", dir);
+    ck_assert_int_eq(tu_sh("sqlite3 %s/%s \"%s\" > %s", dir, db, sql, p), 0);
+    s = tu_slurp(p, NULL);
+    ck_assert_ptr_nonnull(s);
+    v = atoll(s);
+    free(s);
+    return v;
+}

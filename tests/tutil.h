@@ -29,5 +29,8 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tu_slurp(const char *path, size_t *len);
 /* Write text to path (created/truncated). */
 void tu_write(const char *path, const char *text);
+/* The first number the sqlite3 shell prints for sql on DIR/DB (its output
+ * goes through DIR/q). */
+long long tu_query_int(const char *dir, const char *db, const char *sql);
 
 #endif
