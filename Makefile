@@ -176,6 +176,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
 	@sh bench/run.sh
 	@sh bench/harness.sh
+	@BIN=$(BIN) sh bench/flaky.sh
 
 # make soak: the flakiness audit.  The scenarios (SOAK_SCENARIOS, default
 # scenarios/*.ini) run SOAK_N times (default 20) with -j from 1 to twice the

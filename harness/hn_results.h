@@ -12,6 +12,7 @@
 #ifndef HN_RESULTS_H
 #define HN_RESULTS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "pl_err.h"
@@ -73,6 +74,16 @@ typedef struct hn_res_scenario {
  */
 int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb);
 void hn_res_close(hn_res *db);
+
+/*
+ * While another process holds the write lock, a write waits up to ms
+ * (default 60 000; 0: fail at once; < 0: the default) and then fails
+ * -EBUSY with a message saying the database is locked; the wait also ends
+ * as soon as *stop (hn_res_set_stop, may be NULL) is set.  Returns the
+ * previous wait.
+ */
+int hn_res_set_wait(hn_res *db, int ms);
+void hn_res_set_stop(hn_res *db, volatile sig_atomic_t *stop);
 
 /* A run: argv joined with spaces (words with spaces quoted), the host name,
  * the UTC start time.  hn_res_run_end records the finish time and exit status. */

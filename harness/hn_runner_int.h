@@ -103,7 +103,7 @@ typedef struct pool {
     int seq_base;               /* plan index of trials[0] (trial dirs, results rows) */
     const int *seqs;            /* or, when set, the plan index of each trial (a shard) */
     hn_trial_result *pending;   /* finished, not yet in the database */
-    int npending;
+    int npending, cap;
     int64_t last_flush;
     int done, total, failed;
 } pool;

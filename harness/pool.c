@@ -20,17 +20,32 @@
 
 /* -------------------------------------------------------------------- pool */
 
-static int flush_db(pool *pl)
+/*
+ * Write the queued rows in one transaction.  With block == 0 (in the trial
+ * loop) a database locked by another process is not waited for: waiting
+ * would stall every running trial past its deadline; the rows stay queued
+ * for a later flush.  With block == 1 (the end) the wait is the database's
+ * (bounded, ended by a stop request).  Rows leave the queue only when
+ * committed.
+ */
+static int flush_db(pool *pl, int block)
 {
     const ctx *c = pl->c;
     hn_res *db = c->o->db;
-    int ret = 0;
+    int ret = 0, wait = 0;
     pl->last_flush = hn__now_ns();
     if (!db || !pl->npending) {
         pl->npending = 0;
         return 0;
     }
-    if ((ret = hn_res_begin(db, c->eb)))
+    if (!block)
+        wait = hn_res_set_wait(db, 0);
+    ret = hn_res_begin(db, c->eb);
+    if (!block)
+        hn_res_set_wait(db, wait);
+    if (ret == -EBUSY && !block)
+        return 0;
+    if (ret)
         return ret;
     for (int i = 0; i < pl->npending && ret == 0; i++) {
         const hn_trial_result *t = &pl->pending[i];
@@ -61,7 +76,8 @@ static int flush_db(pool *pl)
         ret = hn_res_commit(db, c->eb);
     else
         hn_res_rollback(db);
-    pl->npending = 0;
+    if (ret == 0)
+        pl->npending = 0;
     return ret;
 }
 
@@ -95,9 +111,17 @@ static int deliver(pool *pl, const hn_trial_result *t)
     if (c->o->hooks.trial)
         c->o->hooks.trial(c->o->hooks.ctx, c->sc, t, pl->done, pl->total, pl->failed);
     if (c->o->db) {
+        if (pl->npending == pl->cap) {
+            /* the database is locked by another process: queue on */
+            hn_trial_result *p = realloc(pl->pending, 2 * (size_t)pl->cap * sizeof *p);
+            if (!p)
+                return pl_err(c->eb, -ENOMEM, "out of memory");
+            pl->pending = p;
+            pl->cap *= 2;
+        }
         pl->pending[pl->npending++] = *t;
-        if (pl->npending == DB_BATCH || hn__now_ns() - pl->last_flush >= DB_FLUSH_NS)
-            return flush_db(pl);
+        if (pl->npending % DB_BATCH == 0 || hn__now_ns() - pl->last_flush >= DB_FLUSH_NS)
+            return flush_db(pl, 0);
     }
     return 0;
 }
@@ -123,6 +147,7 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
 
     pl->total = n;
     pl->last_flush = hn__now_ns();
+    pl->cap = DB_BATCH;
     if (c->o->db)
         pl->pending = malloc(DB_BATCH * sizeof *pl->pending);
     if (!slots || !pfd || !map || (c->o->db && !pl->pending)) {
@@ -195,18 +220,20 @@ int hn__run_pool(pool *pl, const hn_trial *trials, int n, int jobs)
             }
         }
         if (c->o->db && pl->npending && now - pl->last_flush >= DB_FLUSH_NS &&
-            (ret = flush_db(pl)) < 0)
+            (ret = flush_db(pl, 0)) < 0)
             goto done;
     }
-    if (ret == 0)
-        ret = flush_db(pl);
+    if (ret == 0 && (ret = flush_db(pl, 1)) < 0 && pl->npending) {
+        pl_errbuf why = *c->eb;
+        pl_err(c->eb, ret, "%s; %d finished trials not recorded", why.msg, pl->npending);
+    }
 done:
     if (slots)
         kill_all(c, slots, jobs);
     if (ret == -EINTR && pl->npending) {
         /* the trials that did finish before the interrupt are results too */
         pl_errbuf keep = *c->eb;
-        flush_db(pl);
+        flush_db(pl, 1);
         *c->eb = keep;
     }
     (void)active;

@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,17 +86,27 @@ void hn__tail_of(const char *path, char *out, size_t n)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     size_t o = 0;
     out[0] = 0;
-    if (fd < 0)
+    got = 0;
+    if (fd >= 0) {
+        size = lseek(fd, 0, SEEK_END);
+        if (size > (off_t)sizeof buf - 1)
+            lseek(fd, size - (off_t)(sizeof buf - 1), SEEK_SET);
+        else
+            lseek(fd, 0, SEEK_SET);
+        got = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    if (got <= 0) {
+        /* no output at all: on a full work dir the process could not write
+         * its one line either, so say why the tail is empty */
+        struct statvfs vfs;
+        char d[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        snprintf(d, sizeof d, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (statvfs(d, &vfs) == 0 && vfs.f_bavail == 0)
+            snprintf(out, n, "(no output: the work dir's file system is full)");
         return;
-    size = lseek(fd, 0, SEEK_END);
-    if (size > (off_t)sizeof buf - 1)
-        lseek(fd, size - (off_t)(sizeof buf - 1), SEEK_SET);
-    else
-        lseek(fd, 0, SEEK_SET);
-    got = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (got <= 0)
-        return;
+    }
     buf[got] = 0;
     while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
         buf[--got] = 0;

@@ -407,7 +407,7 @@ static const char *replay_options(void)
     return "  --trial SCHEDULE   the faults, as printed by `replayproof run`: POINT:K[,...]\n"
            "                     (kill), or kill:, powercut:, ioerr:, corrupt: entries\n"
            "                     (docs/cli.md, Fault schedules)\n"
-           "  --workdir DIR      where the work dir goes (default as for run)\n"
+           "  --workdir DIR      where the work dir goes; it is kept (default out/replay)\n"
            "exit status: 0 the trial converges; 1 it fails (the failure reproduces);\n"
            "2 usage or scenario error; 3 the harness or the golden run failed.\n";
 }
@@ -669,6 +669,7 @@ static int cmd_run(int argc, char **argv)
     }
     rc = hn_res_open(results, &db, &eb);
     if (rc == 0) {
+        hn_res_set_stop(db, &stop_flag); /* a wait for its lock ends on SIGINT/SIGTERM */
         /* the command line as typed: argv[-1] is main's "replayproof" slot */
         char **words = malloc((size_t)(argc + 1) * sizeof *words);
         if (!words) {
@@ -723,12 +724,14 @@ static int cmd_run(int argc, char **argv)
         rc = hn_rundir_save_scenario(sdir, &scs[i], &eb);
     }
     if (rc < 0) {
-        fprintf(stderr, "replayproof run: %s\n", eb.msg);
-        hn_res_run_end(db, o.run_id, 3, &eb);
+        /* out/runs that cannot be made is a path to fix (2: a file where the
+         * directory should be, no permission) or storage (4: read-only, full) */
+        status = fail("run", rc, &eb);
+        hn_res_run_end(db, o.run_id, status, &eb);
         hn_prog_free(prog);
         hn_res_close(db);
         free(scs);
-        return 3;
+        return status;
     }
     o.db = db;
     o.stop = &stop_flag;
@@ -840,6 +843,14 @@ static int cmd_replay(int argc, char **argv)
     }
     if (workdir_ok("replay", o.workdir) < 0)
         return 2;
+    /* the work dir is kept, so by default it goes under out/ like every
+     * other thing the harness keeps (run dirs, shrunk scenarios), not into
+     * tmpfs (memory) where nothing would ever remove it */
+    if (!o.workdir) {
+        if ((rc = pl_fs_mkdir_p("out/replay", &eb)) < 0)
+            return fail("replay", rc, &eb);
+        o.workdir = "out/replay";
+    }
     if (hn_run_trial_parse(spec, &t, &eb) < 0 || hn_run_trial_check(&t, &eb) < 0) {
         fprintf(stderr, "replayproof replay: %s\n", eb.msg);
         return 2;
@@ -953,7 +964,7 @@ static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, i
         }
         snprintf(out, sizeof out, "out/shrink/%s", ms[i].name);
         snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX",
-                 workdir ? workdir : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "out");
+                 workdir ? workdir : hn_run_default_base());
         if (!mkdtemp(work)) {
             ret = -errno;
             fprintf(stderr, "replayproof mutants: %s: %s\n", work, strerror(errno));
@@ -1339,9 +1350,9 @@ static int cmd_shrink(int argc, char **argv)
         free(sc);
         return 2;
     }
-    /* the replays' work dirs: tmpfs when there is one, as for run */
+    /* the replays' work dirs are removed: tmpfs when there is one, as for run */
     if (!base)
-        base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : outdir;
+        base = hn_run_default_base();
     snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX", base);
     if (pl_fs_mkdir_p(base, &eb) < 0 || !mkdtemp(work)) {
         fprintf(stderr, "replayproof shrink: work dir under %s: %s\n", base,

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +28,31 @@
 
 #include "pl_fs.h"
 
-#define RES_BUSY_MS 10000
+/* How long a write waits for another process's write lock by default. */
+#define RES_BUSY_MS 60000
+#define RES_BUSY_STEP_MS 20
 
 struct hn_res {
     sqlite3 *db;
     char path[PATH_MAX];
     sqlite3_stmt *ins_trial, *ins_div, *ins_hits;
+    int wait_ms;                   /* hn_res_set_wait */
+    volatile sig_atomic_t *stop;   /* hn_res_set_stop: ends a wait early */
 };
 
 /* ---------------------------------------------------------------- helpers */
 
 static int sq_err(hn_res *r, int rc, const char *what, pl_errbuf *eb)
 {
+    /* another process holds the write lock: the wait ran out (or was
+     * stopped); say so, as busy is not a broken database */
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+        if (r->stop && *r->stop)
+            return pl_err(eb, -EBUSY, "results database %s: %s: locked by another process "
+                          "(interrupted while waiting for its write lock)", r->path, what);
+        return pl_err(eb, -EBUSY, "results database %s: %s: locked by another process "
+                      "(waited %d ms for its write lock)", r->path, what, r->wait_ms);
+    }
     int code = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? PL_ECORRUPT
                                                                               : PL_EDB;
     int sys = r->db ? sqlite3_system_errno(r->db) : 0;
@@ -63,6 +77,29 @@ static int exec_sql(hn_res *r, const char *sql, const char *what, pl_errbuf *eb)
         return sq_err(r, rc, what, eb);
     }
     return 0;
+}
+
+/* SQLite's busy handler: sleep in short steps while another process holds
+ * the lock, up to wait_ms, and not at all once a stop was requested. */
+static int busy_wait(void *arg, int count)
+{
+    const hn_res *r = arg;
+    if ((r->stop && *r->stop) || (int64_t)count * RES_BUSY_STEP_MS >= r->wait_ms)
+        return 0;
+    usleep(RES_BUSY_STEP_MS * 1000);
+    return 1;
+}
+
+int hn_res_set_wait(hn_res *r, int ms)
+{
+    int old = r->wait_ms;
+    r->wait_ms = ms < 0 ? RES_BUSY_MS : ms;
+    return old;
+}
+
+void hn_res_set_stop(hn_res *r, volatile sig_atomic_t *stop)
+{
+    r->stop = stop;
 }
 
 /* mkdir -p of the directory that will hold path. */
@@ -290,7 +327,8 @@ int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb)
         ret = sq_err(r, rc, "open", eb);
         goto fail;
     }
-    sqlite3_busy_timeout(r->db, RES_BUSY_MS);
+    r->wait_ms = RES_BUSY_MS;
+    sqlite3_busy_handler(r->db, busy_wait, r);
     /* journal_mode is the first statement that reads the file: a file that
      * is not a database fails here with SQLITE_NOTADB */
     if ((ret = exec_sql(r, "PRAGMA journal_mode=WAL", "journal_mode=WAL", eb)) ||

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hn_gen.h"
 #include "hn_mutants.h"
@@ -246,6 +247,10 @@ static int same(shr *s, const cand *c, char *verdict, size_t vn)
         free(sc2);
         return 0;
     }
+    if (s->o->stop && *s->o->stop) {
+        free(sc2);
+        return pl_err(s->eb, -EINTR, "interrupted");
+    }
     s->res->attempts++;
     if ((ret = write_csv(s->csv, &s->lv, c, s->np, s->eb)) < 0)
         goto out;
@@ -313,8 +318,12 @@ out:
 
 /* ------------------------------------------------------------ reductions */
 
+/* 1 when another replay may run.  Also where a stop request ends the
+ * reductions: every loop below asks before each replay. */
 static int budget_left(shr *s)
 {
+    if (s->o->stop && *s->o->stop)
+        return 0;
     if (s->res->attempts < s->o->budget)
         return 1;
     s->res->budget_exhausted = 1;
@@ -500,12 +509,19 @@ static void measure(const shr *s, const cand *c, int64_t *records, int *parts, i
 
 /* ------------------------------------------------------------ entry point */
 
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *res,
               pl_errbuf *eb)
 {
     shr s;
     cand c, t;
-    char src[PATH_MAX], verdict[64] = "";
+    char src[PATH_MAX] = "", verdict[64] = "";
     int ret;
 
     memset(res, 0, sizeof *res);
@@ -530,14 +546,20 @@ int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *
         snprintf(src, sizeof src, "%s", sc->csv_path);
     } else {
         hn_gen_stats gs;
+        hn_gen_opts go = sc->gen;
+        go.stop = o->stop; /* a long generation stops on SIGINT/SIGTERM too */
         snprintf(src, sizeof src, "%s/%.60s-full.csv", o->outdir, sc->name);
-        if ((ret = hn_gen_write_path(&sc->gen, src, &gs, eb)) < 0)
-            return ret;
+        if ((ret = hn_gen_write_path(&go, src, &gs, eb)) < 0) {
+            if (ret == -EINTR)
+                pl_err(eb, -EINTR, "interrupted");
+            goto out;
+        }
     }
-    if ((ret = load_log(src, &s.lv, eb)) < 0)
-        goto out;
+    ret = load_log(src, &s.lv, eb);
     if (!sc->use_csv)
         remove(src);
+    if (ret < 0)
+        goto out;
     for (size_t i = 0; i < s.lv.n; i++)
         if (s.lv.r[i].part >= s.np)
             s.np = s.lv.r[i].part + 1;
@@ -603,6 +625,11 @@ int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *
         (ret = cut_prefix(&s, &c, &t)) < 0 || (ret = drop_keys(&s, &c, &t, 0)) < 0 ||
         (ret = drop_keys(&s, &c, &t, 1)) < 0 || (ret = cut_prefix(&s, &c, &t)) < 0)
         goto out;
+    if (o->stop && *o->stop) {
+        /* the reductions stopped early: nothing half-shrunk is written */
+        ret = pl_err(eb, -EINTR, "interrupted");
+        goto out;
+    }
     ret = 0;
 
     /* the result: CSV and scenario, checked once more as written */
@@ -633,6 +660,10 @@ int hn_shrink(const hn_scenario *sc, const hn_shrink_opts *o, hn_shrink_result *
 
 out:
     pl_fs_rm_rf(s.work);
+    /* the candidates' CSV is the result only when one was written (and is
+     * never the scenario's own log) */
+    if ((ret < 0 || !res->scenario[0]) && s.csv[0] && !same_file(s.csv, src))
+        remove(s.csv);
     free(c.idx);
     free(t.idx);
     free(s.lv.r);

@@ -133,6 +133,11 @@ static const struct row rows[] = {
     {"run-rp read-only results", RO, "./rp run -q --results ro/r.db --workdir . ok.ini", 4},
     {"run-rp fds", FEWFD, "./rp run -q --results r.db --workdir . ok.ini", 3},
     {"run-rp full results", FULL, "./rp run -q -j 1 --results full/r.db --workdir . ok.ini", 4},
+    /* out/runs beside the database: a file in its place, a read-only one */
+    {"run-rp runs is a file", PLAIN, "touch runs && ./rp run -q --results r.db --workdir . ok.ini",
+     2},
+    {"run-rp read-only runs", RO, "ln -s ro runs && ./rp run -q --results r.db --workdir . ok.ini",
+     4},
     /* replayproof replay */
     {"replay ok", PLAIN, "./rp replay ok.ini --trial sink/commit/after:1 --workdir .", 0},
     {"replay divergence", PLAIN, "./rp replay bad.ini --trial sink/commit/after:1 --workdir .",

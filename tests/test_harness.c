@@ -516,6 +516,16 @@ START_TEST(broken_ckpt_first_is_caught_and_reproduced)
     ck_assert_msg(rc == 0, "replay exited %d:\n%s", rc, out);
     ck_assert(strstr(out, "verdict: converged") != NULL);
     free(out);
+
+    /* without --workdir the kept work dir goes under out/replay, as every
+     * kept thing goes under out/ (not into tmpfs, which is memory) */
+    rc = tu_sh("cd '%s' && '%s' replay '%s' --trial sink/commit/after:3 >replay 2>&1",
+               e.tmp, tu_bin("replayproof"), sc);
+    out = output(&e, "replay");
+    ck_assert_msg(rc == 0, "replay exited %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "work dir out/replay/rp-replay-") != NULL, "%s", out);
+    ck_assert_int_eq(tu_sh("cd '%s' && test -d out/replay/rp-replay-*/golden", e.tmp), 0);
+    free(out);
     free(sc);
     env_close(&e);
 }

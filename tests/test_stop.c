@@ -37,13 +37,6 @@ static void teardown(void)
     free(dir);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 1 when pid has a handler for SIGTERM (SigCgt in /proc/PID/status). */
 static int catches_term(pid_t pid)
 {
@@ -70,19 +63,11 @@ static int catches_term(pid_t pid)
 static int term_after(const char *cmd, int delay_ms, long long *ms)
 {
     char full[8192];
-    pid_t pid, w = 0;
+    pid_t pid;
     int st = 0;
-    long long t0;
 
     snprintf(full, sizeof full, "cd '%s' && exec %s 2>stop.err >/dev/null", dir, cmd);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
-        _exit(127);
-    }
+    pid = tu_spawn_sh(full);
     /* the program catches SIGTERM once its main has run (a sanitizer build
      * can take longer to get there than the delay): wait for that first */
     for (int i = 0; i < 5000 && !catches_term(pid); i++)
@@ -91,19 +76,7 @@ static int term_after(const char *cmd, int delay_ms, long long *ms)
     /* still running: the signal lands in the middle of the work */
     ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "'%s' finished within %d ms: give it more "
                   "work", cmd, delay_ms);
-    t0 = now_ms();
-    ck_assert_int_eq(kill(pid, SIGTERM), 0);
-    while (now_ms() - t0 < 20000 && (w = waitpid(pid, &st, WNOHANG)) == 0)
-        usleep(2000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        ck_abort_msg("'%s' still running 20 s after SIGTERM", cmd);
-    }
-    *ms = now_ms() - t0;
-    ck_assert_msg(WIFEXITED(st), "'%s' died by signal %d instead of stopping", cmd,
-                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    return WEXITSTATUS(st);
+    return tu_term_wait(pid, cmd, ms);
 }
 
 /* Nothing in dir matches the shell pattern. */
@@ -194,6 +167,50 @@ START_TEST(replayproof_run_stops_during_generation)
 }
 END_TEST
 
+/* A scenario whose trials conflict (a broken replay), so that shrink has
+ * a failure to work on; `extra` goes into [workload]. */
+static void shrink_scenario(const char *workload)
+{
+    char p[4200], text[2048];
+    snprintf(p, sizeof p, "%s/sh.ini", dir);
+    snprintf(text, sizeof text,
+             "[scenario]\nname = sh\n[workload]\nseed = 3\npartitions = 2\nsymbols = 3\n%s"
+             "[pipeline]\nagg = 1s=tumbling:1s\ncheckpoint-every = 100\n"
+             "env = REFPIPE_UNSAFE=nondeterministic-replay\n"
+             "[faults]\npoints = sink/commit/after\n", workload);
+    tu_write(p, text);
+    ck_assert_int_eq(tu_sh("mkdir -p '%s/wd'", dir), 0);
+}
+
+/* Shrink the failing trial of a scenario with this [workload], SIGTERM
+ * after delay_ms: exit 3, and neither its work dir nor a half-shrunk (or
+ * half-generated) CSV is left behind. */
+static void shrink_stopped(const char *workload, int delay_ms)
+{
+    char cmd[4200];
+    long long ms;
+    shrink_scenario(workload);
+    snprintf(cmd, sizeof cmd, "'%s' shrink sh.ini --trial sink/commit/after:1 --out o "
+             "--workdir wd", tu_bin("replayproof"));
+    expect_stopped(term_after(cmd, delay_ms, &ms), ms, "shrink");
+    none_left("wd/*");
+    none_left("o/*.csv*");
+}
+
+/* Shrinking stops between (and inside) its replays ... */
+START_TEST(shrink_stops_between_replays)
+{
+    shrink_stopped("ticks = 3000\nduration = 30s\n", 2500);
+}
+END_TEST
+
+/* ... and while it generates the scenario's log (3 M records). */
+START_TEST(shrink_stops_during_generation)
+{
+    shrink_stopped("ticks = 3000000\nduration = 10m\n", 300);
+}
+END_TEST
+
 /* A full disk latches gen's write error: it ends at once instead of
  * generating on (it ran 10 minutes past SIGTERM). */
 START_TEST(gen_write_error_ends_at_once)
@@ -205,13 +222,13 @@ START_TEST(gen_write_error_ends_at_once)
         return;
     }
     ck_assert_int_eq(tu_sh("mkdir '%s/full'", dir), 0);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     st = tu_sh("cd '%s' && unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs full && "
                "exec %s gen --duration 100h --rate 100000 full/g.csv' 2>err", dir,
                tu_bin("replayproof"));
     ck_assert_int_eq(st, 4);
-    ck_assert_msg(now_ms() - t0 < STOP_BOUND_MS, "gen went on %lld ms on a full disk",
-                  now_ms() - t0);
+    ck_assert_msg(tu_now_ms() - t0 < STOP_BOUND_MS, "gen went on %lld ms on a full disk",
+                  tu_now_ms() - t0);
     ck_assert_int_eq(tu_sh("grep -q 'No space left' '%s/err'", dir), 0);
 }
 END_TEST
@@ -256,6 +273,8 @@ Suite *stop_suite(void)
     tcase_add_test(tc, run_and_batch_stop);
     tcase_add_test(tc, replayproof_run_stops_during_generation);
     tcase_add_test(tc, gen_write_error_ends_at_once);
+    tcase_add_test(tc, shrink_stops_between_replays);
+    tcase_add_test(tc, shrink_stops_during_generation);
     tcase_add_test(tc, size_cap_and_free_space);
     suite_add_tcase(s, tc);
     return s;

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef RP_BINDIR
@@ -127,4 +129,44 @@ long long tu_query_int(const char *dir, const char *db, const char *sql)
     v = atoll(s);
     free(s);
     return v;
+}
+
+int tu_spawn_sh(const char *cmd)
+{
+    pid_t pid;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return (int)pid;
+}
+
+long long tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tu_term_wait(int pid, const char *what, long long *ms)
+{
+    long long t0 = tu_now_ms();
+    pid_t w = 0;
+    int st = 0;
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    while (tu_now_ms() - t0 < 20000 && (w = waitpid(pid, &st, WNOHANG)) == 0)
+        usleep(2000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("'%s' still running 20 s after SIGTERM", what);
+    }
+    *ms = tu_now_ms() - t0;
+    ck_assert_msg(WIFEXITED(st), "'%s' died by signal %d instead of stopping", what,
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return WEXITSTATUS(st);
 }

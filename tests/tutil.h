@@ -25,6 +25,15 @@ const char *tu_bin(const char *name);
  * command redirects them.
  */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Start `sh -c cmd` (use exec in cmd so that the pid is the program's);
+ * returns the pid. */
+int tu_spawn_sh(const char *cmd);
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long tu_now_ms(void);
+/* SIGTERM to pid, then wait for it: returns its exit status and sets *ms
+ * to the time from the signal to its exit.  Still running after 20 s
+ * (then killed) or ended by a signal: the test fails, naming `what`. */
+int tu_term_wait(int pid, const char *what, long long *ms);
 /* Read a whole file (NUL-terminated, malloc'd); NULL if it cannot be read. */
 char *tu_slurp(const char *path, size_t *len);
 /* Write text to path (created/truncated). */
