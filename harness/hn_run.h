@@ -127,8 +127,11 @@ int hn_run_trial_parse(const char *spec, hn_trial *t, pl_errbuf *eb);
 int hn_run_trial_format(const hn_trial *t, char *buf, size_t n);
 
 /* Append s to the NUL-terminated text in out (n bytes in all), quoted for a
- * POSIX shell when it needs to be; reproducer lines are built with it. */
-void hn_run_shell_quote(char *out, size_t n, const char *s);
+ * POSIX shell when it needs to be (single quotes unless every byte is plainly
+ * safe); returns the length the whole text needs (strlcat style: >= n means
+ * it was cut).  Reproducer lines, recorded command lines and git commands
+ * are all quoted with it. */
+size_t hn_run_shell_quote(char *out, size_t n, const char *s);
 /* 0 when every fault of t is of a kind the runner can run, else PL_EUSAGE
  * with a message naming the first one that is not. */
 int hn_run_trial_check(const hn_trial *t, pl_errbuf *eb);

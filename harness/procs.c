@@ -120,31 +120,36 @@ void hn__tail_of(const char *path, char *out, size_t n)
     out[o] = 0;
 }
 
-/* Append s to out, quoted for a POSIX shell when it needs to be. */
-void hn_run_shell_quote(char *out, size_t n, const char *s)
+static void put_ch(char *out, size_t n, size_t *len, char ch)
 {
-    size_t o = strlen(out);
+    if (*len + 1 < n)
+        out[*len] = ch;
+    ++*len;
+}
+
+size_t hn_run_shell_quote(char *out, size_t n, const char *s)
+{
+    size_t len = strnlen(out, n);
     int plain = *s != 0;
     for (const char *c = s; *c; c++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                     "-_./=:,+@%", *c))
             plain = 0;
-    if (plain) {
-        snprintf(out + o, n - o, "%s", s);
-        return;
-    }
-    if (o + 1 < n)
-        out[o++] = '\'';
-    for (const char *c = s; *c && o + 5 < n; c++) {
-        if (*c == '\'') {
-            memcpy(out + o, "'\\''", 4);
-            o += 4;
+    if (!plain)
+        put_ch(out, n, &len, '\'');
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'' && !plain) {
+            /* close, an escaped quote, reopen */
+            for (const char *q = "'\\''"; *q; q++)
+                put_ch(out, n, &len, *q);
         } else
-            out[o++] = *c;
+            put_ch(out, n, &len, *c);
     }
-    if (o + 1 < n)
-        out[o++] = '\'';
-    out[o < n ? o : n - 1] = 0;
+    if (!plain)
+        put_ch(out, n, &len, '\'');
+    if (n)
+        out[len < n ? len : n - 1] = 0;
+    return len;
 }
 
 long hn__count_lines(const char *path)

@@ -15,6 +15,8 @@
 #include "hn_progress.h"
 #include "hn_prov.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -176,23 +178,9 @@ void hn_prog_notice(void *ctx, const hn_scenario *sc, const char *line)
 /* A word for a POSIX shell: quoted unless it is plainly safe. */
 static void put_quoted(FILE *out, const char *s)
 {
-    int plain = *s != 0;
-    for (const char *c = s; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%",
-                    *c))
-            plain = 0;
-    if (plain) {
-        fputs(s, out);
-        return;
-    }
-    fputc('\'', out);
-    for (const char *c = s; *c; c++) {
-        if (*c == '\'')
-            fputs("'\\''", out);
-        else
-            fputc(*c, out);
-    }
-    fputc('\'', out);
+    char q[4 * PATH_MAX + 3] = "";
+    hn_run_shell_quote(q, sizeof q, s);
+    fputs(q, out);
 }
 
 static void put_div(FILE *out, const char *indent, const hn_res_div *d)

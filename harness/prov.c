@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "hn_run.h"
+
 #ifndef RP_FIU_VERSION
 #define RP_FIU_VERSION "unknown"
 #endif
@@ -89,24 +91,14 @@ static int add_file(hn_res *db, int64_t run_id, const char *role, const char *pa
 /* First line of `git -C DIR ARGS` into out ("" when git fails). */
 static void git_line(const char *dir, const char *args, char *out, size_t n, int *lines)
 {
-    char q[PATH_MAX * 4 + 3], cmd[sizeof q + 256], *p = q, line[512];
+    char q[PATH_MAX * 4 + 3] = "", cmd[sizeof q + 256], line[512];
     FILE *f;
     int status;
 
     out[0] = 0;
     if (lines)
         *lines = 0;
-    /* single-quote the directory for the shell */
-    *p++ = '\'';
-    for (const char *c = dir; *c && p < q + sizeof q - 6; c++) {
-        if (*c == '\'') {
-            memcpy(p, "'\\''", 4);
-            p += 4;
-        } else
-            *p++ = *c;
-    }
-    *p++ = '\'';
-    *p = 0;
+    hn_run_shell_quote(q, sizeof q, dir);
     if (snprintf(cmd, sizeof cmd, "git -C %s %s 2>/dev/null", q, args) >= (int)sizeof cmd)
         return;
     f = popen(cmd, "r");

@@ -132,6 +132,22 @@ static int fail(const char *cmd, int rc, const pl_errbuf *eb)
     return exit_for(rc);
 }
 
+/* The rest of every getopt_long loop: -h, --help prints the command's usage
+ * (0); a missing value or an unknown option is one line (2). */
+static int other_option(const char *cmd, int opt, char **argv)
+{
+    if (opt == 'h') {
+        cmd_usage(stdout, find_cmd(cmd));
+        return 0;
+    }
+    if (opt == ':')
+        fprintf(stderr, "replayproof %s: option '%s' needs a value\n", cmd, argv[optind - 1]);
+    else
+        fprintf(stderr, "replayproof %s: unknown option '%s' (see replayproof help %s)\n", cmd,
+                argv[optind - 1], cmd);
+    return 2;
+}
+
 /*
  * --workdir names a place to work in, never one to make: a typo such as
  * /nonexistent would otherwise be created (on disk, not tmpfs) and used.
@@ -617,16 +633,8 @@ static int cmd_run(int argc, char **argv)
         case O_NO_FSRV:
             o.no_fork_server = 1;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("run"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof run: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof run: unknown option '%s' (see replayproof help run)\n",
-                    argv[optind - 1]);
-            return 2;
+            return other_option("run", opt, argv);
         }
     }
     nsc = argc - optind;
@@ -824,16 +832,8 @@ static int cmd_replay(int argc, char **argv)
         case O_WORKDIR:
             o.workdir = optarg;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("replay"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof replay: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof replay: unknown option '%s' (see replayproof help "
-                    "replay)\n", argv[optind - 1]);
-            return 2;
+            return other_option("replay", opt, argv);
         }
     }
     if (argc - optind != 1 || !spec) {
@@ -1062,16 +1062,8 @@ static int cmd_mutants(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("mutants"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof mutants: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof mutants: unknown option '%s' (see replayproof help "
-                    "mutants)\n", argv[optind - 1]);
-            return 2;
+            return other_option("mutants", opt, argv);
         }
     }
     nsc = argc - optind;
@@ -1317,16 +1309,8 @@ static int cmd_shrink(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("shrink"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof shrink: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof shrink: unknown option '%s' (see replayproof help "
-                    "shrink)\n", argv[optind - 1]);
-            return 2;
+            return other_option("shrink", opt, argv);
         }
     }
     if (argc - optind != 1) {
@@ -1437,16 +1421,8 @@ static int cmd_report(int argc, char **argv)
         case O_RESULTS:
             results = optarg;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("report"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof report: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof report: unknown option '%s' (see replayproof help "
-                    "report)\n", argv[optind - 1]);
-            return 2;
+            return other_option("report", opt, argv);
         }
     }
     if (argc - optind > 1) {

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hn_run.h"
 #include "pl_fs.h"
 
 /* How long a write waits for another process's write lock by default. */
@@ -378,36 +379,18 @@ void hn_res_close(hn_res *r)
 static char *join_argv(int argc, char *const argv[])
 {
     size_t cap = 1;
-    char *s, *p;
+    char *s;
     for (int i = 0; i < argc; i++)
         cap += 4 * strlen(argv[i]) + 3;
-    s = p = malloc(cap);
+    s = malloc(cap);
     if (!s)
         return NULL;
+    s[0] = 0;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int plain = *a != 0;
         if (i)
-            *p++ = ' ';
-        for (const char *c = a; *c; c++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                        "-_./=:,+@%", *c))
-                plain = 0;
-        if (plain) {
-            p += sprintf(p, "%s", a);
-            continue;
-        }
-        *p++ = '\'';
-        for (const char *c = a; *c; c++) {
-            if (*c == '\'') {
-                memcpy(p, "'\\''", 4);
-                p += 4;
-            } else
-                *p++ = *c;
-        }
-        *p++ = '\'';
+            strcat(s, " ");
+        hn_run_shell_quote(s, cap, argv[i]);
     }
-    *p = 0;
     return s;
 }
 

@@ -15,15 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hn_run.h"
 #include "pl_fs.h"
 #include "rp_esc.h"
 
 void rp_repro(char *buf, size_t n, const char *self, const rp_scn *s, const rp_trial *t)
 {
-    char a[8192], b[4096], c[4096];
-    rp_shell_quote(a, sizeof a, s->path);
-    rp_shell_quote(b, sizeof b, t->crashes);
-    rp_shell_quote(c, sizeof c, self && *self ? self : "replayproof");
+    char a[8192] = "", b[4096] = "", c[4096] = "";
+    hn_run_shell_quote(a, sizeof a, s->path);
+    hn_run_shell_quote(b, sizeof b, t->crashes);
+    hn_run_shell_quote(c, sizeof c, self && *self ? self : "replayproof");
     snprintf(buf, n, "%s replay %s --trial %s", c, a, b);
 }
 

@@ -36,8 +36,4 @@ void rp_md(FILE *out, const char *s);
  * are invalid), for bytes >= 0x80 only. */
 size_t rp_utf8_len(const unsigned char *s, size_t n);
 
-/* A word for a POSIX shell (single-quoted unless plainly safe) into buf;
- * returns the length it needs (snprintf style). */
-int rp_shell_quote(char *buf, size_t n, const char *s);
-
 #endif

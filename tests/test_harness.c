@@ -847,6 +847,41 @@ START_TEST(io_error_misreported_is_a_verdict)
 }
 END_TEST
 
+/* Every getopt command of replayproof answers -h with its usage (0), an
+ * unknown option and an option without its value with one line naming
+ * the command and the option (2). */
+START_TEST(command_options_usage_and_errors)
+{
+    static const char *const cmds[] = {"run", "replay", "mutants", "shrink", "report"};
+    char *tmp = tu_tmpdir(), p[600], *err;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        const char *c = cmds[i];
+        char want[200];
+        ck_assert_int_eq(tu_sh("'%s' %s -h > '%s/o' 2>&1", tu_bin("replayproof"), c, tmp), 0);
+        ck_assert_int_eq(tu_sh("grep -q 'replayproof %s' '%s/o'", c, tmp), 0);
+        ck_assert_int_eq(tu_sh("'%s' %s --bogus x.ini > /dev/null 2> '%s/e'",
+                               tu_bin("replayproof"), c, tmp), 2);
+        snprintf(p, sizeof p, "%s/e", tmp);
+        err = tu_slurp(p, NULL);
+        snprintf(want, sizeof want, "replayproof %s: unknown option '--bogus' (see replayproof "
+                 "help %s)\n", c, c);
+        ck_assert_str_eq(err, want);
+        free(err);
+        /* --results takes a value in run, mutants and report, --trial in replay
+         * and shrink */
+        ck_assert_int_eq(tu_sh("'%s' %s %s > /dev/null 2> '%s/e'", tu_bin("replayproof"), c,
+                               i == 1 || i == 3 ? "--trial" : "--results", tmp), 2);
+        err = tu_slurp(p, NULL);
+        snprintf(want, sizeof want, "replayproof %s: option '%s' needs a value\n", c,
+                 i == 1 || i == 3 ? "--trial" : "--results");
+        ck_assert_str_eq(err, want);
+        free(err);
+    }
+    tu_rmrf(tmp);
+    free(tmp);
+}
+END_TEST
+
 Suite *harness_suite(void)
 {
     Suite *s = suite_create("harness");
@@ -858,6 +893,7 @@ Suite *harness_suite(void)
     tcase_add_test(unit, trial_spec_round_trip_and_errors);
     tcase_add_test(unit, fault_schedule_kinds);
     tcase_add_test(unit, results_schema_created_checked_refused);
+    tcase_add_test(unit, command_options_usage_and_errors);
     tcase_set_timeout(e2e, 60);
     tcase_add_test(e2e, run_converges_and_records);
     tcase_add_test(e2e, run_results_accumulate);

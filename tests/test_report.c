@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "hn_results.h"
+#include "hn_run.h"
 #include "hn_rundir.h"
 #include "rp_esc.h"
 #include "rp_report.h"
@@ -184,8 +185,8 @@ START_TEST(shell_quote_round_trips)
 {
     static const char *const words[] = {"plain/path.ini", "it's <here>", "", "a b\tc$`\\"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        char q[256], cmd[600], *tmp = tu_tmpdir(), *got;
-        rp_shell_quote(q, sizeof q, words[i]);
+        char q[256] = "", cmd[600], *tmp = tu_tmpdir(), *got;
+        hn_run_shell_quote(q, sizeof q, words[i]);
         snprintf(cmd, sizeof cmd, "printf '%%s' %s > '%s/w'", q, tmp);
         ck_assert_int_eq(tu_sh("%s", cmd), 0);
         snprintf(cmd, sizeof cmd, "%s/w", tmp);
