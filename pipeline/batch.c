@@ -102,6 +102,9 @@ typedef struct bar {
  */
 #define NEG_INF INT64_MIN
 
+/* Events read between two stop checks while bars are computed. */
+#define STOP_WORK (1u << 20)
+
 /* ---- 1. canonical order ---------------------------------------------- */
 
 /*
@@ -410,7 +413,7 @@ static int time_bars(pl_dfile *f, const char *path, const pl_agg_spec *a, const 
     uint64_t size = (uint64_t)a->size;
     uint64_t slide = a->kind == PL_AGG_TUMBLING ? size : (uint64_t)a->slide;
     uint64_t next_k = 0; /* windows below this were written already */
-    size_t lo = 0, hi = 0;
+    size_t lo = 0, hi = 0, work = 0;
     int rc;
 
     for (size_t i = 0; i < n; i++) {
@@ -432,6 +435,15 @@ static int time_bars(pl_dfile *f, const char *path, const pl_agg_spec *a, const 
             if (rc < 0)
                 return rc;
             (*nbars)++;
+            /* one symbol can hold every event, and a long sliding window
+             * reads each of them many times: ask for a stop after every
+             * million events read, not once per symbol */
+            work += hi - lo + 1;
+            if (work >= STOP_WORK) {
+                work = 0;
+                if ((rc = pl_check_stop(eb, "batch")) < 0)
+                    return rc;
+            }
         }
         if (kmax + 1 > next_k)
             next_k = kmax + 1;
@@ -456,6 +468,8 @@ static int driven_bars(pl_dfile *f, const char *path, const pl_agg_spec *a, cons
 
     for (size_t i = 0; i < n; i++) {
         int closes = 0;
+        if ((i & 4095) == 4095 && (rc = pl_check_stop(eb, "batch")) < 0)
+            return rc;
         count++;
         vol += ev[i].qty;
         dollars += (u128)ev[i].price * ev[i].qty;
@@ -607,7 +621,10 @@ static int write_late(const char *outdir, late_row *l, size_t n, pl_digests *d,
         goto fail;
     for (size_t i = 0; i < n; i++) {
         char line[256];
-        int len = snprintf(line, sizeof line,
+        int len;
+        if ((i & 4095) == 4095 && (rc = pl_check_stop(eb, "batch")) < 0)
+            goto fail;
+        len = snprintf(line, sizeof line,
                            "%" PRIu32 ",%" PRIu64 ",%" PRId64 ",%.*s,%" PRId64 ".%08" PRId64
                            ",%" PRId64 ",%" PRId64 "\n",
                            l[i].part, l[i].offset, l[i].e.t, (int)l[i].e.sym_len, l[i].e.sym,
@@ -644,7 +661,10 @@ static int write_dlq(const char *outdir, dlq_row *r, size_t n, pl_digests *d, pl
         goto fail;
     for (size_t i = 0; i < n; i++) {
         char line[128];
-        int len = snprintf(line, sizeof line, "%" PRIu32 ",%" PRIu64 ",%s,", r[i].part,
+        int len;
+        if ((i & 4095) == 4095 && (rc = pl_check_stop(eb, "batch")) < 0)
+            goto fail;
+        len = snprintf(line, sizeof line, "%" PRIu32 ",%" PRIu64 ",%s,", r[i].part,
                            r[i].offset, pl_poison_name(r[i].reason));
         rc = put(f, line, (size_t)len, path, eb);
         if (rc < 0)

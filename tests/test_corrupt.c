@@ -169,13 +169,7 @@ END_TEST
 static void setup(void)
 {
     dir = tu_tmpdir();
-    ck_assert_int_eq(tu_sh("%s gen " GEN " %s/in.csv", tu_bin("replayproof"), dir), 0);
-    ck_assert_int_eq(tu_sh("%s import %s/in.csv %s/log 2>/dev/null", tu_bin("refpipe"), dir,
-                           dir), 0);
-    ck_assert_int_eq(tu_sh("%s run %s/log %s/golden --quiet " OPTS, tu_bin("refpipe"), dir,
-                           dir), 0);
-    ck_assert_int_eq(tu_sh("%s export %s/golden %s/gexp > %s/golden.d", tu_bin("refpipe"),
-                           dir, dir, dir), 0);
+    tu_golden(dir, GEN, "", OPTS, NULL);
 }
 
 static void teardown(void)

@@ -149,6 +149,33 @@ START_TEST(run_and_batch_stop)
 }
 END_TEST
 
+/* One symbol and a 10-minute window sliding by 1 s: computing the bars
+ * reads every event hundreds of times, all inside one symbol.  A SIGTERM
+ * there went unseen (batch checked once per symbol) and batch finished
+ * its tables seconds later with exit 0. */
+START_TEST(batch_stops_while_computing_bars)
+{
+    char cmd[8192];
+    long long ms;
+    int pid, st;
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' gen --ticks 1000000 --partitions 2 --symbols 1 "
+                           "one.csv && '%s' import one.csv log 2>/dev/null", dir,
+                           tu_bin("replayproof"), tu_bin("refpipe")), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec '%s' batch log b --agg s=sliding:10m:1s "
+             "2>stop.err >/dev/null", dir, tu_bin("refpipe"));
+    pid = tu_spawn_sh(cmd);
+    /* the bars table is opened once the records are loaded and sorted */
+    for (int i = 0; i < 6000 && tu_sh("test -e '%s/b/bars.csv.tmp'", dir) != 0; i++)
+        usleep(10000);
+    usleep(300000);
+    ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "batch finished its bars within 300 ms: "
+                  "give it more work");
+    st = tu_term_wait(pid, "batch", &ms);
+    expect_stopped(st, ms, "batch (bars)");
+    none_left("b/*");
+}
+END_TEST
+
 /* The issue's case: a huge workload, stopped while the golden run generates it. */
 START_TEST(replayproof_run_stops_during_generation)
 {
@@ -192,7 +219,8 @@ static void shrink_stopped(const char *workload, int delay_ms)
     shrink_scenario(workload);
     snprintf(cmd, sizeof cmd, "'%s' shrink sh.ini --trial sink/commit/after:1 --out o "
              "--workdir wd", tu_bin("replayproof"));
-    expect_stopped(term_after(cmd, delay_ms, &ms), ms, "shrink");
+    int st = term_after(cmd, delay_ms, &ms);
+    expect_stopped(st, ms, "shrink");
     none_left("wd/*");
     none_left("o/*.csv*");
 }
@@ -271,6 +299,7 @@ Suite *stop_suite(void)
     tcase_add_test(tc, gen_stops);
     tcase_add_test(tc, import_stops);
     tcase_add_test(tc, run_and_batch_stop);
+    tcase_add_test(tc, batch_stops_while_computing_bars);
     tcase_add_test(tc, replayproof_run_stops_during_generation);
     tcase_add_test(tc, gen_write_error_ends_at_once);
     tcase_add_test(tc, shrink_stops_between_replays);

@@ -170,3 +170,17 @@ int tu_term_wait(int pid, const char *what, long long *ms)
                   WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     return WEXITSTATUS(st);
 }
+
+void tu_golden(const char *dir, const char *gen, const char *import, const char *run,
+               const char *batch)
+{
+    const char *rp = tu_bin("replayproof"), *refpipe = tu_bin("refpipe");
+    ck_assert_int_eq(tu_sh("cd %s && %s gen %s in.csv", dir, rp, gen), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s import %s in.csv log >/dev/null 2>&1", dir, refpipe,
+                           import), 0);
+    ck_assert_int_eq(tu_sh("cd %s && %s run log golden --quiet %s && %s export golden gexp "
+                           "> golden.d", dir, refpipe, run, refpipe), 0);
+    if (batch)
+        ck_assert_int_eq(tu_sh("cd %s && %s batch log bexp %s > batch.d && cmp -s golden.d "
+                               "batch.d", dir, refpipe, batch), 0);
+}

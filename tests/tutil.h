@@ -25,6 +25,15 @@ const char *tu_bin(const char *name);
  * command redirects them.
  */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * The golden fixture of the crash suites, in dir: `replayproof gen GEN`
+ * into in.csv, `refpipe import IMPORT` into log, an uninterrupted
+ * `refpipe run RUN` into golden, exported into gexp with its digests in
+ * golden.d; with batch (not NULL) also `refpipe batch BATCH` into bexp with
+ * its digests in batch.d, which must be the same as golden.d.
+ */
+void tu_golden(const char *dir, const char *gen, const char *import, const char *run,
+               const char *batch);
 /* Start `sh -c cmd` (use exec in cmd so that the pid is the program's);
  * returns the pid. */
 int tu_spawn_sh(const char *cmd);
