@@ -1491,16 +1491,8 @@ static int cmd_merge(int argc, char **argv)
         case 'o':
             out = optarg;
             break;
-        case 'h':
-            cmd_usage(stdout, find_cmd("merge"));
-            return 0;
-        case ':':
-            fprintf(stderr, "replayproof merge: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "replayproof merge: unknown option '%s' (see replayproof help "
-                    "merge)\n", argv[optind - 1]);
-            return 2;
+            return other_option("merge", opt, argv);
         }
     }
     if (!out || optind >= argc) {

@@ -852,10 +852,13 @@ END_TEST
  * the command and the option (2). */
 START_TEST(command_options_usage_and_errors)
 {
-    static const char *const cmds[] = {"run", "replay", "mutants", "shrink", "report"};
+    /* each command and one of its options that takes a value */
+    static const char *const cmds[][2] = {{"run", "--results"}, {"replay", "--trial"},
+                                          {"mutants", "--results"}, {"shrink", "--trial"},
+                                          {"report", "--results"}, {"merge", "-o"}};
     char *tmp = tu_tmpdir(), p[600], *err;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        const char *c = cmds[i];
+        const char *c = cmds[i][0], *valued = cmds[i][1];
         char want[200];
         ck_assert_int_eq(tu_sh("'%s' %s -h > '%s/o' 2>&1", tu_bin("replayproof"), c, tmp), 0);
         ck_assert_int_eq(tu_sh("grep -q 'replayproof %s' '%s/o'", c, tmp), 0);
@@ -867,13 +870,10 @@ START_TEST(command_options_usage_and_errors)
                  "help %s)\n", c, c);
         ck_assert_str_eq(err, want);
         free(err);
-        /* --results takes a value in run, mutants and report, --trial in replay
-         * and shrink */
         ck_assert_int_eq(tu_sh("'%s' %s %s > /dev/null 2> '%s/e'", tu_bin("replayproof"), c,
-                               i == 1 || i == 3 ? "--trial" : "--results", tmp), 2);
+                               valued, tmp), 2);
         err = tu_slurp(p, NULL);
-        snprintf(want, sizeof want, "replayproof %s: option '%s' needs a value\n", c,
-                 i == 1 || i == 3 ? "--trial" : "--results");
+        snprintf(want, sizeof want, "replayproof %s: option '%s' needs a value\n", c, valued);
         ck_assert_str_eq(err, want);
         free(err);
     }
