@@ -843,14 +843,6 @@ static int cmd_replay(int argc, char **argv)
     }
     if (workdir_ok("replay", o.workdir) < 0)
         return 2;
-    /* the work dir is kept, so by default it goes under out/ like every
-     * other thing the harness keeps (run dirs, shrunk scenarios), not into
-     * tmpfs (memory) where nothing would ever remove it */
-    if (!o.workdir) {
-        if ((rc = pl_fs_mkdir_p("out/replay", &eb)) < 0)
-            return fail("replay", rc, &eb);
-        o.workdir = "out/replay";
-    }
     if (hn_run_trial_parse(spec, &t, &eb) < 0 || hn_run_trial_check(&t, &eb) < 0) {
         fprintf(stderr, "replayproof replay: %s\n", eb.msg);
         return 2;
@@ -869,6 +861,17 @@ static int cmd_replay(int argc, char **argv)
         free(sc);
         free(res);
         return 2;
+    }
+    /* the work dir is kept, so by default it goes under out/ like every
+     * other thing the harness keeps (run dirs, shrunk scenarios), not into
+     * tmpfs (memory) where nothing would ever remove it */
+    if (!o.workdir) {
+        if ((rc = pl_fs_mkdir_p("out/replay", &eb)) < 0) {
+            free(sc);
+            free(res);
+            return fail("replay", rc, &eb);
+        }
+        o.workdir = "out/replay";
     }
     o.stop = &stop_flag;
     o.hooks.ctx = stdout;

@@ -518,7 +518,10 @@ START_TEST(broken_ckpt_first_is_caught_and_reproduced)
     free(out);
 
     /* without --workdir the kept work dir goes under out/replay, as every
-     * kept thing goes under out/ (not into tmpfs, which is memory) */
+     * kept thing goes under out/ (not into tmpfs, which is memory); a
+     * refused command makes nothing */
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' replay '%s' --trial nope 2>/dev/null; "
+                           "test ! -e out/replay", e.tmp, tu_bin("replayproof"), sc), 0);
     rc = tu_sh("cd '%s' && '%s' replay '%s' --trial sink/commit/after:3 >replay 2>&1",
                e.tmp, tu_bin("replayproof"), sc);
     out = output(&e, "replay");
