@@ -29,29 +29,9 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-typedef struct env {
-    char *tmp;      /* scenario files, outputs, results database */
-    char work[512]; /* --workdir: tmpfs when there is one, like the default */
-    char db[600];
-} env;
-
-static void env_open(env *e)
-{
-    e->tmp = tu_tmpdir();
-    snprintf(e->db, sizeof e->db, "%s/out/results.db", e->tmp);
-    tu_workdir_open(e->work, sizeof e->work, e->tmp);
-}
-
-static void env_close(env *e)
-{
-    tu_workdir_close(e->work);
-    tu_rmrf(e->tmp);
-    free(e->tmp);
-}
-
 /* A small scenario: 2000 ticks, 10 commit cycles; the extra text ("key =
  * value" lines) goes into [pipeline], [faults] and [expect]. */
-static char *write_scenario(const env *e, const char *name, const char *pipeline_extra,
+static char *write_scenario(const tu_env *e, const char *name, const char *pipeline_extra,
                             const char *faults, const char *expect_extra)
 {
     char *path = NULL, *text = NULL;
@@ -69,28 +49,14 @@ static char *write_scenario(const env *e, const char *name, const char *pipeline
     return path;
 }
 
-/* Write an executable stand-in pipeline: `body` runs first, then every
- * command is handed to refpipe-fiu. */
-static char *write_script(const env *e, const char *name, const char *body)
-{
-    char *path = NULL, *text = NULL;
-    ck_assert(asprintf(&path, "%s/%s", e->tmp, name) > 0);
-    ck_assert(asprintf(&text, "#!/bin/sh\n%s\nexec '%s' \"$@\"\n", body,
-                       tu_bin("refpipe-fiu")) > 0);
-    tu_write(path, text);
-    ck_assert(chmod(path, 0755) == 0);
-    free(text);
-    return path;
-}
-
 /* replayproof run ... SCENARIO; stdout and stderr saved in tmp. */
-static int run_rp(const env *e, const char *opts, const char *scenario)
+static int run_rp(const tu_env *e, const char *opts, const char *scenario)
 {
     return tu_sh("'%s' run --results '%s' --workdir '%s' %s '%s' >'%s/stdout' 2>'%s/stderr'",
                  tu_bin("replayproof"), e->db, e->work, opts, scenario, e->tmp, e->tmp);
 }
 
-static char *output(const env *e, const char *which)
+static char *output(const tu_env *e, const char *which)
 {
     char path[700];
     char *s;
@@ -101,7 +67,7 @@ static char *output(const env *e, const char *which)
 }
 
 /* First column of the first row of a query, as an integer (-1: no row). */
-static long long q_int(const env *e, const char *sql)
+static long long q_int(const tu_env *e, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -116,7 +82,7 @@ static long long q_int(const env *e, const char *sql)
     return v;
 }
 
-static void dump_on_failure(const env *e)
+static void dump_on_failure(const tu_env *e)
 {
     char *o = output(e, "stdout"), *er = output(e, "stderr");
     fprintf(stderr, "---- stdout\n%s---- stderr\n%s----\n", o, er);
@@ -358,13 +324,13 @@ END_TEST
 
 START_TEST(results_schema_created_checked_refused)
 {
-    env e;
+    tu_env e;
     hn_res *db = NULL;
     pl_errbuf eb = {{0}};
     int64_t run = 0, sid = 0;
     char junk[700];
     char *argv[] = {"replayproof", "run", "x y.ini"};
-    env_open(&e);
+    tu_env_open(&e);
     /* created with its directory */
     ck_assert_int_eq(hn_res_open(e.db, &db, &eb), 0);
     ck_assert_int_eq(hn_res_run_begin(db, 3, argv, &run, &eb), 0);
@@ -388,7 +354,7 @@ START_TEST(results_schema_created_checked_refused)
     snprintf(junk, sizeof junk, "%s/junk.db", e.tmp);
     tu_write(junk, "this is not an SQLite database, not even close to one......\n");
     ck_assert_int_eq(hn_res_open(junk, &db, &eb), PL_ECORRUPT);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
@@ -396,10 +362,10 @@ END_TEST
 
 START_TEST(run_converges_and_records)
 {
-    env e;
+    tu_env e;
     char *sc;
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "small", "", "points = *\nhits = all\nbudget = 120\n", "");
     rc = run_rp(&e, "-j 2", sc);
     if (rc != 0)
@@ -427,15 +393,15 @@ START_TEST(run_converges_and_records)
     /* nothing left behind for converged trials */
     ck_assert_int_eq(tu_sh("test -z \"$(ls -A '%s')\"", e.work), 0);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(run_results_accumulate)
 {
-    env e;
+    tu_env e;
     char *sc, *out;
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "acc", "", "points = sink/commit/after, nope/*\nhits = 1, 5\n", "");
     ck_assert_int_eq(run_rp(&e, "-q", sc), 0);
     /* a pattern that selects nothing is reported and recorded */
@@ -449,7 +415,7 @@ START_TEST(run_results_accumulate)
     ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM trials"), 3); /* 2, then 1 (budget) */
     ck_assert_int_eq(q_int(&e, "SELECT count(DISTINCT scenario_id) FROM trials"), 2);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
@@ -462,10 +428,10 @@ static const char *never_diverge =
 
 START_TEST(broken_ckpt_first_is_caught_and_reproduced)
 {
-    env e;
+    tu_env e;
     char *sc, *out, *line, *end, cmd[2048], sql[512];
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "ckptfirst", "env = REFPIPE_UNSAFE=offsets-before-sink\n",
                         "points = *\nhits = sample 12\nbudget = 200\n", "");
     rc = run_rp(&e, "", sc);
@@ -530,16 +496,16 @@ START_TEST(broken_ckpt_first_is_caught_and_reproduced)
     ck_assert_int_eq(tu_sh("cd '%s' && test -d out/replay/rp-replay-*/golden", e.tmp), 0);
     free(out);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(broken_nonidempotent_sink_is_a_conflict)
 {
-    env e;
+    tu_env e;
     char *sc;
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "nonidem", "env = REFPIPE_UNSAFE=nondeterministic-replay\n",
                         "points = sink/commit/after\nhits = all\n", "");
     rc = run_rp(&e, "-q", sc);
@@ -548,20 +514,20 @@ START_TEST(broken_nonidempotent_sink_is_a_conflict)
     ck_assert_int_eq(rc, 1);
     ck_assert(q_int(&e, "SELECT count(*) FROM trials WHERE verdict = 'conflict'") >= 5);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(hang_is_a_verdict)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200], pidfile[700], *pid;
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     snprintf(pidfile, sizeof pidfile, "%s/hung.pid", e.tmp);
     snprintf(extra, sizeof extra, "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n"
              "  echo $$ > '%s'; exec sleep 1000\nfi", pidfile);
-    script = write_script(&e, "hangs.sh", extra);
+    script = tu_script(e.tmp, "hangs.sh", extra);
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "hang", extra, "points = sink/commit/after\nhits = 2\ntimeout = 1s\n",
                         "");
@@ -578,22 +544,22 @@ START_TEST(hang_is_a_verdict)
     free(pid);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(interrupt_kills_the_pipeline)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[2400], pidfile[700], *pid = NULL, *cmd = NULL;
     pid_t rp;
     int st;
-    env_open(&e);
+    tu_env_open(&e);
     snprintf(pidfile, sizeof pidfile, "%s/hung.pid", e.tmp);
     snprintf(extra, sizeof extra, "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n"
              "  echo $$ > '%s.tmp'; mv '%s.tmp' '%s'; exec sleep 1000\nfi", pidfile, pidfile,
              pidfile);
-    script = write_script(&e, "hangs.sh", extra);
+    script = tu_script(e.tmp, "hangs.sh", extra);
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "intr", extra, "points = sink/commit/after\nhits = 2\n", "");
     ck_assert(asprintf(&cmd, "exec '%s' run -q --results '%s' --workdir '%s' '%s' >/dev/null "
@@ -623,18 +589,18 @@ START_TEST(interrupt_kills_the_pipeline)
     free(cmd);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(crash_loop_is_a_verdict)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200];
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     /* every unarmed restart of a state dir with a checkpoint dies */
-    script = write_script(&e, "loops.sh",
+    script = tu_script(e.tmp, "loops.sh",
                           "if [ \"$1\" = run ] && [ -z \"$RP_FIU_CRASH$RP_FIU_COUNT\" ] && "
                           "ls \"$3\"/ckpt-* >/dev/null 2>&1; then kill -KILL $$; fi");
     snprintf(extra, sizeof extra, "binary = %s\n", script);
@@ -648,23 +614,23 @@ START_TEST(crash_loop_is_a_verdict)
                                "restarts = 3"), 2);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(crash_not_armed_is_an_error)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200], body[1200];
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     /* the first unarmed restart of each trial segfaults once; the next one
      * completes and converges, but a crash nobody armed is a finding */
     snprintf(body, sizeof body,
              "if [ \"$1\" = run ] && [ -z \"$RP_FIU_CRASH$RP_FIU_COUNT\" ] && "
              "[ ! -e \"$3/../segv-done\" ] && ls \"$3\"/ckpt-* >/dev/null 2>&1; then\n"
              "  touch \"$3/../segv-done\"; kill -SEGV $$\nfi");
-    script = write_script(&e, "segv.sh", body);
+    script = tu_script(e.tmp, "segv.sh", body);
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "segv", extra, "points = sink/commit/after\nhits = 2\n", "");
     rc = run_rp(&e, "", sc);
@@ -676,23 +642,23 @@ START_TEST(crash_not_armed_is_an_error)
                                "AND (bars IS NOT NULL OR early = 'stopped')"), 1);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(not_reached_is_a_verdict)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200];
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     /* armed processes commit far less often than the discovery run counted */
     {
         char body[1024];
         snprintf(body, sizeof body,
                  "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n"
                  "  exec '%s' \"$@\" --checkpoint-every 100000\nfi", tu_bin("refpipe-fiu"));
-        script = write_script(&e, "fewer.sh", body);
+        script = tu_script(e.tmp, "fewer.sh", body);
     }
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "nr", extra, "points = ckpt/done/after\nhits = 1, 5\n", "");
@@ -706,23 +672,23 @@ START_TEST(not_reached_is_a_verdict)
                                "verdict = 'converged'"), 1);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(batch_disagreement_and_expectations)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200], *out;
     int rc;
-    env_open(&e);
+    tu_env_open(&e);
     /* a batch computed under another lateness bound disagrees */
     {
         char body[1024];
         snprintf(body, sizeof body,
                  "if [ \"$1\" = batch ]; then exec '%s' \"$@\" --max-delay 0; fi",
                  tu_bin("refpipe-fiu"));
-        script = write_script(&e, "batchoff.sh", body);
+        script = tu_script(e.tmp, "batchoff.sh", body);
     }
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "bd", extra, "points = sink/commit/after\nhits = 1\n", "");
@@ -747,15 +713,15 @@ START_TEST(batch_disagreement_and_expectations)
     free(out);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
 START_TEST(bad_scenario_is_exit_2_with_file_line)
 {
-    env e;
+    tu_env e;
     char *sc, *err, want[700];
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "bad", "colour = blue\n", "points = *\n", "");
     ck_assert_int_eq(run_rp(&e, "", sc), 2);
     err = output(&e, "stderr");
@@ -768,7 +734,7 @@ START_TEST(bad_scenario_is_exit_2_with_file_line)
                            tu_bin("replayproof"), sc), 2);
     ck_assert_int_eq(access(e.db, F_OK), -1);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
@@ -778,13 +744,13 @@ END_TEST
  * recorded and replayable; a foreign state dir is refused, then discarded. */
 START_TEST(io_errors_and_corruption_converge)
 {
-    env e;
+    tu_env e;
     char *sc, *out;
     int rc;
 #ifdef RP_SANITIZED
     return; /* libfiu's POSIX preload and ASan intercept the same calls */
 #endif
-    env_open(&e);
+    tu_env_open(&e);
     sc = write_scenario(&e, "iocor", "",
                         "points = ckpt/done/after\nhits = 2\nbudget = 1\n"
                         "io-errors = fsync:EIO, write:ENOSPC, pwrite:EROFS, write-short\n"
@@ -813,7 +779,7 @@ START_TEST(io_errors_and_corruption_converge)
     ck_assert(strstr(out, "deleted") != NULL);
     free(out);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
@@ -821,20 +787,20 @@ END_TEST
  * the io-error verdict, with the status in the detail. */
 START_TEST(io_error_misreported_is_a_verdict)
 {
-    env e;
+    tu_env e;
     char *sc, *script, extra[1200];
     int rc;
 #ifdef RP_SANITIZED
     return;
 #endif
-    env_open(&e);
+    tu_env_open(&e);
     {
         char body[1024];
         snprintf(body, sizeof body,
                  "if [ \"$1\" = run ] && [ -n \"$RP_FIU_FAIL\" ]; then\n"
                  "  '%s' \"$@\"; s=$?; [ $s = 4 ] && exit 3; exit $s\nfi",
                  tu_bin("refpipe-fiu"));
-        script = write_script(&e, "exit3.sh", body);
+        script = tu_script(e.tmp, "exit3.sh", body);
     }
     snprintf(extra, sizeof extra, "binary = %s\n", script);
     sc = write_scenario(&e, "io3", extra,
@@ -846,7 +812,7 @@ START_TEST(io_error_misreported_is_a_verdict)
                                "detail LIKE '%expected exit 4%status 3%'"), 3);
     free(script);
     free(sc);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 

@@ -543,27 +543,7 @@ END_TEST
 
 /* ------------------------------------------------------------- end to end */
 
-typedef struct env {
-    char *tmp;
-    char work[512];
-    char db[600];
-} env;
-
-static void env_open(env *e)
-{
-    e->tmp = tu_tmpdir();
-    snprintf(e->db, sizeof e->db, "%s/out/results.db", e->tmp);
-    tu_workdir_open(e->work, sizeof e->work, e->tmp);
-}
-
-static void env_close(env *e)
-{
-    tu_workdir_close(e->work);
-    tu_rmrf(e->tmp);
-    free(e->tmp);
-}
-
-static char *write_scenario(const env *e, const char *name, const char *pipeline,
+static char *write_scenario(const tu_env *e, const char *name, const char *pipeline,
                             const char *faults)
 {
     char *path = NULL, *text = NULL;
@@ -581,20 +561,8 @@ static char *write_scenario(const env *e, const char *name, const char *pipeline
     return path;
 }
 
-static char *write_script(const env *e, const char *name, const char *body)
-{
-    char *path = NULL, *text = NULL;
-    ck_assert(asprintf(&path, "%s/%s", e->tmp, name) > 0);
-    ck_assert(asprintf(&text, "#!/bin/sh\n%s\nexec '%s' \"$@\"\n", body,
-                       tu_bin("refpipe-fiu")) > 0);
-    tu_write(path, text);
-    ck_assert(chmod(path, 0755) == 0);
-    free(text);
-    return path;
-}
-
 /* a run of three broken scenarios; returns replayproof's exit status */
-static int broken_run(env *e, char **dbl)
+static int broken_run(tu_env *e, char **dbl)
 {
     char *hang, *loop, *hs, *ls, extra[1400], pidfile[700];
     int rc;
@@ -604,10 +572,10 @@ static int broken_run(env *e, char **dbl)
     snprintf(pidfile, sizeof pidfile, "%s/hung.pid", e->tmp);
     snprintf(extra, sizeof extra, "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n"
              "  echo $$ > '%s'; exec sleep 1000\nfi", pidfile);
-    hs = write_script(e, "hangs.sh", extra);
+    hs = tu_script(e->tmp, "hangs.sh", extra);
     snprintf(extra, sizeof extra, "binary = %s\n", hs);
     hang = write_scenario(e, "hang", extra, "points = sink/commit/after\nhits = 2\ntimeout = 1s\n");
-    ls = write_script(e, "loops.sh",
+    ls = tu_script(e->tmp, "loops.sh",
                       "if [ \"$1\" = run ] && [ -z \"$RP_FIU_CRASH$RP_FIU_COUNT\" ] && "
                       "ls \"$3\"/ckpt-* >/dev/null 2>&1; then kill -KILL $$; fi");
     snprintf(extra, sizeof extra, "binary = %s\n", ls);
@@ -623,7 +591,7 @@ static int broken_run(env *e, char **dbl)
     return rc;
 }
 
-static void dump(const env *e)
+static void dump(const tu_env *e)
 {
     char p[700];
     char *o, *er;
@@ -638,12 +606,12 @@ static void dump(const env *e)
 
 START_TEST(report_of_broken_runs)
 {
-    env e;
+    tu_env e;
     char *dbl, latest[700], rundir[4096], *html, *xml, *md, *line, *out, *rd, sql[4600];
     char *xx;
     int rc;
 
-    env_open(&e);
+    tu_env_open(&e);
     rc = broken_run(&e, &dbl);
     if (rc != 1)
         dump(&e);
@@ -743,7 +711,7 @@ START_TEST(report_of_broken_runs)
     free(md);
     free(rd);
     free(dbl);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 
@@ -777,7 +745,7 @@ static int page_is_clean(const char *dir, const char *page, const char *extra)
 
 START_TEST(browser_loads_report_cleanly)
 {
-    env e;
+    tu_env e;
     char *dbl, dir[4096], cwd[2048], page[4600], bad[4600], rundir[4096], latest[700];
     char *dom;
     int rc;
@@ -798,7 +766,7 @@ START_TEST(browser_loads_report_cleanly)
     ck_assert_msg(!page_is_clean(dir, bad, "--dump-dom"), "the detector missed a fetch");
     unlink(bad);
 
-    env_open(&e);
+    tu_env_open(&e);
     rc = broken_run(&e, &dbl);
     if (rc != 1)
         dump(&e);
@@ -818,7 +786,7 @@ START_TEST(browser_loads_report_cleanly)
     ck_assert_int_eq(tu_sh("test -s '%s/screenshot.png'", dir), 0);
     tu_sh("rm -f '%s/net.json'", dir);
     free(dbl);
-    env_close(&e);
+    tu_env_close(&e);
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,4 +184,30 @@ void tu_golden(const char *dir, const char *gen, const char *import, const char 
     if (batch)
         ck_assert_int_eq(tu_sh("cd %s && %s batch log bexp %s > batch.d && cmp -s golden.d "
                                "batch.d", dir, refpipe, batch), 0);
+}
+
+void tu_env_open(tu_env *e)
+{
+    e->tmp = tu_tmpdir();
+    snprintf(e->db, sizeof e->db, "%s/out/results.db", e->tmp);
+    tu_workdir_open(e->work, sizeof e->work, e->tmp);
+}
+
+void tu_env_close(tu_env *e)
+{
+    tu_workdir_close(e->work);
+    tu_rmrf(e->tmp);
+    free(e->tmp);
+}
+
+char *tu_script(const char *dir, const char *name, const char *body)
+{
+    char *path = NULL, *text = NULL;
+    ck_assert(asprintf(&path, "%s/%s", dir, name) > 0);
+    ck_assert(asprintf(&text, "#!/bin/sh\n%s\nexec '%s' \"$@\"\n", body,
+                       tu_bin("refpipe-fiu")) > 0);
+    tu_write(path, text);
+    ck_assert(chmod(path, 0755) == 0);
+    free(text);
+    return path;
 }

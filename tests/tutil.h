@@ -17,6 +17,18 @@ void tu_rmrf(const char *path);
  * tu_workdir_close removes what tu_workdir_open made. */
 void tu_workdir_open(char *out, size_t n, const char *tmp);
 void tu_workdir_close(const char *work);
+/* A harness test's scratch: tmp (scenario files, outputs), work (its
+ * --workdir, tu_workdir_open) and db (tmp/out/results.db). */
+typedef struct tu_env {
+    char *tmp;
+    char work[512];
+    char db[600];
+} tu_env;
+void tu_env_open(tu_env *e);
+void tu_env_close(tu_env *e);
+/* An executable stand-in pipeline dir/name: `body` runs first, then every
+ * command is handed to refpipe-fiu.  Returns its malloc'd path. */
+char *tu_script(const char *dir, const char *name, const char *body);
 /* Absolute path of a project binary ("refpipe", "replayproof", ...); static buffer per call site is NOT kept: copy it. */
 const char *tu_bin(const char *name);
 /*
