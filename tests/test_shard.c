@@ -500,6 +500,29 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     ck_assert_int_eq(merge(&e, "s1/r.db"), 2);
     assert_no_output(&e, "m.db");
 
+    /* every shard converged: merge exits 0, and the merged verdict and
+     * failure count come from the trials, not from the shards' rows */
+    ck_assert_int_eq(tu_sh("cd '%s' && mkdir ok && for i in 1 2 3; do cp s$i/r.db ok/$i.db; "
+                           "done", e.tmp), 0);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(opt, sizeof opt, "%s/ok/%d.db", e.tmp, i);
+        sql_exec(opt, "UPDATE trials SET verdict = 'converged'; UPDATE runs SET exit_status = 0; "
+                      "UPDATE scenarios SET verdict = 'converged', failures = 5, detail = NULL");
+    }
+    ck_assert_int_eq(merge(&e, "ok/3.db ok/1.db ok/2.db -o ok/m.db"), 0);
+    snprintf(opt, sizeof opt, "%s/ok/m.db", e.tmp);
+    u = rows(opt, "SELECT name, verdict, failures, detail FROM scenarios ORDER BY id");
+    ck_assert_str_eq(u, "a|converged|0|NULL\nb|converged|0|NULL\n");
+    free(u);
+    u = rows(opt, "SELECT trials_run FROM scenarios ORDER BY id");
+    m = rows(db[0], "SELECT trials_run FROM scenarios ORDER BY id");
+    ck_assert_str_eq(u, m);
+    free(u);
+    free(m);
+    u = rows(opt, "SELECT exit_status FROM runs");
+    ck_assert_str_eq(u, "0\n");
+    free(u);
+
     /* shards downloaded elsewhere: a run dir is found beside its database */
     ck_assert_int_eq(tu_sh("cd '%s' && mv s1 moved && mv s2 s2.away", e.tmp), 0);
     ck_assert_int_eq(merge(&e, "s2.away/r.db moved/r.db s3/r.db -o m.db"), 1);
