@@ -4,9 +4,9 @@
  * Bars are keyed (agg, symbol, seq), late and dead-letter rows
  * (partition, offset).  Writing a row whose key exists is absorbed when the
  * stored row is identical and recorded in the `conflicts` table when it is
- * not; nothing is ever overwritten.  Rows are written inside a transaction
- * opened by pl_sink_begin and made durable by pl_sink_commit
- * (synchronous=FULL).  Schema: docs/results-schema.md (sink section).
+ * not; nothing is ever overwritten.  Rows are staged inside a transaction
+ * opened by pl_sink_begin, and written (in key order) and made durable by
+ * pl_sink_commit (synchronous=FULL).  Schema: docs/results-schema.md (sink section).
  */
 #ifndef PL_SINK_H
 #define PL_SINK_H
@@ -37,12 +37,22 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
 int pl_sink_close(pl_sink *k, pl_errbuf *eb);
 
 int pl_sink_begin(pl_sink *k, pl_errbuf *eb);
+/*
+ * Stage one row of the open transaction (outside one, write it at once).
+ * The row is copied: b, l, d and their text may be reused on return.
+ * Arguments are checked here (PL_EUSAGE, PL_ELIMIT); the SQLite writes, and
+ * so their failures and the conflict checks, happen when the stage is
+ * written: in pl_sink_commit, or in the call that fills the stage.  A
+ * failure there latches the handle.
+ */
 int pl_sink_bar(pl_sink *k, const pl_bar *b);
 int pl_sink_late(pl_sink *k, const pl_late *l);
 int pl_sink_dlq(pl_sink *k, const pl_dlq *d);
 /*
- * Commit the open transaction.  A failure latches the sink: every later call
- * returns PL_EIO/PL_EDB and the caller must restart from its last checkpoint.
+ * Write the staged rows into the open transaction and commit it.  A failure
+ * latches the sink: every later call returns PL_EIO/PL_EDB (-ENOMEM when
+ * the stage could not be written for lack of memory) and the caller must
+ * restart from its last checkpoint.
  */
 int pl_sink_commit(pl_sink *k, pl_errbuf *eb);
 /*
@@ -66,13 +76,16 @@ int pl_sink_get_cut(pl_sink *k, pl_sink_cut *c, pl_errbuf *eb);
 /* Message of the last failure of pl_sink_bar/late/dlq. */
 const char *pl_sink_errmsg(const pl_sink *k);
 
-/* Number of rows in the conflicts table, and rows written by this handle. */
+/* Number of rows in the conflicts table, rows of the open transaction
+ * included once its stage has been written. */
 int pl_sink_conflicts(pl_sink *k, int64_t *n, pl_errbuf *eb);
 
 /*
- * What this handle did since pl_sink_open.  Row counters include rows of
- * transactions that were later rolled back; `conflicts` counts differing
- * replays seen (the table keeps one row per distinct (table, key, attempted)).
+ * What this handle did since pl_sink_open.  Row counters count rows as the
+ * stage is written (in pl_sink_commit, or when it is full), including rows
+ * of transactions that were later rolled back; rows dropped from the stage
+ * unwritten do not count.  `conflicts` counts differing replays seen (the
+ * table keeps one row per distinct (table, key, attempted)).
  */
 typedef struct pl_sink_stats {
     int64_t inserted;  /* new keys written */

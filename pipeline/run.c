@@ -975,8 +975,8 @@ const pl_failpoint pl_failpoints[] = {
       "an event was aggregated in memory (per event; armed only with REFPIPE_FIU_EVENTS); "
       "disk holds the last commit" },
     { "sink/commit/before",
-      "the cycle's rows are staged in an open SQLite transaction; it rolls back, the "
-      "checkpoint is older" },
+      "the cycle's rows are staged (in memory, part maybe in the open SQLite transaction); "
+      "they are lost, the checkpoint is older" },
     { "sink/commit/after",
       "rows committed, checkpoint not yet written; replay re-emits rows already in the sink" },
     { "ckpt/write/after",

@@ -5,7 +5,8 @@
  * Layout: invariants; small helpers (growable buffer, SQLite error mapping);
  * the row structs and their canonical CSV lines, shared by conflict records
  * and the export so the two can never disagree; open/close and schema;
- * transactions; the three keyed writers; the export.
+ * transactions; the three keyed writers; the stage that batches them; the
+ * export.
  *
  * Invariants:
  *  (1) Nothing stored is ever changed.  Every write is
@@ -45,7 +46,6 @@
  *      and that directory is renamed (or exchanged) into place and its
  *      parent fsync'd.  A reader never sees tables of two exports mixed, nor
  *      an export that a power cut can take back.
- *
  * (10) The content digest (pl_sink_digest_start) is a function of the
  *      multiset of rows stored: the sum, over every row of bars, late, dlq
  *      and conflicts, of the XXH3-128 of its table tag and canonical line,
@@ -53,11 +53,23 @@
  *      of the tables and then kept by sink_row_stored, called once for
  *      every row a write actually stores (an absorbed replay stores
  *      nothing).  Rows of a transaction count only once it commits.
+ * (11) Rows are batched, never reordered across commits: pl_sink_bar, _late
+ *      and _dlq only stage a row in memory (copying its text); the stage is
+ *      written into the open transaction, table by table in key order with
+ *      one prepared statement per table, by pl_sink_commit before its
+ *      COMMIT, or earlier once it is full.  So a row is durable exactly
+ *      with the commit of the transaction it was staged in (3), and staged
+ *      rows that were never committed vanish with it (close, crash).  The
+ *      writes and their checks are the per-row ones of (1) and (2); a
+ *      failure in the middle of writing the stage latches (4), because part
+ *      of it is then in the transaction.
  *
  *      pl_sink_open --> IDLE --pl_sink_begin--> IN_TXN --pl_sink_commit--> IDLE
+ *                        |                        | (write the stage, COMMIT)
  *                        |                        | any SQLite failure
  *                        +------------------------+-----------> LATCHED
- *      pl_sink_close from any state (an open transaction is rolled back).
+ *      pl_sink_close from any state (an open transaction and the stage are
+ *      dropped).  Outside a transaction a row is written at once.
  */
 #include "pl_sink.h"
 
@@ -363,9 +375,19 @@ struct pl_sink {
     int dig_on;
     pl_sink_digest dig, dig_txn;
     sbuf dig_line;
+    /* the stage (11): rows not yet written, their text in arena */
+    struct sg_bar *sbar;
+    struct sg_late *slate;
+    struct sg_dlq *sdlq;
+    size_t nbar, nlate, ndlq, cbar, clate, cdlq;
+    sbuf arena;
+    uint32_t *ix; /* sort order of one table's staged rows */
+    size_t cix;
+    uint32_t agg_rank[PL_MAX_AGGS]; /* aggregation names' rank in SQLite's text order */
 };
 
 static void sink_row_stored(pl_sink *k, char tbl, const void *row);
+static int sg_flush(pl_sink *k);
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -528,6 +550,9 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
     if (!k)
         return pl_err_os(eb, ENOMEM, "sink open(%s)", statedir);
     k->cfg = *cfg;
+    for (int i = 0; i < cfg->naggs; i++)
+        for (int j = 0; j < cfg->naggs; j++)
+            k->agg_rank[i] += strcmp(cfg->aggs[j].name, cfg->aggs[i].name) < 0;
     if ((ret = make_path(k->path, sizeof k->path, statedir, "sink.db", eb)) != 0)
         goto fail;
     created = stat(k->path, &sb) != 0 && errno == ENOENT;
@@ -687,6 +712,12 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
     free(k->stored.p);
     free(k->attempted.p);
     free(k->dig_line.p);
+    /* staged rows of an uncommitted cycle vanish with it */
+    free(k->sbar);
+    free(k->slate);
+    free(k->sdlq);
+    free(k->arena.p);
+    free(k->ix);
     free(k);
     return ret;
 }
@@ -737,6 +768,9 @@ int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
         return latched_err(k, eb);
     if (!k->in_txn)
         return pl_err(eb, PL_EUSAGE, "sink commit(%s): no open transaction", k->path);
+    /* keeps (11): the staged rows go into this transaction, before COMMIT */
+    if (sg_flush(k))
+        return latched_err(k, eb);
     k->in_txn = 0;
     rc = sqlite3_step(k->commit);
     sqlite3_reset(k->commit);
@@ -1044,10 +1078,308 @@ static int len_fits(pl_sink *k, uint32_t n, const char *what)
     return 0;
 }
 
-int pl_sink_bar(pl_sink *k, const pl_bar *b)
+/*
+ * Write one row into the open transaction: INSERT ... ON CONFLICT DO NOTHING,
+ * and when the key exists, absorb an identical row or record the conflict
+ * (keeps (1), (2)).  0, or the latched code.
+ */
+static int write_bar(pl_sink *k, const bar_row *a)
 {
     sqlite3_stmt *s = k->ins_bar;
-    bar_row a;
+    int rc;
+    if (sqlite3_bind_text(s, 1, a->agg, (int)a->agg_len, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 2, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
+        sqlite3_bind_int64(s, 3, a->seq) || sqlite3_bind_int64(s, 4, a->start_ns) ||
+        sqlite3_bind_int64(s, 5, a->end_ns) || sqlite3_bind_int64(s, 6, a->open) ||
+        sqlite3_bind_int64(s, 7, a->high) || sqlite3_bind_int64(s, 8, a->low) ||
+        sqlite3_bind_int64(s, 9, a->close) || sqlite3_bind_int64(s, 10, a->volume) ||
+        sqlite3_bind_int64(s, 11, a->trades) || sqlite3_bind_int64(s, 12, a->vwap))
+        return latch(k, sqlite3_errcode(k->db), "bind bar", NULL);
+    rc = step_insert(k, s, "bars");
+    if (rc > 0) {
+        sink_row_stored(k, 'B', a);
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_bar(k, a);
+}
+
+static int write_late(pl_sink *k, const late_row *a)
+{
+    sqlite3_stmt *s = k->ins_late;
+    int rc;
+    if (sqlite3_bind_int64(s, 1, a->partition) || sqlite3_bind_int64(s, 2, a->offset) ||
+        sqlite3_bind_int64(s, 3, a->event_ns) ||
+        sqlite3_bind_text(s, 4, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
+        sqlite3_bind_int64(s, 5, a->price) || sqlite3_bind_int64(s, 6, a->qty) ||
+        sqlite3_bind_int64(s, 7, a->watermark_ns))
+        return latch(k, sqlite3_errcode(k->db), "bind late", NULL);
+    rc = step_insert(k, s, "late");
+    if (rc > 0) {
+        sink_row_stored(k, 'L', a);
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_late(k, a);
+}
+
+static int write_dlq(pl_sink *k, const dlq_row *a)
+{
+    sqlite3_stmt *s = k->ins_dlq;
+    int rc;
+    if (sqlite3_bind_int64(s, 1, a->partition) || sqlite3_bind_int64(s, 2, a->offset) ||
+        sqlite3_bind_text(s, 3, a->reason, (int)a->reason_len, SQLITE_STATIC) ||
+        sqlite3_bind_blob(s, 4, a->payload, (int)a->len, SQLITE_STATIC))
+        return latch(k, sqlite3_errcode(k->db), "bind dlq", NULL);
+    rc = step_insert(k, s, "dlq");
+    if (rc > 0) {
+        sink_row_stored(k, 'D', a);
+        k->st.inserted++;
+        return 0;
+    }
+    return rc < 0 ? rc : settle_dlq(k, a);
+}
+
+/* ------------------------------------------------------------ the stage */
+
+/*
+ * The stage (keeps (11)): rows of the open transaction wait in memory and
+ * are written in one pass per table, in the table's key order, when
+ * pl_sink_commit runs or the stage is full.  Inserting in key order makes
+ * consecutive rows land on the same or the next B-tree leaf, so a pass
+ * touches each leaf once instead of once per row, and the page cache does
+ * not spill dirty leaves to the WAL and read them back in the middle of a
+ * transaction.  The sort is stable (ties keep the order of the calls), so a
+ * key staged twice is stored from its first call and the second is compared
+ * with it, as when every call wrote at once.
+ *
+ * Staged rows own their text: a symbol or payload is copied into the arena,
+ * since the caller's buffers are only valid during the call.
+ */
+typedef struct sg_bar {
+    int64_t seq, start_ns, end_ns, open, high, low, close, volume, trades, vwap;
+    uint64_t w0, w1; /* the symbol's first 16 bytes, big-endian, zero-padded */
+    size_t sym;      /* arena offset */
+    uint32_t sym_len, agg;
+} sg_bar;
+
+typedef struct sg_late {
+    int64_t partition, offset, event_ns, price, qty, watermark_ns;
+    size_t sym; /* arena offset */
+    uint32_t sym_len;
+} sg_late;
+
+typedef struct sg_dlq {
+    int64_t partition, offset;
+    size_t payload; /* arena offset */
+    uint32_t len;
+    int reason;
+} sg_dlq;
+
+/* Rows, or arena bytes, after which a full stage is written out: bounds
+ * the stage's memory whatever the cycle length. */
+#define SINK_STAGE_ROWS 65536u
+#define SINK_STAGE_BYTES (16u << 20)
+
+/* Grow array *p of *cap elements of sz bytes to hold n + 1. */
+static int sg_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    size_t c = *cap ? *cap * 2 : 1024;
+    void *q;
+    if (n < *cap)
+        return 0;
+    if (c > SIZE_MAX / sz)
+        return -ENOMEM;
+    q = realloc(*p, c * sz);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Copy n bytes into the arena; their offset in *off. */
+static int sg_copy(pl_sink *k, const void *src, size_t n, size_t *off)
+{
+    if (sb_reserve(&k->arena, n))
+        return -ENOMEM;
+    *off = k->arena.n;
+    k->arena.n += n;
+    if (n)
+        memcpy(k->arena.p + *off, src, n);
+    return 0;
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * SQLite's order for the bars key (agg, symbol, seq): text by memcmp, a
+ * prefix first; seq as a signed integer.  Then the order of the calls.
+ */
+static int cmp_bar(const void *x, const void *y, void *ctx)
+{
+    const pl_sink *k = ctx;
+    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+    const sg_bar *a = &k->sbar[i], *b = &k->sbar[j];
+    if (k->agg_rank[a->agg] != k->agg_rank[b->agg])
+        return k->agg_rank[a->agg] < k->agg_rank[b->agg] ? -1 : 1;
+    if (a->w0 != b->w0)
+        return a->w0 < b->w0 ? -1 : 1;
+    if (a->w1 != b->w1)
+        return a->w1 < b->w1 ? -1 : 1;
+    /* equal first 16 bytes (zero-padded): the full bytes, then the length */
+    if (a->sym_len != b->sym_len || a->sym_len > 16) {
+        uint32_t n = a->sym_len < b->sym_len ? a->sym_len : b->sym_len;
+        int c = n > 16 ? memcmp(k->arena.p + a->sym + 16, k->arena.p + b->sym + 16, n - 16) : 0;
+        if (c)
+            return c;
+        if (a->sym_len != b->sym_len)
+            return a->sym_len < b->sym_len ? -1 : 1;
+    }
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+/* (partition, offset), then the order of the calls. */
+#define CMP_PKEY(name, arr)                                                    \
+    static int name(const void *x, const void *y, void *ctx)                  \
+    {                                                                          \
+        const pl_sink *k = ctx;                                                \
+        uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;           \
+        if (k->arr[i].partition != k->arr[j].partition)                        \
+            return k->arr[i].partition < k->arr[j].partition ? -1 : 1;         \
+        if (k->arr[i].offset != k->arr[j].offset)                              \
+            return k->arr[i].offset < k->arr[j].offset ? -1 : 1;               \
+        return i < j ? -1 : i > j;                                             \
+    }
+CMP_PKEY(cmp_late, slate)
+CMP_PKEY(cmp_dlq, sdlq)
+
+/* ix[0..n) = 0..n-1 sorted by cmp. */
+static int sg_sort(pl_sink *k, size_t n, int (*cmp)(const void *, const void *, void *))
+{
+    if (n > k->cix) {
+        uint32_t *p = realloc(k->ix, n * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        k->ix = p;
+        k->cix = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        k->ix[i] = (uint32_t)i;
+    if (n > 1)
+        qsort_r(k->ix, n, sizeof *k->ix, cmp, k);
+    return 0;
+}
+
+static void sg_clear(pl_sink *k)
+{
+    k->nbar = k->nlate = k->ndlq = 0;
+    k->arena.n = 0;
+}
+
+/*
+ * Write the stage into the open transaction (or, outside one, as SQLite's
+ * own autocommit statements), each table in key order, and empty it.  Any
+ * failure latches the handle: part of the stage may be written, so the
+ * transaction must never commit (keeps (4), (11)).
+ */
+static int sg_flush(pl_sink *k)
+{
+    static const uint8_t empty[1];
+    int rc = 0;
+    if (!k->nbar && !k->nlate && !k->ndlq)
+        return 0;
+    if ((rc = sg_sort(k, k->nbar, cmp_bar)))
+        goto fail;
+    for (size_t i = 0; i < k->nbar && !rc; i++) {
+        const sg_bar *g = &k->sbar[k->ix[i]];
+        bar_row a;
+        a.agg = k->cfg.aggs[g->agg].name;
+        a.agg_len = strlen(a.agg);
+        a.sym = k->arena.p + g->sym;
+        a.sym_len = g->sym_len;
+        a.seq = g->seq;
+        a.start_ns = g->start_ns;
+        a.end_ns = g->end_ns;
+        a.open = g->open;
+        a.high = g->high;
+        a.low = g->low;
+        a.close = g->close;
+        a.volume = g->volume;
+        a.trades = g->trades;
+        a.vwap = g->vwap;
+        rc = write_bar(k, &a);
+    }
+    if (rc || (rc = sg_sort(k, k->nlate, cmp_late)))
+        goto fail;
+    for (size_t i = 0; i < k->nlate && !rc; i++) {
+        const sg_late *g = &k->slate[k->ix[i]];
+        late_row a;
+        a.partition = g->partition;
+        a.offset = g->offset;
+        a.event_ns = g->event_ns;
+        a.sym = k->arena.p + g->sym;
+        a.sym_len = g->sym_len;
+        a.price = g->price;
+        a.qty = g->qty;
+        a.watermark_ns = g->watermark_ns;
+        rc = write_late(k, &a);
+    }
+    if (rc || (rc = sg_sort(k, k->ndlq, cmp_dlq)))
+        goto fail;
+    for (size_t i = 0; i < k->ndlq && !rc; i++) {
+        const sg_dlq *g = &k->sdlq[k->ix[i]];
+        dlq_row a;
+        a.partition = g->partition;
+        a.offset = g->offset;
+        a.reason = pl_poison_name(g->reason);
+        a.reason_len = strlen(a.reason);
+        /* an empty payload is a zero-length BLOB, never SQL NULL */
+        a.payload = g->len ? (const uint8_t *)k->arena.p + g->payload : empty;
+        a.len = g->len;
+        rc = write_dlq(k, &a);
+    }
+    if (rc)
+        goto fail;
+    sg_clear(k);
+    return 0;
+fail:
+    sg_clear(k);
+    if (!k->latched) {
+        if (rc == -ENOMEM && !k->eb.msg[0])
+            pl_err(&k->eb, rc, "sink(%s): out of memory", k->path);
+        k->latched = rc;
+    }
+    return k->latched;
+}
+
+/* A row was staged: write the stage when it is full, or at once outside a
+ * transaction (there is no commit to wait for). */
+static int sg_added(pl_sink *k)
+{
+    if (!k->in_txn || k->nbar + k->nlate + k->ndlq >= SINK_STAGE_ROWS ||
+        k->arena.n >= SINK_STAGE_BYTES)
+        return sg_flush(k);
+    return 0;
+}
+
+static int sg_nomem(pl_sink *k, const char *what)
+{
+    return pl_err(&k->eb, -ENOMEM, "sink %s(%s): out of memory", what, k->path);
+}
+
+int pl_sink_bar(pl_sink *k, const pl_bar *b)
+{
+    sg_bar *g;
+    unsigned char w[16] = { 0 };
     int rc;
     if (k->latched)
         return k->latched;
@@ -1056,75 +1388,59 @@ int pl_sink_bar(pl_sink *k, const pl_bar *b)
                       k->path, b->agg);
     if ((rc = key_fits(k, b->seq, "bar seq")) || (rc = len_fits(k, b->sym_len, "bar symbol")))
         return rc;
-    a.agg = k->cfg.aggs[b->agg].name;
-    a.agg_len = strlen(a.agg);
-    a.sym = b->sym ? b->sym : "";
-    a.sym_len = b->sym_len;
-    a.seq = (int64_t)b->seq;
-    a.start_ns = b->start_ns;
-    a.end_ns = (int64_t)b->end_ns; /* bit pattern; printed back as uint64 */
-    a.open = b->open;
-    a.high = b->high;
-    a.low = b->low;
-    a.close = b->close;
-    a.volume = b->volume;
-    a.trades = b->trades;
-    a.vwap = b->vwap;
-    if (sqlite3_bind_text(s, 1, a.agg, (int)a.agg_len, SQLITE_STATIC) ||
-        sqlite3_bind_text(s, 2, a.sym, (int)a.sym_len, SQLITE_STATIC) ||
-        sqlite3_bind_int64(s, 3, a.seq) || sqlite3_bind_int64(s, 4, a.start_ns) ||
-        sqlite3_bind_int64(s, 5, a.end_ns) || sqlite3_bind_int64(s, 6, a.open) ||
-        sqlite3_bind_int64(s, 7, a.high) || sqlite3_bind_int64(s, 8, a.low) ||
-        sqlite3_bind_int64(s, 9, a.close) || sqlite3_bind_int64(s, 10, a.volume) ||
-        sqlite3_bind_int64(s, 11, a.trades) || sqlite3_bind_int64(s, 12, a.vwap))
-        return latch(k, sqlite3_errcode(k->db), "bind bar", NULL);
-    rc = step_insert(k, s, "bars");
-    if (rc > 0) {
-        sink_row_stored(k, 'B', &a);
-        k->st.inserted++;
-        return 0;
-    }
-    return rc < 0 ? rc : settle_bar(k, &a);
+    if (sg_grow((void **)&k->sbar, &k->cbar, k->nbar, sizeof *k->sbar))
+        return sg_nomem(k, "bar");
+    g = &k->sbar[k->nbar];
+    if (sg_copy(k, b->sym, b->sym_len, &g->sym))
+        return sg_nomem(k, "bar");
+    if (b->sym_len)
+        memcpy(w, b->sym, b->sym_len < 16 ? b->sym_len : 16);
+    g->w0 = be64(w);
+    g->w1 = be64(w + 8);
+    g->sym_len = b->sym_len;
+    g->agg = b->agg;
+    g->seq = (int64_t)b->seq;
+    g->start_ns = b->start_ns;
+    g->end_ns = (int64_t)b->end_ns; /* bit pattern; printed back as uint64 */
+    g->open = b->open;
+    g->high = b->high;
+    g->low = b->low;
+    g->close = b->close;
+    g->volume = b->volume;
+    g->trades = b->trades;
+    g->vwap = b->vwap;
+    k->nbar++;
+    return sg_added(k);
 }
 
 int pl_sink_late(pl_sink *k, const pl_late *l)
 {
-    sqlite3_stmt *s = k->ins_late;
-    late_row a;
+    sg_late *g;
     int rc;
     if (k->latched)
         return k->latched;
     if ((rc = key_fits(k, l->offset, "late offset")) ||
         (rc = len_fits(k, l->sym_len, "late symbol")))
         return rc;
-    a.partition = l->partition;
-    a.offset = (int64_t)l->offset;
-    a.event_ns = l->event_ns;
-    a.sym = l->sym ? l->sym : "";
-    a.sym_len = l->sym_len;
-    a.price = l->price_e8;
-    a.qty = l->qty;
-    a.watermark_ns = l->watermark_ns;
-    if (sqlite3_bind_int64(s, 1, a.partition) || sqlite3_bind_int64(s, 2, a.offset) ||
-        sqlite3_bind_int64(s, 3, a.event_ns) ||
-        sqlite3_bind_text(s, 4, a.sym, (int)a.sym_len, SQLITE_STATIC) ||
-        sqlite3_bind_int64(s, 5, a.price) || sqlite3_bind_int64(s, 6, a.qty) ||
-        sqlite3_bind_int64(s, 7, a.watermark_ns))
-        return latch(k, sqlite3_errcode(k->db), "bind late", NULL);
-    rc = step_insert(k, s, "late");
-    if (rc > 0) {
-        sink_row_stored(k, 'L', &a);
-        k->st.inserted++;
-        return 0;
-    }
-    return rc < 0 ? rc : settle_late(k, &a);
+    if (sg_grow((void **)&k->slate, &k->clate, k->nlate, sizeof *k->slate))
+        return sg_nomem(k, "late");
+    g = &k->slate[k->nlate];
+    if (sg_copy(k, l->sym, l->sym_len, &g->sym))
+        return sg_nomem(k, "late");
+    g->sym_len = l->sym_len;
+    g->partition = l->partition;
+    g->offset = (int64_t)l->offset;
+    g->event_ns = l->event_ns;
+    g->price = l->price_e8;
+    g->qty = l->qty;
+    g->watermark_ns = l->watermark_ns;
+    k->nlate++;
+    return sg_added(k);
 }
 
 int pl_sink_dlq(pl_sink *k, const pl_dlq *d)
 {
-    static const uint8_t empty[1];
-    sqlite3_stmt *s = k->ins_dlq;
-    dlq_row a;
+    sg_dlq *g;
     int rc;
     if (k->latched)
         return k->latched;
@@ -1133,24 +1449,17 @@ int pl_sink_dlq(pl_sink *k, const pl_dlq *d)
     if (d->reason <= 0 || d->reason > PL_POISON_QTY)
         return pl_err(&k->eb, PL_EUSAGE, "sink dlq(%s): poison reason %d out of range", k->path,
                       d->reason);
-    a.partition = d->partition;
-    a.offset = (int64_t)d->offset;
-    a.reason = pl_poison_name(d->reason);
-    a.reason_len = strlen(a.reason);
-    /* a NULL pointer would bind SQL NULL; an empty payload is a zero-length BLOB */
-    a.payload = d->len && d->payload ? d->payload : empty;
-    a.len = d->payload ? d->len : 0;
-    if (sqlite3_bind_int64(s, 1, a.partition) || sqlite3_bind_int64(s, 2, a.offset) ||
-        sqlite3_bind_text(s, 3, a.reason, (int)a.reason_len, SQLITE_STATIC) ||
-        sqlite3_bind_blob(s, 4, a.payload, (int)a.len, SQLITE_STATIC))
-        return latch(k, sqlite3_errcode(k->db), "bind dlq", NULL);
-    rc = step_insert(k, s, "dlq");
-    if (rc > 0) {
-        sink_row_stored(k, 'D', &a);
-        k->st.inserted++;
-        return 0;
-    }
-    return rc < 0 ? rc : settle_dlq(k, &a);
+    if (sg_grow((void **)&k->sdlq, &k->cdlq, k->ndlq, sizeof *k->sdlq))
+        return sg_nomem(k, "dlq");
+    g = &k->sdlq[k->ndlq];
+    g->len = d->payload ? d->len : 0;
+    if (sg_copy(k, d->payload, g->len, &g->payload))
+        return sg_nomem(k, "dlq");
+    g->partition = d->partition;
+    g->offset = (int64_t)d->offset;
+    g->reason = d->reason;
+    k->ndlq++;
+    return sg_added(k);
 }
 
 /* ------------------------------------------------------- the content digest */

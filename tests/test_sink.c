@@ -897,6 +897,75 @@ START_TEST(t_cut_and_partial_export)
 }
 END_TEST
 
+/*
+ * The stage (sink.c (11)): rows wait in memory and are written in key
+ * order, at commit or once the stage is full, and must keep the per-call
+ * semantics.  80000 bars in one transaction (more than one full stage),
+ * staged in descending key order from one reused symbol buffer: a key
+ * staged first and again, differently, after the stage was written once
+ * keeps the first row and records one conflict; a key staged twice
+ * identically within one stage is absorbed; late and dlq rows of the same
+ * transaction stay in their tables; text is copied, not referenced.
+ */
+START_TEST(t_stage_batches)
+{
+    enum { N = 80000 };
+    pl_sink *k = open_sink();
+    pl_sink_stats st;
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    char sym[16];
+    pl_bar b;
+    pl_late l = mklate(3, 4);
+    pl_dlq d = mkdlq(5, 6, "x,y");
+    char *s;
+
+    begin(k);
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(sym, sizeof sym, "S%05d", i % 1000);
+        b = mkbar((uint32_t)(i % 3), sym, (uint64_t)(i / 1000));
+        OK_BAR(k, &b);
+        memset(sym, 'Z', sizeof sym); /* the sink must have copied it */
+        if (i == N - 1) {
+            OK_LATE(k, &l);
+            OK_DLQ(k, &d);
+        }
+        if (i == N - 2) { /* the same key as i = N - 2, identical, same stage */
+            snprintf(sym, sizeof sym, "S%05d", i % 1000);
+            OK_BAR(k, &b);
+        }
+    }
+    /* key of i = N - 1 again, after a full stage was written: differs */
+    snprintf(sym, sizeof sym, "S%05d", (N - 1) % 1000);
+    b = mkbar((uint32_t)((N - 1) % 3), sym, (uint64_t)((N - 1) / 1000));
+    b.close += 1;
+    OK_BAR(k, &b);
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.inserted, N + 2);
+    ck_assert_int_eq(st.absorbed, 1);
+    ck_assert_int_eq(st.conflicts, 1);
+    ck_assert_int_eq(pl_sink_close(k, NULL), 0);
+
+    ck_assert_int_eq(export(&dg, &eb), PL_ECONFLICT);
+    ck_assert_int_eq(dg.nbars, N);
+    ck_assert_int_eq(dg.nlate, 1);
+    ck_assert_int_eq(dg.ndlq, 1);
+    ck_assert_int_eq(dg.nconflicts, 1);
+    ck_assert_int_eq(count_rows("SELECT count(DISTINCT symbol) FROM bars"), 1000);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM bars WHERE symbol NOT LIKE 'S0____'"), 0);
+    /* the stored row is the first one staged (close 189.50000000) */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM conflicts WHERE tbl = 'bars' AND"
+                                " key = 'B,S00999,79' AND stored LIKE '%,189.50000000,300,%'"
+                                " AND attempted LIKE '%,189.50000001,300,%'"),
+                     1);
+    s = read_out("bars.csv");
+    ck_assert_ptr_nonnull(strstr(s, "\n1m,S00000,0,"));
+    ck_assert_ptr_nonnull(strstr(s, "\nB,S00999,79,"));
+    free(s);
+}
+END_TEST
+
 START_TEST(t_bad_database)
 {
     char path[4096];
@@ -958,6 +1027,7 @@ Suite *sink_suite(void)
     tcase_add_checked_fixture(slow, setup, teardown);
     tcase_set_timeout(slow, 120);
     tcase_add_test(slow, t_bulk_replay);
+    tcase_add_test(slow, t_stage_batches);
     suite_add_tcase(s, slow);
     return s;
 }
