@@ -61,6 +61,8 @@ typedef struct hn_scenario {
     char binary[4096];           /* default "refpipe-fiu": a bare name (no '/') is looked
                                     up next to replayproof (hn_scenario_binary_path); a
                                     path is resolved against the scenario's directory */
+    int no_fork_server;          /* [pipeline] fork-server = false: trial processes by
+                                    fork+exec (hn_run_opts.no_fork_server) */
     pl_config cfg;               /* aggregations, max-delay, idle-timeout (finished) */
     uint64_t checkpoint_every;   /* default 1000 */
     int nenv;

@@ -700,8 +700,8 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         goto out;
     snprintf(r->workdir, sizeof r->workdir, "%s", c.dir);
     /* trial processes through fork servers, one per slot (hn_fsrv.h) */
-    if ((ret = hn__fsrvs_init(&c, o->jobs > 0 ? o->jobs : online_cpus(), o->no_fork_server)) <
-        0)
+    if ((ret = hn__fsrvs_init(&c, o->jobs > 0 ? o->jobs : online_cpus(),
+                              o->no_fork_server || sc->no_fork_server)) < 0)
         goto out;
     if (o->db && (ret = hn_res_scenario_begin(o->db, o->run_id, sc->name, sc->path, &sid, eb)))
         goto out;

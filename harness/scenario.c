@@ -56,7 +56,7 @@ static const int sec_required[NSEC] = {1, 1, 1, 1, 0};
 enum key_id {
     K_NAME, K_DESCRIPTION,
     K_CSV,
-    K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV,
+    K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV, K_FORK_SERVER,
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
     K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
     K_IO_ERRORS, K_IO_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET, K_EARLY_STOP, K_FULL_RUN,
@@ -78,6 +78,7 @@ static const struct keydef {
     [K_IDLE_TIMEOUT] = {SEC_PIPELINE, "idle-timeout", 0},
     [K_CHECKPOINT_EVERY] = {SEC_PIPELINE, "checkpoint-every", 0},
     [K_ENV] = {SEC_PIPELINE, "env", 1},
+    [K_FORK_SERVER] = {SEC_PIPELINE, "fork-server", 0},
     [K_POINTS] = {SEC_FAULTS, "points", 0},
     [K_HITS] = {SEC_FAULTS, "hits", 0},
     [K_CRASHES] = {SEC_FAULTS, "crashes", 0},
@@ -885,6 +886,14 @@ static int on_pipeline(sc_ctx *c, int k, const char *v)
                             "(records per commit cycle)", v);
         sc->checkpoint_every = u;
         return 0;
+    case K_FORK_SERVER: {
+        int on;
+        if (parse_bool(v, &on) < 0)
+            return KEY_FAIL(c, "fork-server", "'%.80s' is not a boolean (true, false, yes, no, "
+                            "1 or 0)", v);
+        sc->no_fork_server = !on;
+        return 0;
+    }
     default: /* K_ENV */
         return on_env(c, v);
     }

@@ -195,6 +195,8 @@ static int write_ini(const char *path, const hn_scenario *s, const char *csvname
             s->arg_checkpoint_every);
     for (int i = 0; i < s->nenv; i++)
         fprintf(f, "env = %s\n", s->env[i]);
+    if (s->no_fork_server)
+        fprintf(f, "fork-server = false\n");
     fprintf(f, "[faults]\n");
     if (t && t->nfaults > 0 && t->fault[0].kind == HN_F_KILL)
         fprintf(f, "points = %s\nhits = %llu\ncrashes = %d\n", t->fault[0].point,

@@ -320,14 +320,17 @@ END_TEST
 
 /* ---------------------------------------------------------- scenarios */
 
+static const char *pipeline_extra = ""; /* more [pipeline] lines */
+
 static void scenario(const char *binary, const char *faults)
 {
     char p[4200], text[4096];
     path(p, "s.ini");
     snprintf(text, sizeof text,
              "[scenario]\nname = fs\n[workload]\nseed = 5\npartitions = 2\nsymbols = 3\n"
-             "ticks = 600\nduration = 6s\n[pipeline]\nbinary = %s\n"
-             "agg = 1s=tumbling:1s\ncheckpoint-every = 100\n[faults]\n%s\n", binary, faults);
+             "ticks = 600\nduration = 6s\n[pipeline]\nbinary = %s\n%s"
+             "agg = 1s=tumbling:1s\ncheckpoint-every = 100\n[faults]\n%s\n", binary,
+             pipeline_extra, faults);
     tu_write(p, text);
     ck_assert_int_eq(tu_sh("mkdir -p %s/work", dir), 0);
 }
@@ -433,6 +436,15 @@ START_TEST(elf_wrapper_children_and_hangs_through_the_server)
     ck_assert_int_eq(tu_sh("cd %s && grep -Eq '^   processes: [1-9][0-9]* through the fork "
                            "server, 0 by fork' a.out", dir), 0);
     ck_assert_int_ne(tu_sh("pgrep -f 'slee[p] 4949.%d' > /dev/null", (int)getpid()), 0);
+    /* the scenario's own switch: the same by fork+exec */
+    pipeline_extra = "fork-server = false\n";
+    scenario("./wrap", "points = sink/commit/after\nhits = 1,2,3\n");
+    pipeline_extra = "";
+    ck_assert_int_eq(run("", "c.db", "c.out"), 0);
+    ck_assert_int_eq(tu_sh("cd %s && grep -q '^   processes: 0 through the fork server, 9 by "
+                           "fork+exec' c.out", dir), 0);
+    ck_assert_int_ne(tu_sh("pgrep -f 'slee[p] 4949.%d' > /dev/null", (int)getpid()), 0);
+    same_trials("a.db", "c.db");
 
     elf_wrapper("signal(SIGTERM, SIG_IGN);\n        for (;;) pause();");
     scenario("./wrap", "points = sink/commit/after\nhits = 1\ntimeout = 1s\n");
