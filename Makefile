@@ -172,8 +172,14 @@ $(BIN)/rp-bench: $(TOP)/plain/bench/rp_bench.o $(PL_PLAIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_SQL) $(LIBS_XX)
 
+# What one process start costs by fork+exec and through a fork server.
+$(BIN)/rp-fsrv-bench: $(TOP)/plain/bench/fsrv_bench.o $(TOP)/plain/harness/fsrv.o \
+                      $(TOP)/plain/pipeline/err.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BIN)/rp-bench
+	@$(MAKE) --no-print-directory all $(BIN)/rp-bench $(BIN)/rp-fsrv-bench
 	@sh bench/run.sh
 	@sh bench/harness.sh
 	@BIN=$(BIN) sh bench/flaky.sh

@@ -13,7 +13,8 @@
 #
 # The fork server (default) and fork+exec (--no-fork-server) run on the same
 # scenario and -j, interleaved, best of BENCH_ROUNDS each: trials/s and the
-# ratio, measured side by side.
+# ratio, measured side by side; then the cost of one process start each way
+# (rp-fsrv-bench).
 #
 # The power-cut explorer runs on the same scenario with the four
 # persistence models (BENCH_PC_BUDGET crash states, default 400): crash
@@ -119,6 +120,10 @@ awk -v l="fork server (default)" -v n="$1" -v s="$2" \
     'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" \
     'BEGIN { printf "speed-up, fork server over fork+exec: %.2fx\n", (fn / fs) / (en / es) }'
+# where it comes from: one process start (a trial has two or more and an export)
+$B/rp-fsrv-bench 200 "$(pwd)/$B/rp-crash.so" "$B/refpipe-fiu" faults | awk -F'[= ]' '{
+    printf "one process start (refpipe-fiu faults, 200 each, alternating): fork+exec %.2f ms, " \
+        "fork server %.2f ms (%.1fx); a server starts in %.1f ms\n", $2, $4, $2 / $4, $6 }'
 
 # the same scenario with power cuts: kills and crash states in one run
 sed "s/^seed = 1\$/seed = 1\\
