@@ -120,7 +120,7 @@ awk -v l="fork server (default)" -v n="$1" -v s="$2" \
     'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" \
     'BEGIN { printf "speed-up, fork server over fork+exec: %.2fx\n", (fn / fs) / (en / es) }'
-# where it comes from: one process start (a trial has two or more and an export)
+# where it comes from: one process start (a trial starts two or more)
 $B/rp-fsrv-bench 200 "$(pwd)/$B/rp-crash.so" "$B/refpipe-fiu" faults | awk -F'[= ]' '{
     printf "one process start (refpipe-fiu faults, 200 each, alternating): fork+exec %.2f ms, " \
         "fork server %.2f ms (%.1fx); a server starts in %.1f ms\n", $2, $4, $2 / $4, $6 }'

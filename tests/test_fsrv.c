@@ -441,8 +441,8 @@ START_TEST(elf_wrapper_children_and_hangs_through_the_server)
     scenario("./wrap", "points = sink/commit/after\nhits = 1,2,3\n");
     pipeline_extra = "";
     ck_assert_int_eq(run("", "c.db", "c.out"), 0);
-    ck_assert_int_eq(tu_sh("cd %s && grep -q '^   processes: 0 through the fork server, 9 by "
-                           "fork+exec' c.out", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && grep -Eq '^   processes: 0 through the fork server, [1-9][0-9]* "
+                           "by fork\\+exec' c.out", dir), 0);
     ck_assert_int_ne(tu_sh("pgrep -f 'slee[p] 4949.%d' > /dev/null", (int)getpid()), 0);
     same_trials("a.db", "c.db");
 
