@@ -168,7 +168,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-$(BIN)/rp-bench: $(TOP)/plain/bench/rp_bench.o $(PL_PLAIN)
+# rp-bench: rp_bench.c and run.c built with PL_BENCH (run.c's null-sink switch)
+$(TOP)/bench/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DPL_BENCH -c $< -o $@
+
+$(BIN)/rp-bench: $(TOP)/bench/bench/rp_bench.o $(TOP)/bench/pipeline/run.o \
+                 $(filter-out $(TOP)/plain/pipeline/run.o,$(PL_PLAIN))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_SQL) $(LIBS_XX)
 

@@ -4,6 +4,10 @@
  *   rp-bench exec CMD [ARGS...]   run CMD, print "wall_s=... maxrss_kb=... status=..."
  *   rp-bench read LOGDIR          sequential read(2) of the partition files (the bound)
  *   rp-bench walk LOGDIR          cursor walk over every record of every partition
+ *   rp-bench run LOGDIR STATEDIR [--null-sink] AGG...
+ *                                 pl_run in this process (as `refpipe run --quiet
+ *                                 --agg AGG...`): wall and CPU time; --null-sink
+ *                                 drops the rows instead of writing them
  *   rp-bench ckpt SYMBOLS WINDOWS DIR
  *                                 build stream state with SYMBOLS symbols and WINDOWS
  *                                 open sliding windows each, time save + checkpoint write
@@ -23,6 +27,7 @@
 #include "pl_ckpt.h"
 #include "pl_config.h"
 #include "pl_log.h"
+#include "pl_run.h"
 #include "pl_stream.h"
 
 static double now_s(void)
@@ -127,6 +132,47 @@ static int cmd_walk(const char *dir)
     return 0;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    pl_run_opts o;
+    pl_run_result res;
+    pl_errbuf eb = { { 0 } };
+    double w0, c0, w1, c1;
+    int i = 2, rc;
+    pl_run_opts_init(&o);
+    o.logdir = argv[0];
+    o.statedir = argv[1];
+    if (i < argc && !strcmp(argv[i], "--null-sink")) {
+        pl__bench_null_sink = 1;
+        i++;
+    }
+    for (; i < argc; i++)
+        if (pl_config_add_agg(&o.cfg, argv[i], &eb) < 0) {
+            fprintf(stderr, "rp-bench: %s\n", eb.msg);
+            return 2;
+        }
+    pl_config_finish(&o.cfg);
+    w0 = now_s();
+    c0 = cpu_s();
+    rc = pl_run(&o, &res, &eb);
+    c1 = cpu_s();
+    w1 = now_s();
+    if (rc < 0) {
+        fprintf(stderr, "rp-bench: run: %s\n", eb.msg);
+        return 2;
+    }
+    printf("wall_s=%.6f cpu_s=%.6f records=%llu bars=%llu\n", w1 - w0, c1 - c0,
+           (unsigned long long)res.processed, (unsigned long long)res.stats.bars);
+    return 0;
+}
+
 static int nop_bar(void *c, const pl_bar *b) { (void)c; (void)b; return 0; }
 static int nop_late(void *c, const pl_late *l) { (void)c; (void)l; return 0; }
 static int nop_dlq(void *c, const pl_dlq *d) { (void)c; (void)d; return 0; }
@@ -201,9 +247,11 @@ int main(int argc, char **argv)
         return cmd_read(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "walk"))
         return cmd_walk(argv[2]);
+    if (argc >= 5 && !strcmp(argv[1], "run"))
+        return cmd_run(argc - 2, argv + 2);
     if (argc == 5 && !strcmp(argv[1], "ckpt"))
         return cmd_ckpt(atol(argv[2]), atol(argv[3]), argv[4]);
     fprintf(stderr, "usage: rp-bench exec CMD... | read LOGDIR | walk LOGDIR | "
-                    "ckpt SYMBOLS WINDOWS DIR\n");
+                    "run LOGDIR STATEDIR [--null-sink] AGG... | ckpt SYMBOLS WINDOWS DIR\n");
     return 2;
 }

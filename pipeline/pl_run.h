@@ -54,6 +54,16 @@ typedef struct pl_run_result {
 
 void pl_run_opts_init(pl_run_opts *o);
 
+#ifdef PL_BENCH
+/*
+ * The benchmark build of run.c only (rp-bench run --null-sink): when set,
+ * rows the stream emits are counted and dropped instead of handed to the
+ * sink (commit cycles and checkpoints run as usual), so that the benchmark
+ * can tell what the sink costs.  refpipe has no such switch.
+ */
+extern int pl__bench_null_sink;
+#endif
+
 /*
  * Run (or resume) to the end of the log.  Returns 0 when the run is complete
  * and durable, or when it stopped at a converged checkpoint

@@ -365,10 +365,19 @@ static int flush_held(run *r)
     return 0;
 }
 
+#ifdef PL_BENCH
+int pl__bench_null_sink;
+#define NULL_SINK() pl__bench_null_sink
+#else
+#define NULL_SINK() 0
+#endif
+
 static int emit_bar(void *ctx, const pl_bar *b)
 {
     run *r = ctx;
     r->cycle_rows++;
+    if (NULL_SINK())
+        return 0;
     if (pl_unsafe(PL_UNSAFE_CHECKPOINT_BEFORE_EMIT) && !r->rs.finished)
         return hold_bar(r, b); /* deliberately late: breaks (3) */
     if (pl_unsafe(PL_UNSAFE_NONDET_REPLAY) && r->resumed) {
@@ -388,11 +397,15 @@ static int emit_bar(void *ctx, const pl_bar *b)
 static int emit_late(void *ctx, const pl_late *l)
 {
     ((run *)ctx)->cycle_rows++;
+    if (NULL_SINK())
+        return 0;
     return pl_sink_late(((run *)ctx)->sink, l);
 }
 static int emit_dlq(void *ctx, const pl_dlq *d)
 {
     ((run *)ctx)->cycle_rows++;
+    if (NULL_SINK())
+        return 0;
     return pl_sink_dlq(((run *)ctx)->sink, d);
 }
 
