@@ -168,6 +168,46 @@ int64_t hn_cut_hit_pos(const hn_cut_trace *t, const char *point, uint64_t k)
     return -1;
 }
 
+int64_t hn_cut_hit_after(const hn_cut_trace *t, uint64_t from, const char *point, uint64_t j)
+{
+    size_t pl = strlen(point);
+    for (size_t i = (size_t)from + 1; i < t->n && j > 0; i++)
+        if (t->r[i].h.op == FT_OP_FIU && t->r[i].h.plen == pl &&
+            memcmp(t->r[i].p, point, pl) == 0 && --j == 0)
+            return (int64_t)i;
+    return -1;
+}
+
+int64_t hn_cut_first_failed_sync(const hn_cut_trace *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->r[i].h.op == FT_OP_FSYNC && t->r[i].h.err != 0)
+            return (int64_t)i;
+    return -1;
+}
+
+uint64_t hn_cut_durable_ckpt(const hn_cut_trace *t, uint64_t pos)
+{
+    static const char done[] = "ckpt/done/after";
+    uint64_t named = 0, durable = 0;
+    for (size_t i = 0; i < t->n && i <= pos; i++) {
+        const rec *r = &t->r[i];
+        if (r->h.op == FT_OP_RENAME && r->h.p2len == 21 && memcmp(r->p2, "ckpt-", 5) == 0) {
+            char hex[17];
+            char *end;
+            memcpy(hex, r->p2 + 5, 16);
+            hex[16] = 0;
+            uint64_t v = strtoull(hex, &end, 16);
+            if (*end == 0)
+                named = v;
+        } else if (r->h.op == FT_OP_FIU && r->h.plen == sizeof done - 1 &&
+                   memcmp(r->p, done, sizeof done - 1) == 0) {
+            durable = named;
+        }
+    }
+    return durable;
+}
+
 int hn_cut_hit_at(const hn_cut_trace *t, uint64_t pos, char *out, size_t n, uint64_t *k)
 {
     const rec *r;

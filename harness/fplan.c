@@ -94,6 +94,13 @@ static uint64_t spread(int j, int m, uint64_t count)
     return 1 + (uint64_t)j * (count - 1) / (uint64_t)(m - 1);
 }
 
+/* An fsync or fdatasync point of libfiu's POSIX preload. */
+static int is_sync(const char *point)
+{
+    return strcmp(point, "posix/io/sync/fsync") == 0 ||
+           strcmp(point, "posix/io/sync/fdatasync") == 0;
+}
+
 static int push(hn_trial **t, int *n, int *cap, const hn_fault *f, pl_errbuf *eb)
 {
     if (*n == *cap) {
@@ -131,6 +138,41 @@ int hn__plan_io_corrupt(const hn_scenario *sc, const char *counts, const hn_poin
                 return ret;
         }
     }
+    /* fsyncgate: an fsync or fdatasync of the io-errors list fails, and a
+     * power cut follows at the first checkpoint completed after it (the
+     * failed call's data lost though a later fsync succeeded).  Hits in runs
+     * of three consecutive calls spread over the run: a commit cycle makes
+     * a few syncs of different files, and a run covers each of them. */
+    int nsync = 0, js = 0;
+    for (int e = 0; e < sc->nioerr; e++)
+        nsync += is_sync(sc->ioerr_point[e]);
+    for (int e = 0; e < sc->nioerr && sc->io_pc_budget > 0 && nsync > 0; e++) {
+        if (!is_sync(sc->ioerr_point[e]))
+            continue;
+        int share = sc->io_pc_budget / nsync + (js < sc->io_pc_budget % nsync);
+        uint64_t cnt = counts ? count_of(counts, sc->ioerr_point[e]) : 0;
+        int m = cnt < (uint64_t)share ? (int)cnt : share;
+        js++;
+        for (int j = 0; j < m; j++) {
+            hn_fault f[2];
+            memset(f, 0, sizeof f);
+            f[0].kind = HN_F_IOERR;
+            snprintf(f[0].point, sizeof f[0].point, "%s", sc->ioerr_point[e]);
+            uint64_t groups = (uint64_t)(m + 2) / 3, room = cnt > 2 ? cnt - 2 : 1;
+            /* the g-th of `groups` runs at (g + 1) / (groups + 1) of the calls */
+            uint64_t base = 1 + ((uint64_t)(j / 3) + 1) * (room - 1) / (groups + 1);
+            f[0].k = base + (uint64_t)(j % 3) <= cnt ? base + (uint64_t)(j % 3) : cnt;
+            f[0].err = sc->ioerr_errno[e];
+            f[1].kind = HN_F_POWERCUT;
+            f[1].model = HN_PC_STRICT;
+            snprintf(f[1].point, sizeof f[1].point, "ckpt/done/after");
+            f[1].k = 1;
+            if ((ret = push(trials, n, &cap, &f[0], eb)) < 0)
+                return ret;
+            (*trials)[*n - 1].fault[1] = f[1];
+            (*trials)[*n - 1].nfaults = 2;
+        }
+    }
     for (int e = 0; e < sc->ncorrupt && sc->corrupt_budget > 0 && npts > 0; e++) {
         int share = sc->corrupt_budget / sc->ncorrupt + (e < sc->corrupt_budget % sc->ncorrupt);
         for (int j = 0; j < share; j++) {
@@ -146,6 +188,17 @@ int hn__plan_io_corrupt(const hn_scenario *sc, const char *counts, const hn_poin
             f.seed = (uint64_t)j + 1;
             if ((ret = push(trials, n, &cap, &f, eb)) < 0)
                 return ret;
+            /* every other state dir of another configuration: the operator
+             * runs --discard-state and that run is killed at its commit point */
+            if (f.corrupt == HN_C_FOREIGN && j % 2 == 1) {
+                hn_fault *d = &(*trials)[*n - 1].fault[1];
+                memset(d, 0, sizeof *d);
+                d->kind = HN_F_KILL;
+                d->discard = 1;
+                snprintf(d->point, sizeof d->point, "discard/rename/after");
+                d->k = 1;
+                (*trials)[*n - 1].nfaults = 2;
+            }
         }
     }
     return 0;

@@ -11,15 +11,18 @@
  *   not fired           -> the usual handling (not-reached, error)
  * Corruption (corrupt:KIND[/SEED]@POINT:K): after the armed kill the state
  * dir is damaged (hn_corrupt.h), then the usual restart.  A later process
- * that refuses the state (exit 2, one line) is what the contract allows: it
+ * that refuses the state (exit 2, the reason its last line) is what the
+ * contract allows: it
  * is noted and followed once by a run with --discard-state, which must then
- * converge like any other.
+ * converge like any other (once more after each such run that a
+ * discard:POINT:K entry killed: the operator finishes the discard).
  */
 #include "hn_runner_int.h"
 
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -48,14 +51,17 @@ static int corrupted_before(const hn_trial *t, int i)
     return 0;
 }
 
+const hn_fault *hn__armed_fault(const hn_trial *t, int i)
+{
+    int j = i + (t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT);
+    return j < t->nfaults && t->fault[j].kind != HN_F_POWERCUT ? &t->fault[j] : NULL;
+}
+
 int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict)
 {
     const hn_trial *t = s->t;
     int i = s->nproc - 1;
-    /* process i is armed with fault i, or i + 1 after a leading power cut
-     * (no process's: trials.c) */
-    int off = t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT;
-    const hn_fault *f = i + off < t->nfaults ? &t->fault[i + off] : NULL;
+    const hn_fault *f = hn__armed_fault(t, i);
     int fired = f && hn__count_lines(s->trace) > s->trace_lines;
     char why[64], tail[640], errname[32];
 
@@ -103,8 +109,10 @@ int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict)
         }
         return HN_FX_NONE; /* the usual restart after an armed kill */
     }
-    if (!f && corrupted_before(t, i) && !s->refused && WIFEXITED(st) &&
-        WEXITSTATUS(st) == 2 && hn__count_lines(s->log) == 1) {
+    if (!f && corrupted_before(t, i) && s->refused <= s->discards_cut && WIFEXITED(st) &&
+        WEXITSTATUS(st) == 2 && hn__count_lines(s->log) >= 1) {
+        /* the last line says why; the run's notes before it (a checkpoint it
+         * refused or skipped) are part of the same refusal */
         hn__tail_of(s->log, tail, sizeof tail);
         s->refused++;
         s->discard = 1;
@@ -114,4 +122,59 @@ int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict)
         return HN_FX_RESTART;
     }
     return HN_FX_NONE;
+}
+
+/*
+ * Durable progress after a power cut.  refpipe reaches ckpt/done/after only
+ * once a checkpoint file and its directory entry are fsync'd; a power cut
+ * after that must leave it (or a newer one) for recovery.  Resuming from an
+ * older one, or from the start, loses no rows in this protocol (the sink is
+ * idempotent) but throws away progress the run had reported durable: what a
+ * checkpoint overwritten in place, or an fsync error retried until it
+ * "succeeds", leads to.  Judged from the process's "using ckpt-N" line.
+ */
+int hn__lost_progress(const ctx *c, slot *s, int st)
+{
+    int i = s->nproc - 1;
+    const hn_fault *f = hn__armed_fault(s->t, i);
+    char *text, *p, tail[640], from[32];
+    uint64_t used = 0;
+    int seen = 0;
+
+    if (i != s->pc_check || s->pc_durable == 0)
+        return 0;
+    s->pc_check = -1;
+    /* an I/O-error process runs --quiet: no recovery line to judge by */
+    if (f && f->kind == HN_F_IOERR)
+        return 0;
+    text = hn__slurp(s->log, NULL);
+    if (!text)
+        return 0;
+    for (p = strstr(text, "refpipe run: using ckpt-"); p;
+         p = strstr(p + 1, "refpipe run: using ckpt-")) {
+        char *end;
+        uint64_t v = strtoull(p + 24, &end, 16);
+        if (end == p + 40) {
+            used = v;
+            seen = 1;
+        }
+    }
+    free(text);
+    /* no line: a fresh start, if the process got past its recovery */
+    if (!seen && !(WIFEXITED(st) && WEXITSTATUS(st) == 0) &&
+        !(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+        return 0;
+    if (used >= s->pc_durable)
+        return 0;
+    hn__tail_of(s->log, tail, sizeof tail);
+    if (seen)
+        snprintf(from, sizeof from, "ckpt-%016llx", (unsigned long long)used);
+    else
+        snprintf(from, sizeof from, "the start");
+    snprintf(s->res.detail, sizeof s->res.detail,
+             "ckpt-%016llx was complete (fsync'd, ckpt/done/after) before the power cut; "
+             "process %d resumed from %s: %s", (unsigned long long)s->pc_durable, i + 1, from,
+             tail);
+    hn__note(c, "%s", s->res.detail);
+    return 1;
 }

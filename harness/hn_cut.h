@@ -52,6 +52,26 @@ uint64_t hn_cut_nrecords(const hn_cut_trace *t);
  * the process reaches the point), or -1 when the trace has no such hit. */
 int64_t hn_cut_hit_pos(const hn_cut_trace *t, const char *point, uint64_t k);
 
+/* The position of the j-th hit (1-based) of `point` after record `from`,
+ * counting the records themselves (several processes appending to one
+ * trace number their hits each from 1); -1 when the trace has fewer. */
+int64_t hn_cut_hit_after(const hn_cut_trace *t, uint64_t from, const char *point, uint64_t j);
+
+/* The position of the first record of the trace that is a failed fsync or
+ * fdatasync, or -1 when none failed. */
+int64_t hn_cut_first_failed_sync(const hn_cut_trace *t);
+
+/*
+ * The newest checkpoint the traced run reported complete before the cut at
+ * pos: the seqno in the name (`ckpt-` and 16 hex digits) of the last rename
+ * into such a name that precedes the last hit of `ckpt/done/after` in
+ * records [0, pos] (a cut at a hit lands when the process has reached it).
+ * refpipe reaches that point only once the checkpoint file and its
+ * directory entry are fsync'd, so a recovery from this cut must not resume
+ * from an older one.  0 when no checkpoint was complete.
+ */
+uint64_t hn_cut_durable_ckpt(const hn_cut_trace *t, uint64_t pos);
+
 /* 1 when record pos is a fail point hit (name into out, its hit number
  * into *k), else 0. */
 int hn_cut_hit_at(const hn_cut_trace *t, uint64_t pos, char *out, size_t n, uint64_t *k);

@@ -121,6 +121,23 @@ typedef struct hn_res_mutant {
 
 int hn_res_mutant_add(hn_res *db, int64_t run_id, const hn_res_mutant *m, pl_errbuf *eb);
 
+/* One shrunk reproducer (table shrinks, docs/results-schema.md): a failure of
+ * `scenario` (with `mutant`'s variant selected, or NULL) cut down by
+ * `replayproof shrink` into a standalone scenario and its CSV, stored as
+ * their paths and whole texts, with the one command that reproduces it. */
+typedef struct hn_res_shrink {
+    const char *mutant, *scenario;  /* mutant may be NULL */
+    const char *verdict;            /* the failure that stayed the same */
+    int64_t records0, records;
+    int partitions0, partitions, symbols0, symbols, aggs0, aggs, faults0, faults;
+    int attempts, budget_exhausted;
+    const char *scenario_path, *scenario_text, *csv_path, *csv_text; /* texts may be NULL */
+    const char *trial;              /* the shrunk schedule; NULL for a batch disagreement */
+    const char *reproduce;
+} hn_res_shrink;
+
+int hn_res_shrink_add(hn_res *db, int64_t run_id, const hn_res_shrink *s, pl_errbuf *eb);
+
 /*
  * Provenance of a run (docs/results-schema.md, tables provenance and
  * run_files).  hn_res_prov_set stores one key = value for the run (replacing

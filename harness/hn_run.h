@@ -42,11 +42,13 @@ enum hn_verdict {
     HN_V_ERROR,         /* unexpected exit status, a crash that was not armed, ... */
     HN_V_IO_ERROR,      /* an injected I/O error was not reported as one (exit 4 and
                            one line) nor absorbed (exit 0) */
+    HN_V_LOST_PROGRESS, /* after a power cut the restart resumed from a checkpoint older
+                           than one the run had reported complete (durable) */
     HN_V__COUNT
 };
 
 /* "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached",
- * "error"; "?" for anything else. */
+ * "error", "io-error", "lost-progress"; "?" for anything else. */
 const char *hn_verdict_name(int v);
 
 /*
@@ -54,11 +56,16 @@ const char *hn_verdict_name(int v);
  * trial is armed with fault[i] (i < nfaults) and later processes run unarmed
  * until one completes.  A power cut is not armed in a process: it replaces
  * the state dir with a crash state built from the scenario's recorded trace,
- * so it may only come first, and the processes after it take the next
- * faults.  Text form (docs/cli.md "Fault schedules"), entries joined by ',':
+ * and comes first, the processes after it taking the next faults; or last,
+ * after other faults: then the processes before it run traced (until one
+ * completes), the crash state is built from that trial's own trace, its
+ * POINT:K (or POS) counted from the first failed fsync in it, and the
+ * pipeline restarts on it.  Text form (docs/cli.md "Fault schedules"), entries joined by ',':
  *
  *   POINT:K                      kill at the K-th hit of POINT (as before)
  *   kill:POINT:K                 the same, spelled out
+ *   discard:POINT:K              the process runs with --discard-state, killed at
+ *                                the K-th hit of POINT
  *   powercut:MODEL[/SEED]@POINT:K  power cut at the K-th hit of POINT in
  *                                the recorded trace, persistence model MODEL
  *   powercut:MODEL[/SEED]:POS    power cut before trace record POS (0-based)
@@ -100,6 +107,8 @@ typedef struct hn_fault {
     int err;                         /* HN_F_IOERR: errno value (> 0) */
     int corrupt;                     /* HN_F_CORRUPT: enum hn_corrupt_kind */
     uint64_t seed;                   /* keep-some, torn, corrupt: which ops/bits (0 if not given) */
+    int discard;                     /* HN_F_KILL: the process runs with --discard-state (an
+                                      * operator's discard, cut short at POINT:K) */
 } hn_fault;
 
 typedef struct hn_trial {

@@ -91,6 +91,13 @@ typedef struct slot {
     int discard;               /* the next run gets --discard-state (after a refusal) */
     int refused;               /* refusals after a corruption so far */
     int guard;                 /* soundness guard: run in full, check the early verdict */
+    int discards_cut;          /* --discard-state processes killed by their armed crash */
+    int pc_check;              /* the process (0-based) whose recovery a power cut
+                                  left to judge (hn__lost_progress), or -1 */
+    uint64_t pc_durable;       /* the newest checkpoint complete before the cut */
+    int pc_late;               /* the processes run traced until one completes; then
+                                  the trial's last entry, a power cut, is built from
+                                  their trace (fs.trace in the trial dir) */
     int64_t t0;
     long trace_lines;
     proc p;
@@ -196,6 +203,18 @@ int hn__on_exit_slot(const ctx *c, slot *s, int timed_out);
  * failure. */
 enum { HN_FX_NONE = 0, HN_FX_RESTART, HN_FX_EXPORT, HN_FX_FINISH };
 int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict);
+
+/* ftrials.c: the fault process i (0-based) of t is armed with, or NULL.  A
+ * power cut is no process's: a first one is done before process 0 (the
+ * processes after it take the rest), a last one after the traced processes
+ * that the entries before it arm. */
+const hn_fault *hn__armed_fault(const hn_trial *t, int i);
+
+/* ftrials.c: after a power cut, the first process's recovery must resume
+ * from the newest checkpoint complete before the cut (s->pc_durable) or a
+ * newer one: 1 (with the verdict and detail in s->res) when it resumed from
+ * an older one or from the start, else 0.  st: its wait status. */
+int hn__lost_progress(const ctx *c, slot *s, int st);
 
 /* pool.c */
 /* Run trials[0..n) on `jobs` slots.  Returns 0 or a harness failure. */

@@ -91,6 +91,8 @@ typedef struct hn_scenario {
     char ioerr_point[HN_MAX_IOERR][128]; /* libfiu point, e.g. posix/io/sync/fsync */
     int ioerr_errno[HN_MAX_IOERR];       /* errno the call fails with (> 0) */
     int io_budget;               /* io-budget: I/O-error trials; default 40 */
+    int io_pc_budget;            /* io-powercut-budget: fsync/fdatasync errors followed
+                                    by a power cut (fsyncgate); default 0 */
     int ncorrupt;                /* corrupt = KIND, ... */
     int corrupt[HN_MAX_CORRUPT]; /* enum hn_corrupt_kind (hn_run.h) */
     int corrupt_budget;          /* corrupt-budget: corruption trials; default 24 */

@@ -21,7 +21,7 @@ const char *hn_verdict_name(int v)
 {
     static const char *const names[HN_V__COUNT] = {
         "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached", "error",
-        "io-error"};
+        "io-error", "lost-progress"};
     return v >= 0 && v < HN_V__COUNT ? names[v] : "?";
 }
 

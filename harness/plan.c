@@ -140,8 +140,8 @@ static int parse_fault(const char *p, const char *e, hn_fault *f, const char **w
     memset(f, 0, sizeof *f);
     for (const char *q = p; q < e; q++)
         ncolon += *q == ':';
-    *why = "expected POINT:K, kill:POINT:K, powercut:MODEL@POINT:K, powercut:MODEL:POS, "
-           "ioerr:POINT:K:ERRNO or corrupt:KIND@POINT:K";
+    *why = "expected POINT:K, kill:POINT:K, discard:POINT:K, powercut:MODEL@POINT:K, "
+           "powercut:MODEL:POS, ioerr:POINT:K:ERRNO or corrupt:KIND@POINT:K";
     if (ncolon == 1) { /* bare POINT:K: a kill, as schedules were written before */
         f->kind = HN_F_KILL;
         *why = "expected POINT:K with K >= 1";
@@ -152,6 +152,12 @@ static int parse_fault(const char *p, const char *e, hn_fault *f, const char **w
         f->kind = HN_F_KILL;
         *why = "expected kill:POINT:K with K >= 1";
         return parse_point_k(p + 5, e, f);
+    }
+    if (PREFIX("discard:")) {
+        f->kind = HN_F_KILL;
+        f->discard = 1;
+        *why = "expected discard:POINT:K with K >= 1";
+        return parse_point_k(p + 8, e, f);
     }
     if (PREFIX("powercut:")) {
         const char *at, *colon;
@@ -225,10 +231,13 @@ int hn_run_trial_parse(const char *spec, hn_trial *t, pl_errbuf *eb)
         if (parse_fault(p, p + len, &t->fault[t->nfaults], &why) < 0)
             return pl_err(eb, PL_EUSAGE, "--trial '%s': bad entry '%.*s' (%s)", spec,
                           (int)len, p, why);
-        if (t->fault[t->nfaults].kind == HN_F_POWERCUT && t->nfaults > 0)
+        /* a power cut comes first, or last after the faults of the (traced)
+         * processes it cuts, never both */
+        if (t->fault[t->nfaults].kind == HN_F_POWERCUT && t->nfaults > 0 &&
+            (end || t->fault[0].kind == HN_F_POWERCUT))
             return pl_err(eb, PL_EUSAGE,
-                          "--trial '%s': a power cut can only be the first fault ('%.*s')",
-                          spec, (int)len, p);
+                          "--trial '%s': a power cut can only be the first fault or, after "
+                          "others, the last ('%.*s')", spec, (int)len, p);
         t->nfaults++;
         if (!end)
             break;
@@ -266,7 +275,8 @@ static int format_fault(const hn_fault *f, char *buf, size_t n)
         return snprintf(buf, n, "corrupt:%s%s@%s:%llu", hn_corrupt_name(f->corrupt), seed,
                         f->point, (unsigned long long)f->k);
     default:
-        return snprintf(buf, n, "%s:%llu", f->point, (unsigned long long)f->k);
+        return snprintf(buf, n, "%s%s:%llu", f->discard ? "discard:" : "", f->point,
+                        (unsigned long long)f->k);
     }
 }
 

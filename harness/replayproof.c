@@ -32,6 +32,7 @@
 #include "hn_shard.h"
 #include "pl_err.h"
 #include "pl_fs.h"
+#include "rp_model.h"
 #include "rp_report.h"
 
 typedef struct rp_cmd {
@@ -929,7 +930,8 @@ static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_s
  * out/shrink/MUTANT/: the variant goes into the scenario's env, so the
  * shrunk scenario reproduces on its own. */
 static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, int nsc,
-                          const hn_mut_cell *cells, int budget, const char *workdir)
+                          const hn_mut_cell *cells, int budget, const char *workdir,
+                          hn_res *db, int64_t run_id)
 {
     hn_scenario *sc = malloc(sizeof *sc);
     int ret = 0;
@@ -942,7 +944,7 @@ static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, i
         hn_shrink_result res;
         hn_trial t;
         pl_errbuf eb = {{0}};
-        char out[4096], work[4096];
+        char out[4096], work[4096], repro[2 * 4096 + HN_TRIAL_SPEC_MAX];
         int j;
         for (j = 0; j < nsc && !c; j++)
             if (cells[(size_t)i * nsc + j].outcome == HN_MUT_CAUGHT)
@@ -986,15 +988,30 @@ static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, i
                    res.verdict);
             continue;
         }
+        snprintf(repro, sizeof repro, "bin/replayproof %s %s%s%s",
+                 so.trial ? "replay" : "run --budget 1", res.scenario,
+                 so.trial ? " --trial " : "", so.trial ? res.trial : "");
         printf("%s x %s (%s): records %lld -> %lld, partitions %d -> %d, symbols %d -> %d, "
-               "aggregations %d -> %d; %d replays%s\n   bin/replayproof %s %s%s%s\n",
+               "aggregations %d -> %d; %d replays%s\n   %s\n",
                ms[i].name, scs[j].name, res.verdict, (long long)res.records0,
                (long long)res.records, res.partitions0, res.partitions, res.symbols0,
                res.symbols, res.aggs0, res.aggs, res.attempts,
-               res.budget_exhausted ? " (budget ended first: not minimal)" : "",
-               so.trial ? "replay" : "run --budget 1", res.scenario,
-               so.trial ? " --trial " : "", so.trial ? res.trial : "");
+               res.budget_exhausted ? " (budget ended first: not minimal)" : "", repro);
         fflush(stdout);
+        {
+            /* stored with the run: the scenario, its CSV and the command */
+            char *sct = rp_read_file(res.scenario, 1 << 20), *csv = rp_read_file(res.csv, 16 << 20);
+            hn_res_shrink row = {ms[i].name, scs[j].name, res.verdict, res.records0, res.records,
+                                 res.partitions0, res.partitions, res.symbols0, res.symbols,
+                                 res.aggs0, res.aggs, res.faults0, res.faults, res.attempts,
+                                 res.budget_exhausted, res.scenario, sct, res.csv, csv,
+                                 so.trial ? res.trial : NULL, repro};
+            ret = hn_res_shrink_add(db, run_id, &row, &eb);
+            free(sct);
+            free(csv);
+            if (ret < 0)
+                fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        }
     }
     free(sc);
     return ret;
@@ -1232,7 +1249,8 @@ static int cmd_mutants(int argc, char **argv)
         printf("\n");
         status = weak ? 1 : 0;
     }
-    if (shrink && shrink_catches(ms, nm, scs, nsc, cells, shrink, mo.run.workdir) < 0)
+    if (shrink &&
+        shrink_catches(ms, nm, scs, nsc, cells, shrink, mo.run.workdir, db, mo.run.run_id) < 0)
         status = 3;
 end:
     printf("exit status %d; results in %s (run %lld, table mutants)\n", status, results,

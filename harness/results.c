@@ -711,3 +711,70 @@ int hn_res_mutant_add(hn_res *r, int64_t run_id, const hn_res_mutant *m, pl_errb
     sqlite3_finalize(st);
     return ret;
 }
+
+/* ---------------------------------------------------------------- shrinks */
+
+/* Shrunk reproducers (`replayproof mutants --shrink`): created on first use,
+ * like mutants. */
+static const char *shrinks_sql =
+    "CREATE TABLE IF NOT EXISTS shrinks(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  mutant TEXT,\n"
+    "  scenario TEXT NOT NULL,\n"
+    "  verdict TEXT NOT NULL,\n"
+    "  records_before INTEGER NOT NULL, records INTEGER NOT NULL,\n"
+    "  partitions_before INTEGER NOT NULL, partitions INTEGER NOT NULL,\n"
+    "  symbols_before INTEGER NOT NULL, symbols INTEGER NOT NULL,\n"
+    "  aggs_before INTEGER NOT NULL, aggs INTEGER NOT NULL,\n"
+    "  faults_before INTEGER NOT NULL, faults INTEGER NOT NULL,\n"
+    "  replays INTEGER NOT NULL,\n"
+    "  budget_exhausted INTEGER NOT NULL,\n"
+    "  scenario_path TEXT NOT NULL,\n"
+    "  scenario_text TEXT,\n"
+    "  csv_path TEXT NOT NULL,\n"
+    "  csv_text TEXT,\n"
+    "  trial TEXT,\n"
+    "  reproduce TEXT NOT NULL) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS shrinks_by_run ON shrinks(run_id);\n";
+
+int hn_res_shrink_add(hn_res *r, int64_t run_id, const hn_res_shrink *s, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int ret, i = 1;
+    if ((ret = exec_sql(r, shrinks_sql, "creating the shrinks table", eb)))
+        return ret;
+    if ((ret = prepare(r,
+                       "INSERT INTO shrinks(run_id, mutant, scenario, verdict, records_before, "
+                       "records, partitions_before, partitions, symbols_before, symbols, "
+                       "aggs_before, aggs, faults_before, faults, replays, budget_exhausted, "
+                       "scenario_path, scenario_text, csv_path, csv_text, trial, reproduce) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       &st, eb)))
+        return ret;
+    sqlite3_bind_int64(st, i++, run_id);
+    bind_opt(st, i++, s->mutant);
+    sqlite3_bind_text(st, i++, s->scenario, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, i++, s->verdict, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, i++, s->records0);
+    sqlite3_bind_int64(st, i++, s->records);
+    sqlite3_bind_int64(st, i++, s->partitions0);
+    sqlite3_bind_int64(st, i++, s->partitions);
+    sqlite3_bind_int64(st, i++, s->symbols0);
+    sqlite3_bind_int64(st, i++, s->symbols);
+    sqlite3_bind_int64(st, i++, s->aggs0);
+    sqlite3_bind_int64(st, i++, s->aggs);
+    sqlite3_bind_int64(st, i++, s->faults0);
+    sqlite3_bind_int64(st, i++, s->faults);
+    sqlite3_bind_int64(st, i++, s->attempts);
+    sqlite3_bind_int64(st, i++, s->budget_exhausted);
+    sqlite3_bind_text(st, i++, s->scenario_path, -1, SQLITE_TRANSIENT);
+    bind_opt(st, i++, s->scenario_text);
+    sqlite3_bind_text(st, i++, s->csv_path, -1, SQLITE_TRANSIENT);
+    bind_opt(st, i++, s->csv_text);
+    bind_opt(st, i++, s->trial);
+    sqlite3_bind_text(st, i++, s->reproduce, -1, SQLITE_TRANSIENT);
+    ret = step_done(r, st, "inserting a shrunk reproducer", eb);
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -59,7 +59,8 @@ enum key_id {
     K_BINARY, K_AGG, K_MAX_DELAY, K_IDLE_TIMEOUT, K_CHECKPOINT_EVERY, K_ENV, K_FORK_SERVER,
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
     K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
-    K_IO_ERRORS, K_IO_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET, K_EARLY_STOP, K_FULL_RUN,
+    K_IO_ERRORS, K_IO_BUDGET, K_IO_PC_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET, K_EARLY_STOP,
+    K_FULL_RUN,
     K_CONVERGE, K_AGREE, K_MAX_LATE, K_MAX_DLQ,
     NKEYS
 };
@@ -91,6 +92,7 @@ static const struct keydef {
     [K_POWERCUT_BUDGET] = {SEC_FAULTS, "powercut-budget", 0},
     [K_IO_ERRORS] = {SEC_FAULTS, "io-errors", 0},
     [K_IO_BUDGET] = {SEC_FAULTS, "io-budget", 0},
+    [K_IO_PC_BUDGET] = {SEC_FAULTS, "io-powercut-budget", 0},
     [K_CORRUPT] = {SEC_FAULTS, "corrupt", 0},
     [K_CORRUPT_BUDGET] = {SEC_FAULTS, "corrupt-budget", 0},
     [K_EARLY_STOP] = {SEC_FAULTS, "early-stop", 0},
@@ -1036,11 +1038,14 @@ static int on_faults(sc_ctx *c, int k, const char *v)
             return KEY_FAIL(c, "corrupt", "%s", why);
         return 0;
     case K_IO_BUDGET:
+    case K_IO_PC_BUDGET:
     case K_CORRUPT_BUDGET:
         if (parse_uint(v, MAX_BUDGET, &u) < 0)
             return KEY_FAIL(c, keydefs[k].name, "'%.80s' is not an integer in 0..%d (trials)",
                             v, MAX_BUDGET);
-        *(k == K_IO_BUDGET ? &sc->io_budget : &sc->corrupt_budget) = (int)u;
+        *(k == K_IO_BUDGET      ? &sc->io_budget
+          : k == K_IO_PC_BUDGET ? &sc->io_pc_budget
+                                : &sc->corrupt_budget) = (int)u;
         return 0;
     case K_EARLY_STOP:
         if (parse_bool(v, &sc->early_stop) < 0)

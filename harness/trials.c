@@ -72,20 +72,13 @@ static void set_detail(slot *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The fault process i (0-based) of t is armed with, or NULL.  A power cut
- * comes first and is no process's: the processes after it take the rest. */
-static const hn_fault *armed_fault(const hn_trial *t, int i)
-{
-    int off = t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT;
-    return i + off < t->nfaults ? &t->fault[i + off] : NULL;
-}
-
 static int spawn_run(const ctx *c, slot *s)
 {
     const hn_trial *t = s->t;
-    const hn_fault *f = armed_fault(t, s->nproc);
-    char *argv[MAX_ARGS + 8], *extra[4], line[8192];
-    char ev_pre[PATH_MAX + 64], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
+    const hn_fault *f = hn__armed_fault(t, s->nproc);
+    char *argv[MAX_ARGS + 8], *extra[8], line[8192];
+    char ev_pre[3 * PATH_MAX + 64], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
+    char ev_tdir[PATH_MAX + 16], ev_tout[PATH_MAX + 32];
     int i = s->nproc, n = 0, nextra = 0, ret;
 
     argv[n++] = (char *)c->bin;
@@ -98,33 +91,47 @@ static int spawn_run(const ctx *c, slot *s)
      * progress lines out */
     if (f && f->kind == HN_F_IOERR)
         argv[n++] = "--quiet";
-    if (s->discard) {
+    if (s->discard || (f && f->discard)) {
         /* a refusal of a damaged state dir is followed by what an operator does */
         argv[n++] = "--discard-state";
         s->discard = 0;
     }
-    if (!f && c->conv[0]) {
-        /* early stop only where no fault is armed: an armed fault must fire */
+    if (!f && c->conv[0] && !s->pc_late) {
+        /* early stop only where no fault is armed: an armed fault must fire;
+         * and not in a traced part, which a power cut will cut */
         argv[n++] = s->guard ? "--check-converged" : "--stop-when-converged";
         argv[n++] = (char *)c->conv;
     }
     argv[n] = NULL;
+    if (f || s->pc_late) {
+        /* rp-trace.so first: it must see the fsync that the POSIX preload fails */
+        int posix = f && f->kind == HN_F_IOERR && hn_ioerr_is_posix(f->point);
+        if ((size_t)snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s%s%s%s%s",
+                             s->pc_late ? c->tracelib : "", s->pc_late && f ? ":" : "",
+                             f ? c->preload : "", posix ? ":" : "",
+                             posix ? HN_POSIX_PRELOAD : "") >= sizeof ev_pre)
+            return pl_err(c->eb, -ENAMETOOLONG, "LD_PRELOAD too long");
+        extra[nextra++] = ev_pre;
+        extra[nextra++] = (char *)c->asan_env;
+    }
     if (f) {
-        snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
         snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", f->point,
                  (unsigned long long)f->k);
-        if (f->kind == HN_F_IOERR) {
-            if (hn_ioerr_is_posix(f->point))
-                snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s:%s", c->preload,
-                         HN_POSIX_PRELOAD);
+        if (f->kind == HN_F_IOERR)
             snprintf(ev_crash, sizeof ev_crash, "RP_FIU_FAIL=%s:%llu:%d", f->point,
                      (unsigned long long)f->k, f->err);
-        }
         snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s", s->trace);
-        extra[nextra++] = ev_pre;
         extra[nextra++] = ev_crash;
         extra[nextra++] = ev_trace;
-        extra[nextra++] = (char *)c->asan_env;
+    }
+    if (s->pc_late) {
+        snprintf(ev_tdir, sizeof ev_tdir, "RP_TRACE_DIR=%s", s->state);
+        snprintf(ev_tout, sizeof ev_tout, "RP_TRACE_OUT=%s/fs.trace", s->dir);
+        extra[nextra++] = ev_tdir;
+        extra[nextra++] = ev_tout;
+        /* later processes append to the first one's trace, without a new snapshot */
+        if (i > 0)
+            extra[nextra++] = "RP_TRACE_STARTED=1";
     }
     if ((ret = pl_fs_pathf(s->log, c->eb, "%s/run-%d.log", s->dir, i + 1)))
         return ret;
@@ -235,12 +242,71 @@ static int power_cut(const ctx *c, slot *s, const hn_fault *f)
     if (ret < 0)
         return ret;
     s->res.crashes_fired++;
+    /* the next process's recovery is judged against it (hn__lost_progress) */
+    s->pc_durable = hn_cut_durable_ckpt(c->cut, (uint64_t)pos);
+    s->pc_check = s->nproc;
     hn__note(c, "power cut before trace record %lld (%s): %llu files, %llu bytes; %llu "
              "operations were not durable, %llu of them kept", (long long)pos,
              hn_pc_model_name(f->model), (unsigned long long)info.files,
              (unsigned long long)info.bytes, (unsigned long long)info.unsynced,
              (unsigned long long)info.kept);
     return 0;
+}
+
+/*
+ * The traced part of a trial ended with a process that completed: the state
+ * dir becomes the crash state of the trial's own trace under the last
+ * entry, a power cut whose position counts from the first failed fsync of
+ * the trace (or, when none failed under the state dir, from the hit of the
+ * first fault): the K-th hit of its point after it, or its K-th record after
+ * it; the end of the trace when it has fewer.  Then an untraced restart.
+ */
+static int late_power_cut(const ctx *c, slot *s)
+{
+    const hn_trial *t = s->t;
+    const hn_fault *f = &t->fault[t->nfaults - 1];
+    hn_cut_trace *tr = NULL;
+    hn_cut_info info;
+    char path[PATH_MAX];
+    int64_t anchor, pos;
+    int ret;
+
+    s->pc_late = 0;
+    if ((ret = pl_fs_pathf(path, c->eb, "%s/fs.trace", s->dir)) ||
+        (ret = hn_cut_load(path, &tr, c->eb)) < 0)
+        return ret;
+    anchor = hn_cut_first_failed_sync(tr);
+    if (anchor < 0)
+        anchor = hn_cut_hit_pos(tr, t->fault[0].point, t->fault[0].k);
+    if (anchor < 0)
+        anchor = 0;
+    pos = f->point[0] ? hn_cut_hit_after(tr, (uint64_t)anchor, f->point, f->k)
+                      : anchor + (int64_t)f->k;
+    if (pos < 0 || (uint64_t)pos > hn_cut_nrecords(tr))
+        pos = (int64_t)hn_cut_nrecords(tr);
+    pl_fs_rm_rf(s->state);
+    ret = hn_cut_build(tr, (uint64_t)pos, f->model, f->seed, s->state, &info, c->eb);
+    if (ret == 0) {
+        s->res.crashes_fired++;
+        s->pc_durable = hn_cut_durable_ckpt(tr, (uint64_t)pos);
+        s->pc_check = s->nproc;
+        hn__note(c, "power cut before record %lld of the trial's trace (%lld records; the "
+                 "first failed fsync at %lld), %s: %llu files, %llu bytes; %llu operations "
+                 "were not durable, %llu of them kept", (long long)pos,
+                 (long long)hn_cut_nrecords(tr), (long long)anchor,
+                 hn_pc_model_name(f->model), (unsigned long long)info.files,
+                 (unsigned long long)info.bytes, (unsigned long long)info.unsynced,
+                 (unsigned long long)info.kept);
+    }
+    hn_cut_free(tr);
+    return ret < 0 ? ret : spawn_run(c, s);
+}
+
+/* A run process completed: export, or first the power cut that ends the
+ * traced part of the trial. */
+static int after_complete(const ctx *c, slot *s)
+{
+    return s->pc_late ? late_power_cut(c, s) : spawn_export(c, s);
 }
 
 int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
@@ -265,6 +331,10 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
                    (int64_t)hn__mix_below(&x, 1000000) < c->sc->full_run_ppm;
         s->res.early = s->guard ? HN_EARLY_GUARD : HN_EARLY_ON;
     }
+    s->discards_cut = 0;
+    s->pc_check = -1;
+    s->pc_durable = 0;
+    s->pc_late = t->nfaults > 1 && t->fault[t->nfaults - 1].kind == HN_F_POWERCUT;
     s->t0 = hn__now_ns();
     if ((ret = pl_fs_pathf(s->dir, c->eb, "%s/trials/%d", c->dir, seq)) ||
         (ret = pl_fs_pathf(s->state, c->eb, "%s/state", s->dir)) ||
@@ -293,10 +363,15 @@ static int on_run_exit(const ctx *c, slot *s, int st)
 {
     const hn_trial *t = s->t;
     int i = s->nproc - 1;
-    const hn_fault *f = armed_fault(t, i);
+    const hn_fault *f = hn__armed_fault(t, i);
     int armed = f != NULL, fx, v = HN_V_ERROR;
     char why[64], tail[640];
 
+    /* a recovery after a power cut that went back behind durable progress */
+    if (hn__lost_progress(c, s, st)) {
+        finish(c, s, HN_V_LOST_PROGRESS);
+        return 0;
+    }
     /* I/O errors and corruption first (ftrials.c) */
     fx = hn__fault_exit(c, s, st, &v);
     if (fx < 0)
@@ -304,7 +379,7 @@ static int on_run_exit(const ctx *c, slot *s, int st)
     if (fx == HN_FX_RESTART)
         return spawn_run(c, s);
     if (fx == HN_FX_EXPORT)
-        return spawn_export(c, s);
+        return after_complete(c, s);
     if (fx == HN_FX_FINISH) {
         finish(c, s, v);
         return 0;
@@ -328,7 +403,7 @@ static int on_run_exit(const ctx *c, slot *s, int st)
             hn__note(c, "process %d completed before its armed crash %s:%llu", i + 1,
                  f->point, (unsigned long long)f->k);
         }
-        return spawn_export(c, s);
+        return after_complete(c, s);
     }
     if (WIFEXITED(st)) {
         hn__tail_of(s->log, tail, sizeof tail);
@@ -340,6 +415,8 @@ static int on_run_exit(const ctx *c, slot *s, int st)
     if (armed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
         hn__count_lines(s->trace) > s->trace_lines) {
         s->res.crashes_fired++;
+        /* a discard cut short: the next refusal of the state is allowed again */
+        s->discards_cut += f->discard;
         hn__note(c, "process %d: %s at %s hit %llu (the armed crash)", i + 1, why,
              f->point, (unsigned long long)f->k);
     } else {

@@ -530,6 +530,45 @@ static void kill_matrix(FILE *o, const rp_run *r)
     free(scn);
 }
 
+/* The kill matrix's shrunk reproducers: how far each failure was cut down,
+ * the command that reproduces it and the standalone scenario itself. */
+static void shrunk(FILE *o, const rp_run *r)
+{
+    if (!r->nshr)
+        return;
+    fputs("<section id=\"shrunk\">\n<h2>Shrunk reproducers</h2>\n<p>One catch of each "
+          "variant cut down by <code>replayproof shrink</code> while it fails the same way "
+          "(<a href=\"#mutants\">kill matrix</a>); the scenario and its CSV are stored in the "
+          "results database, table <code>shrinks</code>.</p>\n<table><tr><th>mutant</th>"
+          "<th>from</th><th>failure</th><th>records</th><th>partitions</th><th>symbols</th>"
+          "<th>aggregations</th><th>replays</th><th>reproduce</th></tr>\n", o);
+    for (int i = 0; i < r->nshr; i++) {
+        const rp_shrink *x = &r->shr[i];
+        fputs("<tr><td class=\"mono\">", o);
+        h(o, x->mutant);
+        fputs("</td><td>", o);
+        h(o, x->scenario);
+        fputs("</td><td>", o);
+        badge(o, x->verdict);
+        fprintf(o, "</td><td class=\"n\">%" PRId64 " &rarr; %" PRId64 "</td><td class=\"n\">%d "
+                   "&rarr; %d</td><td class=\"n\">%d &rarr; %d</td><td class=\"n\">%d &rarr; "
+                   "%d</td><td class=\"n\">%d%s</td><td><code>",
+                x->records0, x->records, x->partitions0, x->partitions, x->symbols0, x->symbols,
+                x->aggs0, x->aggs, x->replays, x->exhausted ? " (budget ended: not minimal)" : "");
+        h(o, x->reproduce);
+        fputs("</code>", o);
+        if (x->scenario_text[0]) {
+            fputs("<details><summary>", o);
+            h(o, x->scenario_path);
+            fputs("</summary><pre>", o);
+            h(o, x->scenario_text);
+            fputs("</pre></details>", o);
+        }
+        fputs("</td></tr>\n", o);
+    }
+    fputs("</table>\n</section>\n", o);
+}
+
 static void provenance(FILE *o, const rp_run *r)
 {
     fputs("<section id=\"provenance\">\n<h2>Provenance</h2>\n", o);
@@ -658,6 +697,7 @@ int rp_html_write(FILE *o, const rp_run *r, const rp_charts *c, const char *self
     for (int i = 0; i < r->nscn; i++)
         scenario(o, r, i, c, self);
     kill_matrix(o, r);
+    shrunk(o, r);
     provenance(o, r);
     fputs("<p>Results database <code>", o);
     h(o, r->db_path);

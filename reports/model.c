@@ -582,6 +582,42 @@ static int load_mutants(ld *l, rp_run *r)
     return rc == SQLITE_DONE ? 0 : db_err(l, "reading mutants");
 }
 
+/* Shrunk reproducers of the kill matrix's run (after load_mutants). */
+static int load_shrinks(ld *l, rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    int ret, rc;
+    if (!r->mut_run || !has_table(l, "shrinks"))
+        return 0;
+    if ((ret = prep(l, "SELECT mutant, scenario, verdict, scenario_path, scenario_text, "
+                       "reproduce, records_before, records, partitions_before, partitions, "
+                       "symbols_before, symbols, aggs_before, aggs, replays, budget_exhausted "
+                       "FROM shrinks WHERE run_id = ?1 ORDER BY id", &st)))
+        return ret;
+    sqlite3_bind_int64(st, 1, r->mut_run);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rp_shrink *x = push(&r->shr, &r->nshr, sizeof *x);
+        if (!x || !(x->mutant = dup_col(st, 0)) || !(x->scenario = dup_col(st, 1)) ||
+            !(x->verdict = dup_col(st, 2)) || !(x->scenario_path = dup_col(st, 3)) ||
+            !(x->scenario_text = dup_col(st, 4)) || !(x->reproduce = dup_col(st, 5))) {
+            sqlite3_finalize(st);
+            return OOM(l);
+        }
+        x->records0 = int_or(st, 6, 0);
+        x->records = int_or(st, 7, 0);
+        x->partitions0 = (int)int_or(st, 8, 0);
+        x->partitions = (int)int_or(st, 9, 0);
+        x->symbols0 = (int)int_or(st, 10, 0);
+        x->symbols = (int)int_or(st, 11, 0);
+        x->aggs0 = (int)int_or(st, 12, 0);
+        x->aggs = (int)int_or(st, 13, 0);
+        x->replays = (int)int_or(st, 14, 0);
+        x->exhausted = (int)int_or(st, 15, 0);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_err(l, "reading shrinks");
+}
+
 /* ------------------------------------------------------------- run files */
 
 char *rp_read_file(const char *path, size_t max)
@@ -661,7 +697,8 @@ int rp_model_load(const char *db_path, int64_t run_id, rp_run **out, pl_errbuf *
     /* one read transaction: the report sees one committed state */
     sqlite3_exec(l.db, "BEGIN", NULL, NULL, NULL);
     if ((ret = load_run(&l, run_id, r)) || (ret = load_prov(&l, r)) ||
-        (ret = load_scenarios(&l, r)) || (ret = load_mutants(&l, r)))
+        (ret = load_scenarios(&l, r)) || (ret = load_mutants(&l, r)) ||
+        (ret = load_shrinks(&l, r)))
         goto fail;
     for (int i = 0; i < r->nscn; i++) {
         rp_scn *s = &r->scn[i];
@@ -784,6 +821,15 @@ void rp_model_free(rp_run *r)
         free(r->mut[i].reproduce);
     }
     free(r->mut);
+    for (int i = 0; i < r->nshr; i++) {
+        free(r->shr[i].mutant);
+        free(r->shr[i].scenario);
+        free(r->shr[i].verdict);
+        free(r->shr[i].scenario_path);
+        free(r->shr[i].scenario_text);
+        free(r->shr[i].reproduce);
+    }
+    free(r->shr);
     free(r->prov);
     free(r->files);
     free(r->scn);

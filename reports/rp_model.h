@@ -96,6 +96,14 @@ typedef struct rp_mut {
     int64_t trials, duration_ms;
 } rp_mut;
 
+/* One shrunk reproducer of the kill matrix's run (table shrinks). */
+typedef struct rp_shrink {
+    char *mutant, *scenario, *verdict;   /* "" when NULL */
+    int64_t records0, records;
+    int partitions0, partitions, symbols0, symbols, aggs0, aggs, replays, exhausted;
+    char *scenario_path, *scenario_text, *reproduce; /* "" when NULL */
+} rp_shrink;
+
 typedef struct rp_run {
     int64_t id;
     char *started, *finished, *argv, *host; /* finished "" while running */
@@ -112,6 +120,8 @@ typedef struct rp_run {
                                   run before it); 0: none */
     int nmut;
     rp_mut *mut;               /* its cells, by mutant then scenario */
+    int nshr;
+    rp_shrink *shr;            /* the shrunk reproducers of that run, by id */
     char *db_path;
 } rp_run;
 

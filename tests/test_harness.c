@@ -308,8 +308,17 @@ START_TEST(fault_schedule_kinds)
     ck_assert_int_eq(hn_run_trial_check(&t, &eb), 0);
     ck_assert_int_eq(hn_run_trial_parse("powercut:weird@a:1", &t, &eb), PL_EUSAGE);
     ck_assert(strstr(eb.msg, "MODEL") != NULL);
-    ck_assert_int_eq(hn_run_trial_parse("a:1,powercut:strict:3", &t, &eb), PL_EUSAGE);
+    /* a power cut is first, or last after others (fsyncgate), never in between or twice */
+    ck_assert_int_eq(hn_run_trial_parse("a:1,powercut:strict:3,b:2", &t, &eb), PL_EUSAGE);
     ck_assert(strstr(eb.msg, "first") != NULL);
+    ck_assert_int_eq(hn_run_trial_parse("powercut:strict:1,powercut:strict:3", &t, &eb),
+                     PL_EUSAGE);
+    ck_assert_int_eq(hn_run_trial_parse("ioerr:posix/io/sync/fsync:3:EIO,powercut:strict@"
+                                        "ckpt/done/after:1", &t, &eb), 0);
+    ck_assert_int_eq(t.nfaults, 2);
+    ck_assert_int_eq(t.fault[1].kind, HN_F_POWERCUT);
+    hn_run_trial_format(&t, buf, sizeof buf);
+    ck_assert_str_eq(buf, "ioerr:posix/io/sync/fsync:3:EIO,powercut:strict@ckpt/done/after:1");
     ck_assert_int_eq(hn_run_trial_parse("ioerr:a:1:EWHAT", &t, &eb), PL_EUSAGE);
     ck_assert_int_eq(hn_run_trial_parse("corrupt:bitflip:a:1", &t, &eb), PL_EUSAGE);
     ck_assert_int_eq(hn_run_trial_parse("boom:a:1", &t, &eb), PL_EUSAGE);

@@ -99,6 +99,16 @@ START_TEST(mutants_shrink_catches)
                            dir), 0);
     ck_assert_int_eq(tu_sh("grep -qx 'env = REFPIPE_UNSAFE=float-vwap' "
                            "%s/out/shrink/float-vwap/a-shrunk.ini", dir), 0);
+    /* stored with the run: the scenario, its CSV and the command, and shown in the report */
+    ck_assert_int_eq(q_int("SELECT count(*) FROM shrinks WHERE mutant = 'float-vwap' AND "
+                           "scenario = 'a' AND verdict = 'batch-disagrees' AND records_before = "
+                           "1000 AND records < 1000 AND scenario_text LIKE '%REFPIPE_UNSAFE="
+                           "float-vwap%' AND csv_text IS NOT NULL AND reproduce = "
+                           "'bin/replayproof run --budget 1 ' || scenario_path AND run_id = "
+                           "(SELECT max(id) FROM runs)"), 1);
+    ck_assert_int_eq(tu_sh("cd %s && %s report --results r.db -o rep > /dev/null 2>&1 && "
+                           "grep -q 'Shrunk reproducers' rep/index.html && grep -q "
+                           "'a-shrunk.ini</code>' rep/index.html", dir, tu_bin("replayproof")), 0);
     ck_assert_int_eq(tu_sh("cd %s && %s run -q --results r.db --workdir work "
                            "out/shrink/float-vwap/a-shrunk.ini > /dev/null 2>&1", dir,
                            tu_bin("replayproof")), 1);
@@ -190,6 +200,87 @@ START_TEST(shrink_trial)
 }
 END_TEST
 
+/* A scenario file `name` like scenario() with more [faults] lines. */
+static void scenario_faults(const char *name, const char *faults)
+{
+    char path[4096], text[2048];
+    snprintf(path, sizeof path, "%s/%s.ini", dir, name);
+    snprintf(text, sizeof text,
+             "[scenario]\nname = %s\n"
+             "[workload]\nseed = 4\npartitions = 2\nsymbols = 5\nduration = 10s\nrate = 100\n"
+             "[pipeline]\nagg = 1s=tumbling:1s\ncheckpoint-every = 100\n"
+             "[faults]\nhits = all\nbudget = 1\n%s"
+             "[expect]\nconverge = true\n",
+             name, faults);
+    tu_write(path, text);
+}
+
+/* `replayproof run` of dir/name.ini with REFPIPE_UNSAFE=unsafe ("" none). */
+static int run_with(const char *unsafe, const char *name)
+{
+    return tu_sh("cd %s && REFPIPE_UNSAFE=%s %s run -q -j 2 --results r.db --workdir work "
+                 "%s.ini > out 2> err", dir, unsafe, tu_bin("replayproof"), name);
+}
+
+/* fsyncgate: a failed fsync, then a power cut at the next checkpoint that
+ * completes.  The real build exits 4 at the failure and its restarts keep
+ * every checkpoint they complete; fsync-retry retries, the retry
+ * "succeeds", and the checkpoint it then completes is empty after the cut:
+ * recovery goes back to an older one (lost-progress). */
+START_TEST(fsyncgate_power_cut)
+{
+#ifdef RP_SANITIZED
+    return; /* libfiu's POSIX preload crashes under AddressSanitizer */
+#endif
+    scenario_faults("g", "points = ckpt/done/after\nio-errors = fsync:EIO\nio-budget = 0\nio-powercut-budget = 9\n");
+    ck_assert_int_eq(run_with("", "g"), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM trials WHERE crashes LIKE "
+                           "'ioerr:posix/io/sync/fsync:%,powercut:strict@ckpt/done/after:1' "
+                           "AND verdict = 'converged'"), 9);
+    ck_assert_int_eq(run_with("fsync-retry", "g"), 1);
+    ck_assert_int_ge(q_int("SELECT count(*) FROM trials WHERE verdict = 'lost-progress' AND "
+                           "detail LIKE '%was complete%before the power cut%'"), 1);
+    ck_assert_int_eq(tu_sh("cd %s && rm -rf work/* && test -z \"$(ls -A work)\"", dir), 0);
+}
+END_TEST
+
+/* A checkpoint overwritten in place: a power cut while the newest one is
+ * rewritten leaves it torn or misnamed, and recovery goes back to an older
+ * one although the newest had completed; the real build writes a temp file
+ * and renames it, and passes the same cuts. */
+START_TEST(in_place_checkpoint_power_cut)
+{
+    scenario_faults("p", "points = ckpt/*\npowercut = strict, torn\npowercut-at = points\n"
+                         "powercut-budget = 24\n");
+    ck_assert_int_eq(run_with("", "p"), 0);
+    ck_assert_int_eq(run_with("in-place-checkpoint", "p"), 1);
+    ck_assert_int_ge(q_int("SELECT count(*) FROM trials WHERE verdict = 'lost-progress' AND "
+                           "crashes LIKE 'powercut:%'"), 1);
+    /* and none of the real build's power cuts */
+    ck_assert_int_eq(q_int("SELECT count(*) FROM trials t JOIN scenarios s ON s.id = "
+                           "t.scenario_id WHERE s.run_id = 1 AND t.verdict <> 'converged'"), 0);
+}
+END_TEST
+
+/* A discard cut short: a state dir of another configuration, the operator's
+ * --discard-state killed at its commit point.  The real build renames the
+ * sink away first (the next run refuses the checkpoints once more, then the
+ * discard finishes and the tables converge); discard-nonatomic removes the
+ * checkpoints first and the next run builds on the foreign sink. */
+START_TEST(discard_cut_short)
+{
+    scenario_faults("d", "points = ckpt/done/after\ncorrupt = foreign-config\n"
+                         "corrupt-budget = 2\n");
+    ck_assert_int_eq(run_with("", "d"), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM trials WHERE crashes LIKE 'corrupt:foreign-"
+                           "config/2@%,discard:discard/rename/after:1' AND verdict = 'converged' "
+                           "AND detail LIKE '%refused%'"), 1);
+    ck_assert_int_eq(run_with("discard-nonatomic", "d"), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM trials WHERE crashes LIKE '%,discard:%' AND "
+                           "verdict IN ('conflict', 'diverged')"), 1);
+}
+END_TEST
+
 Suite *mutants_suite(void)
 {
     Suite *s = suite_create("mutants");
@@ -203,6 +294,9 @@ Suite *mutants_suite(void)
     tcase_add_test(tc, failing_baseline_stops);
     tcase_add_test(tc, shrink_batch_disagreement);
     tcase_add_test(tc, shrink_trial);
+    tcase_add_test(tc, fsyncgate_power_cut);
+    tcase_add_test(tc, in_place_checkpoint_power_cut);
+    tcase_add_test(tc, discard_cut_short);
     suite_add_tcase(s, tc);
     return s;
 }
