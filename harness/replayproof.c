@@ -192,6 +192,27 @@ static void catch_stop_signals(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
+/* Open the results database and begin a run row with the command line as
+ * typed (argv[0] is the command; "replayproof" goes before it).  A wait for
+ * the database's lock ends on SIGINT/SIGTERM.  *db may be set on failure. */
+static int open_results(const char *path, int argc, char **argv, hn_res **db, int64_t *run_id,
+                        pl_errbuf *eb)
+{
+    char **words;
+    int rc = hn_res_open(path, db, eb);
+    if (rc < 0)
+        return rc;
+    hn_res_set_stop(*db, &stop_flag);
+    words = malloc((size_t)(argc + 1) * sizeof *words);
+    if (!words)
+        return pl_err(eb, -ENOMEM, "out of memory");
+    words[0] = "replayproof";
+    memcpy(words + 1, argv, (size_t)argc * sizeof *words);
+    rc = hn_res_run_begin(*db, argc + 1, words, run_id, eb);
+    free(words);
+    return rc;
+}
+
 /* ------------------------------------------------------------------- gen */
 
 static int cmd_gen(int argc, char **argv)
@@ -676,22 +697,7 @@ static int cmd_run(int argc, char **argv)
             return 4;
         }
     }
-    rc = hn_res_open(results, &db, &eb);
-    if (rc == 0) {
-        hn_res_set_stop(db, &stop_flag); /* a wait for its lock ends on SIGINT/SIGTERM */
-        /* the command line as typed: argv[-1] is main's "replayproof" slot */
-        char **words = malloc((size_t)(argc + 1) * sizeof *words);
-        if (!words) {
-            fprintf(stderr, "replayproof run: out of memory\n");
-            hn_res_close(db);
-            free(scs);
-            return 3;
-        }
-        words[0] = "replayproof";
-        memcpy(words + 1, argv, (size_t)argc * sizeof *words);
-        rc = hn_res_run_begin(db, argc + 1, words, &o.run_id, &eb);
-        free(words);
-    }
+    rc = open_results(results, argc, argv, &db, &o.run_id, &eb);
     if (rc < 0) {
         /* a results path that cannot be written is the user's to fix (2), a
          * full disk an I/O failure (4) */
@@ -1171,18 +1177,8 @@ static int cmd_mutants(int argc, char **argv)
         goto out;
     }
     cells = calloc((size_t)nm * (size_t)nsc, sizeof *cells);
-    rc = cells ? hn_res_open(results, &db, &eb) : pl_err(&eb, -ENOMEM, "out of memory");
-    if (rc == 0) {
-        char **words = malloc((size_t)(argc + 1) * sizeof *words);
-        if (!words)
-            rc = pl_err(&eb, -ENOMEM, "out of memory");
-        else {
-            words[0] = "replayproof";
-            memcpy(words + 1, argv, (size_t)argc * sizeof *words);
-            rc = hn_res_run_begin(db, argc + 1, words, &mo.run.run_id, &eb);
-            free(words);
-        }
-    }
+    rc = cells ? open_results(results, argc, argv, &db, &mo.run.run_id, &eb)
+               : pl_err(&eb, -ENOMEM, "out of memory");
     if (rc < 0) {
         fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
         status = 3;

@@ -105,6 +105,9 @@ START_TEST(state_dir_deleted_by_the_pipeline)
     scenario("rm -rf \"$3\"", "points = sink/commit/after\nhits = 1,2\n");
     ck_assert_int_eq(run(), 0);
     ck_assert_int_eq(q("SELECT count(*) FROM trials"), 2);
+    /* and the run's row has the command line as typed */
+    ck_assert_int_eq(q("SELECT count(*) FROM runs WHERE exit_status = 0 AND argv = "
+                       "'replayproof run -q -j 2 --results r.db --workdir work s.ini'"), 1);
 }
 END_TEST
 
