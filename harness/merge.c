@@ -60,6 +60,7 @@ typedef struct m_in {
     int64_t run_id;
     char *started, *finished, *host;
     char *run_dir;              /* provenance run_dir on the shard's machine, or NULL */
+    char local_dir[PATH_MAX];   /* where that run dir is on this machine, or "" */
     int shard, shards;
     int nscn;
     m_scn *scn;
@@ -699,29 +700,53 @@ static int merge_prov(hn_res *res, const m_in *ins, int n, int64_t run_id,
 }
 
 /*
- * A shard's run dir that is on this machine, for the report's scenario files
- * and golden tables (the same in every shard): the recorded path, or
- * runs/BASENAME beside the shard's database (where a CI artifact of out/
- * puts it).  out gets its real path, or "".
+ * Where each shard's run dir is on this machine (local_dir): the path the
+ * shard recorded, or runs/BASENAME beside the shard's database (where a CI
+ * artifact of out/ puts it); "" when neither exists.  out gets the one of
+ * the lowest shard index, or "": the report takes the scenario files and
+ * golden tables, the same in every shard, from it.
  */
-static void find_shard_dir(const m_in *ins, int n, char out[PATH_MAX])
+static void find_shard_dirs(m_in *ins, int n, char out[PATH_MAX])
 {
     char p[PATH_MAX];
     out[0] = 0;
-    for (int k = 0; k < n; k++) {
+    for (int k = n - 1; k >= 0; k--) {
         const char *rd = ins[k].run_dir, *base = rd ? strrchr(rd, '/') : NULL;
         const char *slash = strrchr(ins[k].path, '/');
+        char *found = ins[k].local_dir;
         if (!rd)
             continue;
-        if (realpath(rd, out))
-            return;
-        if (base && snprintf(p, sizeof p, "%.*s%sruns%s",
-                             slash ? (int)(slash - ins[k].path) : 1,
-                             slash ? ins[k].path : ".", "/", base) < (int)sizeof p &&
-            realpath(p, out))
-            return;
-        out[0] = 0;
+        if (!realpath(rd, found) &&
+            !(base && snprintf(p, sizeof p, "%.*s%sruns%s",
+                               slash ? (int)(slash - ins[k].path) : 1,
+                               slash ? ins[k].path : ".", "/", base) < (int)sizeof p &&
+              realpath(p, found)))
+            found[0] = 0;
+        if (found[0])
+            snprintf(out, PATH_MAX, "%s", found); /* the lowest shard index wins */
     }
+}
+
+/* The kept state dirs of the trials copied from in (ids above `after`) lie
+ * in its run dir: name them where that dir is on this machine. */
+static int relocate_state_dirs(sqlite3 *db, const char *tmp, const m_in *in, int64_t after,
+                               pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (!in->run_dir || !in->local_dir[0] || strcmp(in->run_dir, in->local_dir) == 0)
+        return 0;
+    if (sqlite3_prepare_v2(db, "UPDATE main.trials SET state_dir = ?2 || "
+                               "substr(state_dir, length(?1) + 1) WHERE id > ?3 AND "
+                               "substr(state_dir, 1, length(?1) + 1) = ?1 || '/'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, tmp, "prepare", eb);
+    sqlite3_bind_text(st, 1, in->run_dir, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->local_dir, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, after);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, tmp, "relocating state dirs", eb);
 }
 
 /* Times and exit status of the merged run: from the earliest shard's start
@@ -760,6 +785,7 @@ static int write_merged(const char *tmp, m_in *ins, int n, int argc, char *const
     sqlite3_stmt *att = NULL;
     int64_t run_id = 0, *ids = NULL;
     char uri[3 * PATH_MAX + 16];
+    int64_t after;
     int ret, status;
 
     /* the schema exactly as `run` creates it, the run row, the merge's keys */
@@ -799,9 +825,11 @@ static int write_merged(const char *tmp, m_in *ins, int n, int argc, char *const
             goto out;
         }
         sqlite3_reset(att);
+        after = query_int(db, "SELECT coalesce(max(id), 0) FROM main.trials", NULL, 0);
         if ((ret = exec_sql(db, tmp, "BEGIN", eb)) ||
             (k == 0 && (ret = copy_common(db, tmp, &ins[0], run_id, ids, eb))) ||
             (ret = copy_trials(db, tmp, &ins[k], ids, eb)) ||
+            (ret = relocate_state_dirs(db, tmp, &ins[k], after, eb)) ||
             (ret = exec_sql(db, tmp, "COMMIT", eb)) ||
             (ret = exec_sql(db, tmp, "DETACH src", eb)))
             goto out;
@@ -912,7 +940,7 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
         goto out;
     }
     close(fd);
-    find_shard_dir(ins, n, shard_dir);
+    find_shard_dirs(ins, n, shard_dir);
     if ((ret = write_merged(tmp, ins, n, argc, argv, info, shard_dir, eb)))
         goto out;
     /* without this fsync a power cut after the rename can leave the merged

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hn_shard.h"
 #include "tutil.h"
@@ -530,6 +531,19 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     u = rows(opt, "SELECT value FROM provenance WHERE key = 'shard_run_dir'");
     ck_assert_msg(strstr(u, "/moved/runs/") != NULL, "%s", u);
     free(u);
+    /* and the failing trials' state dirs are named where they now are */
+    for (int i = 0; i < 3; i++) {
+        static const char *where[3] = {"/moved/runs/", "/s2.away/runs/", "/s3/runs/"};
+        char sql[160], *nl;
+        snprintf(sql, sizeof sql, "SELECT state_dir FROM trials WHERE seq %% 3 = %d AND "
+                 "state_dir IS NOT NULL ORDER BY seq LIMIT 1", i);
+        u = rows(opt, sql);
+        ck_assert_msg(strstr(u, where[i]) != NULL, "shard %d: %s", i + 1, u);
+        if ((nl = strchr(u, '\n')))
+            *nl = 0;
+        ck_assert_msg(access(u, X_OK) == 0, "%s", u);
+        free(u);
+    }
     env_close(&e);
 }
 END_TEST
