@@ -154,12 +154,13 @@ mutants: deps
 	$(BIN)/replayproof mutants --shrink 40 $(wildcard scenarios/*.ini)
 
 # The CI gate: every variant but the open findings (README, "What the harness is
-# proven to catch") must be caught by at least two scenarios.  A variant leaves this
+# proven to catch") must be caught by at least two scenarios; a variant's row
+# stops at its second catch (--depth 2).  A variant leaves this
 # list when the suite catches it twice; a new variant is gated from the start.
-MUTANTS_OPEN := fsync-retry blind-upsert in-place-checkpoint wal-autocheckpoint discard-nonatomic
+MUTANTS_OPEN := blind-upsert
 mutants-gate: deps
 	@$(MAKE) --no-print-directory all
-	$(BIN)/replayproof mutants --shrink 40 --only "$$($(BIN)/refpipe-fiu unsafe | \
+	$(BIN)/replayproof mutants --depth 2 --shrink 40 --only "$$($(BIN)/refpipe-fiu unsafe | \
 	  awk '{print $$1}' | grep -vxF $(foreach m,$(MUTANTS_OPEN),-e $(m)) | paste -sd, -)" \
 	  $(wildcard scenarios/*.ini)
 

@@ -37,8 +37,9 @@ typedef struct hn_mutant {
 enum hn_mut_outcome {
     HN_MUT_SURVIVED = 0, /* the scenario passed with the mutant */
     HN_MUT_CAUGHT,       /* the scenario failed */
-    HN_MUT_NEEDS_POWER_CUT /* survived a scenario without power cuts, and only a power
+    HN_MUT_NEEDS_POWER_CUT, /* survived a scenario without power cuts, and only a power
                               cut can reveal it */
+    HN_MUT_NOT_RUN       /* not run: the mutant was already caught --depth times */
 };
 
 typedef struct hn_mut_cell {

@@ -305,7 +305,7 @@ void hn_mut_print(FILE *out, const hn_mutant *ms, int nm, const hn_scenario *scs
         if ((int)strlen(ms[i].name) > w)
             w = (int)strlen(ms[i].name);
     fprintf(out, "== kill matrix: %d mutant%s x %d scenario%s (cell: trials to the first "
-            "detection, 0 = the golden run; '-' survived)\n", nm, nm == 1 ? "" : "s", nsc,
+            "detection, 0 = the golden run; '-' survived; '.' not run)\n", nm, nm == 1 ? "" : "s", nsc,
             nsc == 1 ? "" : "s");
     fprintf(out, "%-*s", w, "mutant");
     for (int j = 0; j < nsc; j++)
@@ -321,6 +321,8 @@ void hn_mut_print(FILE *out, const hn_mutant *ms, int nm, const hn_scenario *scs
                 snprintf(t, sizeof t, "%d", c->trials);
             else if (c->outcome == HN_MUT_NEEDS_POWER_CUT)
                 snprintf(t, sizeof t, "power-cut?");
+            else if (c->outcome == HN_MUT_NOT_RUN)
+                snprintf(t, sizeof t, ".");
             else
                 snprintf(t, sizeof t, "-");
             fprintf(out, "  %12s", t);

@@ -466,7 +466,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY, O_DEPTH };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -909,7 +909,8 @@ static const char *mutants_options(void)
            "  --strict           count mutants only a power cut can reveal like the others\n"
            "  --no-early-stop    every recovery runs to the end\n"
            "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
-           "                     budget N replays) into out/shrink/MUTANT/\n"
+           "                     budget N replays) into out/shrink/MUTANT/\n"           "  --depth N          stop a mutant's row once N scenarios caught it (its\n"
+           "                     other cells are not run: '.'); the gate uses 2\n"
            "  -q, --quiet        no progress lines; the matrix only\n"
            "  --no-fork-server   every trial process by fork+exec (as for run)\n"
            "First every scenario runs unmodified (the baseline: it must pass), then each\n"
@@ -1033,6 +1034,7 @@ static int cmd_mutants(int argc, char **argv)
         {"shrink", required_argument, NULL, O_SHRINK},
         {"no-fork-server", no_argument, NULL, O_NO_FSRV},
         {"no-early-stop", no_argument, NULL, O_NO_EARLY},
+        {"depth", required_argument, NULL, O_DEPTH},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
     hn_mut_opts mo;
@@ -1044,6 +1046,7 @@ static int cmd_mutants(int argc, char **argv)
     char **files, bin[4096];
     pl_errbuf eb = {{0}};
     int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0, shrink = 0;
+    int depth = 0;
 
     memset(&mo, 0, sizeof mo);
     hn_run_opts_init(&mo.run);
@@ -1080,6 +1083,10 @@ static int cmd_mutants(int argc, char **argv)
             break;
         case O_SHRINK:
             if (parse_count("mutants", "--shrink", optarg, 1, &shrink) < 0)
+                return 2;
+            break;
+        case O_DEPTH:
+            if (parse_count("mutants", "--depth", optarg, 1, &depth) < 0)
                 return 2;
             break;
         case O_NO_FSRV:
@@ -1206,6 +1213,11 @@ static int cmd_mutants(int argc, char **argv)
     for (int i = 0; i < nm; i++) {
         for (int j = 0; j < nsc; j++) {
             hn_mut_cell *c = &cells[(size_t)i * nsc + j];
+            /* --depth N: a mutant caught N times needs no more cells (the gate) */
+            if (depth && hn_mut_depth(cells, nsc, i) >= depth) {
+                c->outcome = HN_MUT_NOT_RUN;
+                continue;
+            }
             rc = hn_mut_run_cell(&scs[j], &ms[i], &mo, &stop_flag, c, &eb);
             if (rc == 0)
                 rc = store_cell(db, mo.run.run_id, &ms[i], &scs[j], c, &eb);

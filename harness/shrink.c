@@ -368,11 +368,13 @@ static int drop_faults(shr *s, cand *c, cand *t)
 /* An earlier hit of the first fault's point that still fails the same way,
  * so that the log can be cut shorter: up to 16 hits spread evenly below the
  * current one, tried from the first; the first that fails is kept.  (Which
- * hits fail is not monotone in the hit number, so no bisection.) */
+ * hits fail is not monotone in the hit number, so no bisection.)  A kill, an
+ * I/O error or a corruption's kill: each names a hit of a point. */
 static int lower_hit(shr *s, cand *c, cand *t)
 {
     uint64_t hi, prev = 0;
-    if (c->t.nfaults < 1 || c->t.fault[0].kind != HN_F_KILL)
+    int kind = c->t.nfaults > 0 ? c->t.fault[0].kind : -1;
+    if (kind != HN_F_KILL && kind != HN_F_IOERR && kind != HN_F_CORRUPT)
         return 0;
     hi = c->t.fault[0].k;
     for (uint64_t i = 1; i <= 16 && budget_left(s); i++) {

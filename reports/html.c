@@ -506,8 +506,8 @@ static void kill_matrix(FILE *o, const rp_run *r)
                 if (strcmp(r->mut[k].scenario, scn[j]) == 0)
                     m = &r->mut[k];
             fputs("<td>", o);
-            if (!m)
-                fputs("-", o);
+            if (!m) /* mutants --depth: not needed once caught often enough */
+                fputs("<span class=\"missing\">not run</span>", o);
             else if (strcmp(m->outcome, "caught") == 0) {
                 badge(o, m->verdict[0] ? m->verdict : "caught");
                 fprintf(o, " after %" PRId64 " trial%s", m->trials, m->trials == 1 ? "" : "s");

@@ -281,6 +281,17 @@ START_TEST(discard_cut_short)
 }
 END_TEST
 
+/* --depth N: a mutant's row stops at its N-th catch; the rest is not run
+ * ('.', no database row), and the kill depth is what was run. */
+START_TEST(depth_stops_a_row)
+{
+    ck_assert_int_eq(mutants("--depth 1 --only float-vwap a.ini b.ini"), 1);
+    ck_assert_int_eq(tu_sh("grep -q '^float-vwap .* 0 .*\\.  1  SHALLOW$' %s/mout", dir), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM mutants WHERE mutant = 'float-vwap'"), 1);
+    ck_assert_int_eq(mutants("--depth 2 --only float-vwap a.ini b.ini"), 0);
+}
+END_TEST
+
 Suite *mutants_suite(void)
 {
     Suite *s = suite_create("mutants");
@@ -297,6 +308,7 @@ Suite *mutants_suite(void)
     tcase_add_test(tc, fsyncgate_power_cut);
     tcase_add_test(tc, in_place_checkpoint_power_cut);
     tcase_add_test(tc, discard_cut_short);
+    tcase_add_test(tc, depth_stops_a_row);
     suite_add_tcase(s, tc);
     return s;
 }
