@@ -60,7 +60,17 @@ static int catches_term(pid_t pid)
  * from the signal to its exit.  A process still alive after 20 s is killed
  * and fails the test.
  */
+static int term_after_line(const char *cmd, const char *line, int delay_ms, long long *ms);
+
 static int term_after(const char *cmd, int delay_ms, long long *ms)
+{
+    return term_after_line(cmd, NULL, delay_ms, ms);
+}
+
+/* As term_after, but when `line` is set the delay starts once the program's
+ * stderr (stop.err) holds it (at most 60 s): an event, not a guess at how
+ * fast this machine is. */
+static int term_after_line(const char *cmd, const char *line, int delay_ms, long long *ms)
 {
     char full[8192];
     pid_t pid;
@@ -72,6 +82,15 @@ static int term_after(const char *cmd, int delay_ms, long long *ms)
      * can take longer to get there than the delay): wait for that first */
     for (int i = 0; i < 5000 && !catches_term(pid); i++)
         usleep(1000);
+    if (line) {
+        int seen = 0;
+        for (int i = 0; i < 60000 && !seen && waitpid(pid, &st, WNOHANG) == 0; i++) {
+            seen = tu_sh("grep -qF '%s' '%s/stop.err'", line, dir) == 0;
+            if (!seen)
+                usleep(1000);
+        }
+        ck_assert_msg(seen, "'%s' never printed '%s'", cmd, line);
+    }
     usleep((useconds_t)delay_ms * 1000);
     /* still running: the signal lands in the middle of the work */
     ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "'%s' finished within %d ms: give it more "
@@ -212,30 +231,32 @@ static void shrink_scenario(const char *workload)
 /* Shrink the failing trial of a scenario with this [workload], SIGTERM
  * after delay_ms: exit 3, and neither its work dir nor a half-shrunk (or
  * half-generated) CSV is left behind. */
-static void shrink_stopped(const char *workload, int delay_ms)
+static void shrink_stopped(const char *workload, const char *line, int delay_ms)
 {
     char cmd[4200];
     long long ms;
     shrink_scenario(workload);
     snprintf(cmd, sizeof cmd, "'%s' shrink sh.ini --trial sink/commit/after:1 --out o "
              "--workdir wd", tu_bin("replayproof"));
-    int st = term_after(cmd, delay_ms, &ms);
+    int st = term_after_line(cmd, line, delay_ms, &ms);
     expect_stopped(st, ms, "shrink");
     none_left("wd/*");
     none_left("o/*.csv*");
 }
 
-/* Shrinking stops between (and inside) its replays ... */
+/* Shrinking stops between (and inside) its replays: the signal comes just
+ * after the first replay reproduced the failure, with a dozen replays of
+ * the halving still ahead ... */
 START_TEST(shrink_stops_between_replays)
 {
-    shrink_stopped("ticks = 3000\nduration = 30s\n", 2500);
+    shrink_stopped("ticks = 30000\nduration = 30s\n", "shrink: reproduced", 50);
 }
 END_TEST
 
 /* ... and while it generates the scenario's log (3 M records). */
 START_TEST(shrink_stops_during_generation)
 {
-    shrink_stopped("ticks = 3000000\nduration = 10m\n", 300);
+    shrink_stopped("ticks = 3000000\nduration = 10m\n", NULL, 300);
 }
 END_TEST
 
