@@ -138,16 +138,13 @@ static void in_free(m_in *in)
     memset(in, 0, sizeof *in);
 }
 
-/* Scenario verdicts from the least to the most severe (hn_run.h enum
- * hn_sc_verdict): the runner's verdict is the most severe that applies. */
-static const char *const severity[] = {"converged", "no-points", "expectation-failed",
-                                       "batch-disagrees", "failed", "error"};
-#define NSEV ((int)(sizeof severity / sizeof severity[0]))
-
+/* A scenario verdict's place in enum hn_sc_verdict, which rises in
+ * severity (the runner's verdict is the most severe that applies); -1 for
+ * a name that is none of them. */
 static int severity_of(const char *verdict)
 {
-    for (int i = 0; i < NSEV; i++)
-        if (eq(verdict, severity[i]))
+    for (int i = 0; i <= HN_SC_ERROR; i++)
+        if (eq(verdict, hn_sc_verdict_name(i)))
             return i;
     return -1;
 }
@@ -624,7 +621,7 @@ static int finish_scenarios(sqlite3 *db, const char *tmp, const m_in *ins, int n
             return pl_err(eb, PL_EUSAGE, "scenario '%s': %lld plan index%s stored by more than "
                           "one shard: these are not the slices of one --shard split",
                           ins[0].scn[j].name, (long long)dup, dup == 1 ? " is" : "es are");
-        if (worst == severity_of("failed"))
+        if (worst == HN_SC_FAILED)
             snprintf(detail, sizeof detail, "%lld of %lld trials failed", (long long)failing,
                      (long long)run);
         else
@@ -637,7 +634,7 @@ static int finish_scenarios(sqlite3 *db, const char *tmp, const m_in *ins, int n
                                -1, &st, NULL) != SQLITE_OK)
             return db_fail(db, tmp, "prepare", eb);
         sqlite3_bind_int64(st, 1, ids[j]);
-        sqlite3_bind_text(st, 2, severity[worst], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, hn_sc_verdict_name(worst), -1, SQLITE_STATIC);
         if (detail[0])
             sqlite3_bind_text(st, 3, detail, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 4, started, -1, SQLITE_TRANSIENT);
@@ -651,7 +648,7 @@ static int finish_scenarios(sqlite3 *db, const char *tmp, const m_in *ins, int n
         if (ret != SQLITE_DONE)
             return db_fail(db, tmp, "updating a scenario", eb);
         /* as `run` decides its exit status */
-        ret = worst == severity_of("error") ? 3 : worst ? 1 : 0;
+        ret = worst == HN_SC_ERROR ? 3 : worst ? 1 : 0;
         if (ret > status)
             status = ret;
     }
