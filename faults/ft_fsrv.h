@@ -27,6 +27,9 @@
 #include <stdint.h>
 
 #define FT_FSRV_ENV_FD "RP_FORKSRV_FD"  /* the control socket's descriptor number */
+/* Testing the harness's fallback: the server kills itself (SIGKILL) right
+ * after reporting its N-th child, i.e. it dies between two requests. */
+#define FT_FSRV_ENV_DIE "RP_FORKSRV_DIE_AFTER"
 #define FT_FSRV_MAGIC 0x52504653u       /* "RPFS" */
 #define FT_FSRV_VERSION 1
 #define FT_FSRV_MAX_BODY (1u << 20)     /* a request's strings, at most */

@@ -417,6 +417,10 @@ int hn__reap(const ctx *c, proc *p, int *status)
 
 void hn__kill_tree(proc *p)
 {
+    /* a spawn that failed leaves pid 0: kill(-0) would be kill(0), the
+     * harness's own process group (and whoever started it) */
+    if (p->pid <= 0)
+        return;
     if (p->srv) {
         hn_fsrv_kill(p->srv);
         return;
@@ -429,6 +433,8 @@ void hn__abandon(const ctx *c, proc *p)
 {
     int st;
     pl_errbuf eb = {{0}};
+    if (p->pid <= 0)
+        return; /* nothing started (a failed spawn); waitpid(0) would take any child */
     hn__kill_tree(p);
     if (p->srv) {
         hn_fsrv_wait(p->srv, FSRV_WAIT_NS, &st, &eb);

@@ -10,7 +10,8 @@
  * Scenario level: a run through fork servers gives the trials, verdicts and
  * digests of a run with --no-fork-server, and an ELF wrapper that leaves a
  * child behind or hangs ignoring SIGTERM is handled through the server as
- * it is by fork+exec.
+ * it is by fork+exec.  A server that dies between requests hands the rest
+ * of the scenario to fork+exec with one line, verdicts unchanged.
  */
 #include <check.h>
 #include <dirent.h>
@@ -456,6 +457,30 @@ START_TEST(elf_wrapper_children_and_hangs_through_the_server)
 }
 END_TEST
 
+/* Every server dies (SIGKILL, rp-crash.so's test hook) after its third
+ * child: the process it was about to run and every later one are forked
+ * and executed, the run says so once, the trials are those of a run
+ * without fork servers, and nothing is left running. */
+START_TEST(a_server_dying_between_requests_falls_back)
+{
+    char link[4200];
+    path(link, "pipe");
+    /* a name of this test's own, for looking for leftovers */
+    ck_assert_int_eq(symlink(tu_bin("refpipe-fiu"), link), 0);
+    scenario(link, "points = sink/commit/after, ckpt/rename/after\nhits = 1,2,3\n");
+    ck_assert_int_eq(tu_sh("cd %s && RP_FORKSRV_DIE_AFTER=3 '%s' run -q -j 2 --results a.db "
+                           "--workdir work s.ini > a.out 2> a.out.err", dir, tu_bin("replayproof")),
+                     0);
+    ck_assert_int_eq(run("--no-fork-server", "b.db", "b.out"), 0);
+    same_trials("a.db", "b.db");
+    ck_assert_int_eq(tu_sh("cd %s && test $(grep -c 'fork server not used (fork server for .*pipe"
+                           ": ' a.out.err) -eq 1", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && grep -Eq '^   processes: [3-6] through the fork server, "
+                           "[1-9][0-9]* by fork\\+exec' a.out", dir), 0);
+    ck_assert_int_ne(tu_sh("pgrep -f '^%s' > /dev/null", link), 0);
+}
+END_TEST
+
 Suite *fsrv_suite(void)
 {
     Suite *s = suite_create("fsrv");
@@ -474,6 +499,7 @@ Suite *fsrv_suite(void)
     tcase_add_test(ts, scenario_verdicts_equal_with_and_without);
     tcase_add_test(ts, scenario_with_a_script_says_so_once);
     tcase_add_test(ts, elf_wrapper_children_and_hangs_through_the_server);
+    tcase_add_test(ts, a_server_dying_between_requests_falls_back);
     suite_add_tcase(s, ts);
     return s;
 }
