@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "pl_fs.h"
 
 /* splitmix64 of seed and a salt: the draw for one decision. */
@@ -288,6 +290,77 @@ static int replace_dir(const char *dir, const char *donor, char *what, size_t wn
     return rc;
 }
 
+/*
+ * sink-value-rot: one bit of the volume of the newest stored bar (largest
+ * end_ns, then key order) flipped, the page left valid: what bit rot in a
+ * cell's payload does, which SQLite has no checksum to notice.  The row is
+ * the one most likely emitted after the newest checkpoint, so a recovery
+ * replays its key.  key (may be NULL) receives the row's CSV key prefix
+ * "agg,symbol,seq," as export writes it.
+ */
+int hn_corrupt_value_rot(const char *statedir, uint64_t seed, char *key, size_t keyn,
+                         char *what, size_t whatn, pl_errbuf *eb)
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 0, src;
+    long long seq, vol, rot;
+    char agg[128], sym[128];
+
+    if (key && keyn)
+        key[0] = 0;
+    if ((rc = pl_fs_pathf(path, eb, "%s/sink.db", statedir)))
+        return rc;
+    if (access(path, F_OK) != 0)
+        return pl_err(eb, PL_ENOTFOUND, "corrupt: no %s", path);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT agg, symbol, seq, volume FROM bars"
+                           " ORDER BY end_ns DESC, agg, symbol, seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = pl_err(eb, -EIO, "corrupt: %s: %s", path, sqlite3_errmsg(db));
+        goto done;
+    }
+    src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = pl_err(eb, PL_ENOTFOUND, "corrupt: %s holds no bars", path);
+        goto done;
+    }
+    if (src != SQLITE_ROW) {
+        rc = pl_err(eb, -EIO, "corrupt: %s: %s", path, sqlite3_errmsg(db));
+        goto done;
+    }
+    /* copied: the column texts go with the statement */
+    snprintf(agg, sizeof agg, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(sym, sizeof sym, "%s", (const char *)sqlite3_column_text(st, 1));
+    seq = sqlite3_column_int64(st, 2);
+    vol = sqlite3_column_int64(st, 3);
+    rot = vol ^ (1LL << (draw(seed, 7) % 8));
+    if (key && keyn)
+        snprintf(key, keyn, "%s,%s,%lld,", agg, sym, seq);
+    say(what, whatn, "sink.db: bars %s,%s,%lld: volume %lld -> %lld (one bit)", agg, sym, seq,
+        vol, rot);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "UPDATE bars SET volume = ?4 WHERE agg = ?1 AND symbol = ?2"
+                               " AND seq = ?3", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, agg, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, sym, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        rc = pl_err(eb, -EIO, "corrupt: %s: %s", path, sqlite3_errmsg(db));
+    else {
+        sqlite3_bind_int64(st, 3, seq);
+        sqlite3_bind_int64(st, 4, rot);
+        if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1)
+            rc = pl_err(eb, -EIO, "corrupt: %s: update: %s", path, sqlite3_errmsg(db));
+    }
+done:
+    sqlite3_finalize(st);
+    if (db && sqlite3_close(db) != SQLITE_OK && rc == 0)
+        rc = pl_err(eb, -EIO, "corrupt: close %s", path);
+    return rc;
+}
+
 int hn_corrupt_apply(const char *statedir, int kind, uint64_t seed, const char *donor,
                      char *what, size_t whatn, pl_errbuf *eb)
 {
@@ -303,6 +376,8 @@ int hn_corrupt_apply(const char *statedir, int kind, uint64_t seed, const char *
         return damage_sink(statedir, seed, what, whatn, eb);
     case HN_C_FOREIGN:
         return replace_dir(statedir, donor, what, whatn, eb);
+    case HN_C_SINK_VALUE_ROT:
+        return hn_corrupt_value_rot(statedir, seed, NULL, 0, what, whatn, eb);
     default:
         return pl_err(eb, PL_EUSAGE, "corrupt: unknown kind %d", kind);
     }

@@ -16,6 +16,8 @@
  * is noted and followed once by a run with --discard-state, which must then
  * converge like any other (once more after each such run that a
  * discard:POINT:K entry killed: the operator finishes the discard).
+ * sink-value-rot (a stored bar's value changed, the page valid) is judged
+ * by hn__judge_rot at the export instead of against the golden tables.
  */
 #include "hn_runner_int.h"
 
@@ -93,8 +95,11 @@ int hn__fault_exit(const ctx *c, slot *s, int st, int *verdict)
     if (f && f->kind == HN_F_CORRUPT && fired && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
         char what[400];
         pl_errbuf eb = {{0}};
-        int ret = hn_corrupt_apply(s->state, f->corrupt, f->seed, c->donor, what, sizeof what,
-                                   &eb);
+        int ret = f->corrupt == HN_C_SINK_VALUE_ROT
+                      ? hn_corrupt_value_rot(s->state, f->seed, s->rot_key, sizeof s->rot_key,
+                                             what, sizeof what, &eb)
+                      : hn_corrupt_apply(s->state, f->corrupt, f->seed, c->donor, what,
+                                         sizeof what, &eb);
         if (ret == PL_ENOTFOUND) {
             add_note(s, "%s: nothing to damage (%s)", hn_corrupt_name(f->corrupt), eb.msg);
             hn__note(c, "corrupt %s: nothing to damage: %s", hn_corrupt_name(f->corrupt),

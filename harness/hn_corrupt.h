@@ -18,6 +18,10 @@
  *                  page) flipped
  *   foreign-config the state dir replaced by a copy of a donor state dir
  *                  written under another configuration
+ *   sink-value-rot one seeded bit of the volume of the newest stored bar
+ *                  flipped, the page valid (bit rot SQLite cannot notice):
+ *                  a replay of that key must keep the stored row and
+ *                  record the conflict, never overwrite it silently
  */
 #ifndef HN_CORRUPT_H
 #define HN_CORRUPT_H
@@ -42,5 +46,13 @@
  */
 int hn_corrupt_apply(const char *statedir, int kind, uint64_t seed, const char *donor,
                      char *what, size_t whatn, pl_errbuf *eb);
+
+/*
+ * The sink-value-rot kind on its own; key (may be NULL) receives the
+ * damaged row's key as export's bars.csv line starts, "agg,symbol,seq,".
+ * Returns as hn_corrupt_apply (PL_ENOTFOUND: no sink.db or no bar).
+ */
+int hn_corrupt_value_rot(const char *statedir, uint64_t seed, char *key, size_t keyn,
+                         char *what, size_t whatn, pl_errbuf *eb);
 
 #endif

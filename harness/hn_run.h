@@ -44,11 +44,13 @@ enum hn_verdict {
                            one line) nor absorbed (exit 0) */
     HN_V_LOST_PROGRESS, /* after a power cut the restart resumed from a checkpoint older
                            than one the run had reported complete (durable) */
+    HN_V_SILENT_OVERWRITE, /* a stored row that differed from its replay was overwritten
+                              without a conflict recorded (sink-value-rot) */
     HN_V__COUNT
 };
 
 /* "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached",
- * "error", "io-error", "lost-progress"; "?" for anything else. */
+ * "error", "io-error", "lost-progress", "silent-overwrite"; "?" for anything else. */
 const char *hn_verdict_name(int v);
 
 /*
@@ -95,6 +97,7 @@ enum hn_corrupt_kind {
     HN_C_DELETE,        /* delete the newest checkpoint */
     HN_C_SINK_BITFLIP,  /* flip one bit in a page of the sink */
     HN_C_FOREIGN,       /* a state dir from another configuration */
+    HN_C_SINK_VALUE_ROT, /* one bit of a stored bar's volume, the page valid */
     HN_C__COUNT
 };
 
@@ -125,7 +128,8 @@ const char *hn_fault_kind_name(int kind);
 const char *hn_pc_model_name(int model);
 /* The model named s (n bytes), or -1. */
 int hn_pc_model_parse(const char *s, size_t n);
-/* "truncate", "bitflip", "zero-sector", "delete", "sink-bitflip", "foreign-config". */
+/* "truncate", "bitflip", "zero-sector", "delete", "sink-bitflip", "foreign-config",
+ * "sink-value-rot". */
 const char *hn_corrupt_name(int kind);
 
 /* Parse a fault schedule (see above).  PL_EUSAGE with a message naming the

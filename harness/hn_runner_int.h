@@ -98,6 +98,8 @@ typedef struct slot {
     int pc_late;               /* the processes run traced until one completes; then
                                   the trial's last entry, a power cut, is built from
                                   their trace (fs.trace in the trial dir) */
+    char rot_key[256];         /* sink-value-rot: the damaged bar's "agg,symbol,seq,"
+                                  ("" when none); judged by hn__judge_rot */
     int64_t t0;
     long trace_lines;
     proc p;
@@ -188,6 +190,15 @@ void hn__note_div(const ctx *c, const hn_res_div *d);
  * whose digest differs.  Returns the number of differing tables. */
 int hn__compare_tables(const ctx *c, const char *outdir, char dig[3][33], hn_res_div div[3],
                        int *ndiv);
+/* A sink-value-rot trial's export in outdir against the golden export gold
+ * (key: the damaged row's
+ * "agg,symbol,seq,"; conflict: export exited 1): HN_V_CONVERGED when every
+ * table equals the golden one but for that row, kept as it was damaged
+ * (detail says whether its replay was recorded as a conflict);
+ * HN_V_SILENT_OVERWRITE when the row is back to the golden value and no
+ * conflict was recorded; -1 when anything else differs (judge as usual). */
+int hn__judge_rot(const char *gold, const char *outdir, const char *key, int conflict,
+                  char *detail, size_t dn);
 
 /* trials.c */
 /* Start trial t (plan index seq) on an idle slot: fresh dir, first process. */

@@ -21,7 +21,7 @@ const char *hn_verdict_name(int v)
 {
     static const char *const names[HN_V__COUNT] = {
         "converged", "diverged", "conflict", "crash-loop", "hang", "not-reached", "error",
-        "io-error", "lost-progress"};
+        "io-error", "lost-progress", "silent-overwrite"};
     return v >= 0 && v < HN_V__COUNT ? names[v] : "?";
 }
 
@@ -145,3 +145,58 @@ int hn__compare_tables(const ctx *c, const char *outdir, char dig[3][33], hn_res
     return differ;
 }
 
+
+/* ------------------------------------------------- a rotted stored row */
+
+int hn__judge_rot(const char *gold, const char *outdir, const char *key, int conflict,
+                  char *detail, size_t dn)
+{
+    char g[PATH_MAX], a[PATH_MAX], *lg = NULL, *la = NULL, kept_line[HN_RES_LINE_MAX] = "";
+    size_t cg = 0, ca = 0, kl = strlen(key);
+    FILE *fg = NULL, *fa = NULL;
+    int v = -1, seen = 0, kept = 0;
+    hn_res_div d;
+
+    for (int i = 1; i < 3; i++)
+        if (pl_fs_pathf(g, NULL, "%s/%s.csv", gold, hn__tbl_name[i]) ||
+            pl_fs_pathf(a, NULL, "%s/%s.csv", outdir, hn__tbl_name[i]) ||
+            hn__first_diff(g, a, hn__tbl_name[i], &d) != 0)
+            return -1;
+    if (pl_fs_pathf(g, NULL, "%s/bars.csv", gold) ||
+        pl_fs_pathf(a, NULL, "%s/bars.csv", outdir) || !(fg = fopen(g, "re")) ||
+        !(fa = fopen(a, "re")))
+        goto done;
+    for (;;) {
+        ssize_t ng = getline(&lg, &cg, fg), na = getline(&la, &ca, fa);
+        if (ng < 0 || na < 0) {
+            /* both ended, the damaged row seen once */
+            if (ng < 0 && na < 0 && seen == 1)
+                v = kept ? HN_V_CONVERGED : conflict ? -1 : HN_V_SILENT_OVERWRITE;
+            break;
+        }
+        if (strncmp(lg, key, kl) == 0 && strncmp(la, key, kl) == 0) {
+            seen++;
+            kept = ng != na || memcmp(lg, la, (size_t)ng) != 0;
+            snprintf(kept_line, sizeof kept_line, "%.*s", (int)(na - (na > 0)), la);
+            continue;
+        }
+        if (ng != na || memcmp(lg, la, (size_t)ng) != 0)
+            break;
+    }
+    if (v == HN_V_SILENT_OVERWRITE)
+        snprintf(detail, dn, "silent overwrite: the stored bars row %.200s... differed from "
+                 "its replay (its volume rotted before the restart) and is now the replayed "
+                 "row, with no conflict recorded (export exited 0): %.300s", key, kept_line);
+    else if (v == HN_V_CONVERGED)
+        snprintf(detail, dn, "the rotted stored row %.200s... was kept%s", key,
+                 conflict ? " and its differing replay recorded in conflicts (export exit 1)"
+                          : " (not replayed: no conflict)");
+done:
+    free(lg);
+    free(la);
+    if (fg)
+        fclose(fg);
+    if (fa)
+        fclose(fa);
+    return v;
+}

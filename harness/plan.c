@@ -59,7 +59,8 @@ int hn_pc_model_parse(const char *s, size_t n)
 }
 
 static const char *const corrupt_names[HN_C__COUNT] = {
-    "truncate", "bitflip", "zero-sector", "delete", "sink-bitflip", "foreign-config"};
+    "truncate", "bitflip", "zero-sector", "delete", "sink-bitflip", "foreign-config",
+    "sink-value-rot"};
 
 const char *hn_corrupt_name(int kind)
 {
@@ -206,7 +207,7 @@ static int parse_fault(const char *p, const char *e, hn_fault *f, const char **w
         body = p + 8;
         at = memchr(body, '@', (size_t)(e - body));
         *why = "expected corrupt:KIND[/SEED]@POINT:K, KIND one of truncate, bitflip, "
-               "zero-sector, delete, sink-bitflip, foreign-config";
+               "zero-sector, delete, sink-bitflip, foreign-config, sink-value-rot";
         if (!at || parse_seeded(body, at, &nlen, &f->seed) < 0 ||
             (f->corrupt = corrupt_parse(body, nlen)) < 0)
             return -1;

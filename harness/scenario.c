@@ -445,7 +445,7 @@ static int add_corrupt(void *arg, const char *s, size_t n, char *why, size_t why
     int k = hn_corrupt_parse(s, n);
     if (k < 0) {
         snprintf(why, whyn, "'%.*s' is not a corruption (truncate, bitflip, zero-sector, "
-                 "delete, sink-bitflip, foreign-config)", (int)n, s);
+                 "delete, sink-bitflip, foreign-config, sink-value-rot)", (int)n, s);
         return -1;
     }
     for (int i = 0; i < sc->ncorrupt; i++)

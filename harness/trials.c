@@ -96,7 +96,7 @@ static int spawn_run(const ctx *c, slot *s)
         argv[n++] = "--discard-state";
         s->discard = 0;
     }
-    if (!f && c->conv[0] && !s->pc_late) {
+    if (!f && c->conv[0] && !s->pc_late && s->res.early != HN_EARLY_OFF) {
         /* early stop only where no fault is armed: an armed fault must fire;
          * and not in a traced part, which a power cut will cut */
         argv[n++] = s->guard ? "--check-converged" : "--stop-when-converged";
@@ -332,6 +332,15 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         s->res.early = s->guard ? HN_EARLY_GUARD : HN_EARLY_ON;
     }
     s->discards_cut = 0;
+    s->rot_key[0] = 0;
+    for (int i = 0; i < t->nfaults; i++)
+        if (t->fault[i].kind == HN_F_CORRUPT && t->fault[i].corrupt == HN_C_SINK_VALUE_ROT &&
+            c->conv[0]) {
+            /* judged on the final sink: a recovery must not stop at a golden
+             * state with the damaged row's replay still ahead */
+            s->guard = 0;
+            s->res.early = HN_EARLY_OFF;
+        }
     s->pc_check = -1;
     s->pc_durable = 0;
     s->pc_late = t->nfaults > 1 && t->fault[t->nfaults - 1].kind == HN_F_POWERCUT;
@@ -466,6 +475,20 @@ static int on_export_exit(const ctx *c, slot *s, int st)
     differ = hn__compare_tables(c, s->out, res->digest, res->div, &res->ndiv);
     for (int i = 0; i < res->ndiv; i++)
         hn__note_div(c, &res->div[i]);
+    if (s->rot_key[0] && !s->unplanned) {
+        /* a rotted stored row: kept (and its replay a recorded conflict) or
+         * silently overwritten; anything else is judged as usual */
+        int v = hn__judge_rot(c->gold_out, s->out, s->rot_key, WEXITSTATUS(st) == 1, res->detail,
+                              sizeof res->detail);
+        if (v >= 0) {
+            if (v == HN_V_CONVERGED) {
+                res->ndiv = 0;
+                memset(res->div, 0, sizeof res->div);
+            }
+            finish(c, s, v);
+            return 0;
+        }
+    }
     if (WEXITSTATUS(st) == 1) {
         hn__tail_of(err, tail, sizeof tail);
         set_detail(s, "the sink recorded conflicting replays: %s", tail);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hn_runner_int.h"
 #include "tutil.h"
 
 static char *dir;
@@ -281,6 +282,61 @@ START_TEST(discard_cut_short)
 }
 END_TEST
 
+/* A stored bar whose value rotted in a valid page (sink-value-rot), killed
+ * at sink/commit/after so the recovery replays it: the real build keeps the
+ * stored row and records the conflict; blind-upsert overwrites it and
+ * records nothing (silent-overwrite). */
+START_TEST(value_rot_silent_overwrite)
+{
+    scenario_faults("v", "points = sink/commit/after\ncorrupt = sink-value-rot\n"
+                         "corrupt-budget = 4\n");
+    ck_assert_int_eq(run_with("", "v"), 0);
+    ck_assert_int_ge(q_int("SELECT count(*) FROM trials WHERE crashes LIKE 'corrupt:sink-value-"
+                           "rot%' AND verdict = 'converged' AND detail LIKE '%was kept and its "
+                           "differing replay recorded in conflicts%'"), 1);
+    ck_assert_int_eq(run_with("blind-upsert", "v"), 1);
+    ck_assert_int_ge(q_int("SELECT count(*) FROM trials t JOIN scenarios s ON s.id = "
+                           "t.scenario_id WHERE s.run_id = 2 AND t.verdict = 'silent-overwrite' "
+                           "AND t.detail LIKE '%stored bars row 1s,%no conflict recorded%'"), 1);
+}
+END_TEST
+
+/* The judge of a rotted row on crafted exports: kept, overwritten with and
+ * without a conflict, another row changed, the row gone. */
+START_TEST(judge_rot_crafted)
+{
+    static const char hdr[] = "agg,symbol,seq,volume\n";
+    char g[4096], a[4096], detail[1024];
+    snprintf(g, sizeof g, "%s/g", dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    ck_assert_int_eq(tu_sh("mkdir -p %s %s && for d in %s %s; do printf 'p\\n1\\n' > $d/late.csv;"
+                           " printf 'p\\n' > $d/dlq.csv; done", g, a, g, a), 0);
+    tu_sh("printf '%sx,A,1,5\\nx,A,2,7\\n' > %s/bars.csv", hdr, g);
+    /* overwritten, no conflict: the golden value is back */
+    tu_sh("printf '%sx,A,1,5\\nx,A,2,7\\n' > %s/bars.csv", hdr, a);
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 0, detail, sizeof detail),
+                     HN_V_SILENT_OVERWRITE);
+    ck_assert_ptr_nonnull(strstr(detail, "x,A,2,7"));
+    /* overwritten but a conflict recorded: judged as usual */
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 1, detail, sizeof detail), -1);
+    /* kept (the rotted value 6), with and without a conflict */
+    tu_sh("printf '%sx,A,1,5\\nx,A,2,6\\n' > %s/bars.csv", hdr, a);
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 1, detail, sizeof detail), HN_V_CONVERGED);
+    ck_assert_ptr_nonnull(strstr(detail, "recorded in conflicts"));
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 0, detail, sizeof detail), HN_V_CONVERGED);
+    /* another row changed as well */
+    tu_sh("printf '%sx,A,1,4\\nx,A,2,6\\n' > %s/bars.csv", hdr, a);
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 1, detail, sizeof detail), -1);
+    /* the rotted row gone */
+    tu_sh("printf '%sx,A,1,5\\n' > %s/bars.csv", hdr, a);
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 0, detail, sizeof detail), -1);
+    /* late.csv differs */
+    tu_sh("printf '%sx,A,1,5\\nx,A,2,6\\n' > %s/bars.csv; printf 'p\\n2\\n' > %s/late.csv",
+          hdr, a, a);
+    ck_assert_int_eq(hn__judge_rot(g, a, "x,A,2,", 1, detail, sizeof detail), -1);
+}
+END_TEST
+
 /* --depth N: a mutant's row stops at its N-th catch; the rest is not run
  * ('.', no database row), and the kill depth is what was run. */
 START_TEST(depth_stops_a_row)
@@ -309,6 +365,12 @@ Suite *mutants_suite(void)
     tcase_add_test(tc, in_place_checkpoint_power_cut);
     tcase_add_test(tc, discard_cut_short);
     tcase_add_test(tc, depth_stops_a_row);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("value-rot");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, value_rot_silent_overwrite);
+    tcase_add_test(tc, judge_rot_crafted);
     suite_add_tcase(s, tc);
     return s;
 }
