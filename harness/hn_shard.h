@@ -17,6 +17,7 @@
 #ifndef HN_SHARD_H
 #define HN_SHARD_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "hn_run.h"
@@ -58,6 +59,8 @@ typedef struct hn_merge_info {
     int nscenarios;
     int exit_status;            /* what the unsharded run would have exited with (0, 1, 3),
                                    at least 1 when a shard is missing */
+    char run_dir[PATH_MAX];     /* the merge's run dir, DIR/runs/<UTC>-<id> beside out
+                                   (absolute; `latest` points at it); "" before it is made */
 } hn_merge_info;
 
 /*
@@ -69,7 +72,9 @@ typedef struct hn_merge_info {
  * scenario files and logs, by XXH3-128); otherwise PL_EUSAGE naming the
  * first difference and the two files.  The merged database has one run
  * (argv as given, this host), whose scenario rows are what one unsharded
- * run would have stored (docs/cli.md "merge").  It is built under a
+ * run would have stored (docs/cli.md "merge"), and a run dir of its own
+ * (info->run_dir, recorded as provenance run_dir) where `report` writes by
+ * default, made once the database is complete.  It is built under a
  * temporary name in out's directory, fsync'ed and renamed: out is complete
  * or absent.  Returns 0 with *info filled, or a negative code (eb set).
  */

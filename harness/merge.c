@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "hn_results.h"
+#include "hn_rundir.h"
 #include "pl_fs.h"
 
 /* What is compared and merged of one scenario row of an input. */
@@ -861,6 +862,33 @@ out:
     return ret;
 }
 
+/* The merged run's provenance run_dir (its one run), in the complete
+ * database at tmp. */
+static int record_run_dir(const char *tmp, const char *run_dir, pl_errbuf *eb)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO provenance(run_id, key, value) SELECT id, "
+                               "'run_dir', ?1 FROM runs", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(db, tmp, "recording the run dir", eb);
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, run_dir, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(db, tmp, "recording the run dir", eb);
+        sqlite3_close(db);
+        return rc;
+    }
+    if (sqlite3_close(db) != SQLITE_OK)
+        return pl_err(eb, PL_EDB, "%s: close: %s", tmp, sqlite3_errmsg(db));
+    return 0;
+}
+
 static void unlink_tmp(const char *tmp)
 {
     static const char *const sfx[] = {"", "-journal", "-wal", "-shm"};
@@ -875,7 +903,7 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
              hn_merge_info *info, pl_errbuf *eb)
 {
     m_in *ins = NULL;
-    char tmp[PATH_MAX] = "", dir[PATH_MAX], shard_dir[PATH_MAX], *slash;
+    char tmp[PATH_MAX] = "", dir[PATH_MAX], shard_dir[PATH_MAX], runs[PATH_MAX], *slash;
     struct stat sb;
     int ret = 0, fd;
 
@@ -940,6 +968,17 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
     find_shard_dirs(ins, n, shard_dir);
     if ((ret = write_merged(tmp, ins, n, argc, argv, info, shard_dir, eb)))
         goto out;
+    /* the merge's own run dir, beside MERGED.db as run's is beside its
+     * database, for `report` to write into by default; made once the
+     * merged database is complete, so a refused merge leaves none */
+    if ((ret = pl_fs_pathf(runs, eb, "%s/runs", dir)) ||
+        (ret = hn_rundir_create(runs, info->run_dir, sizeof info->run_dir, eb)) ||
+        (ret = record_run_dir(tmp, info->run_dir, eb))) {
+        if (info->run_dir[0])
+            rmdir(info->run_dir); /* empty; `latest` may name it until the next run */
+        info->run_dir[0] = 0;
+        goto out;
+    }
     /* without this fsync a power cut after the rename can leave the merged
      * database's name on a file whose pages never reached the disk */
     if ((ret = pl_fs_sync_file(tmp, 0, eb)))

@@ -69,7 +69,7 @@ static const rp_cmd cmds[] = {
     {"replay", cmd_replay, "rerun one trial verbosely and keep its state dir",
      "replayproof replay SCENARIO.ini --trial POINT:K[,POINT:K...]", replay_options},
     {"report", cmd_report, "write a run's HTML report, junit.xml and summary.md",
-     "replayproof report [RUN] [-o DIR]    (RUN: run number or run dir; default the last)",
+     "replayproof report [RUN] [-o DIR]    (RUN: number, run dir or database; default the last)",
      report_options},
     {"merge", cmd_merge, "merge the results databases of the shards of one suite (run --shard)",
      "replayproof merge SHARD.db... -o MERGED.db", merge_options},
@@ -1421,8 +1421,10 @@ static int cmd_shrink(int argc, char **argv)
 static const char *report_options(void)
 {
     return "  RUN                a run number of the results database, or a run dir\n"
-           "                     (out/runs/latest); default: the last run\n"
-           "  -o, --output DIR   write there instead of the run's own run dir\n"
+           "                     (out/runs/latest), or a results database (MERGED.db: its\n"
+           "                     newest run); default: the last run\n"
+           "  -o, --output DIR   write there instead of the run's own run dir (a merge's:\n"
+           "                     the one `merge` made beside MERGED.db)\n"
            "  --results PATH     results database (default out/results.db)\n"
            "Writes index.html, junit.xml and summary.md (docs/reports.md).\n"
            "exit status: 0 written; 1 the files could not be written; 2 no such run or\n"
@@ -1437,8 +1439,9 @@ static int cmd_report(int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *outdir = NULL, *run = NULL;
     pl_errbuf eb = {{0}};
+    struct stat sb;
     int64_t run_id = 0;
-    int opt, rc;
+    int opt, rc, results_given = 0;
 
     opterr = 0;
     optind = 1;
@@ -1449,6 +1452,7 @@ static int cmd_report(int argc, char **argv)
             break;
         case O_RESULTS:
             results = optarg;
+            results_given = 1;
             break;
         default:
             return other_option("report", opt, argv);
@@ -1470,6 +1474,14 @@ static int cmd_report(int argc, char **argv)
                     "run dir\n", run);
             return 2;
         }
+    } else if (run && stat(run, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* a database (a merge's, say): its newest run */
+        if (results_given) {
+            fprintf(stderr, "replayproof report: %s is a file and --results %s names the "
+                    "database too: give one\n", run, results);
+            return 2;
+        }
+        results = run;
     } else if (run) {
         char abs[PATH_MAX];
         if (!realpath(run, abs)) {
@@ -1494,7 +1506,8 @@ static const char *merge_options(void)
            "The newest run of each SHARD.db must be a finished `replayproof run --shard I/N`\n"
            "of the same suite: same N, distinct I, same scenarios, plans and files.  A\n"
            "missing shard is allowed and recorded as incomplete coverage.  Then\n"
-           "`replayproof report --results MERGED.db -o DIR` writes its report.\n"
+           "`replayproof report --results MERGED.db` writes its report into the merge's\n"
+           "run dir, runs/<UTC time>-<id>/ beside MERGED.db (and `latest`); -o DIR elsewhere.\n"
            "exit status: 0 every scenario converged and no shard is missing; 1 a failure\n"
            "in the merged verdicts, or a shard missing; 2 usage, an input that is not a\n"
            "shard of the suite, a duplicate shard, or MERGED.db exists (nothing written);\n"
@@ -1555,8 +1568,9 @@ static int cmd_merge(int argc, char **argv)
                    (long long)m->scn[i].run, m->scn[i].nfailed);
         rp_model_free(m);
     }
-    printf("exit status %d; report: %s report --results %s -o DIR\n", info.exit_status,
-           "replayproof", out);
+    printf("run dir: %s\n", rel(info.run_dir));
+    printf("exit status %d; report: %s report --results %s (writes into the run dir)\n",
+           info.exit_status, "replayproof", out);
     return info.exit_status;
 }
 

@@ -649,9 +649,9 @@ char *rp_read_file(const char *path, size_t max)
 
 static void attach_dirs(rp_run *r)
 {
-    /* a merge has no run dir of its own, but may have a shard's, which
-     * holds the same scenario files and golden tables */
-    const char *rd = r->run_dir ? r->run_dir : rp_prov(r, "shard_run_dir");
+    /* a merge's own run dir holds only its report: the scenario files and
+     * golden tables, the same in every shard, are in a shard's */
+    const char *rd = rp_prov(r, "shard_run_dir") ? rp_prov(r, "shard_run_dir") : r->run_dir;
     char p[PATH_MAX];
     if (!rd)
         return;

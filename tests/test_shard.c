@@ -434,6 +434,39 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
         free(uj);
         free(mj);
     }
+    /* without -o: into the merge's own run dir beside m.db (runs/latest),
+     * which merge named; report says where, and writes the same files */
+    {
+        char path[800], line[900], *mo, *ro, *ms, *ds;
+        snprintf(path, sizeof path, "%s/merge.out", e.tmp);
+        mo = tu_slurp(path, NULL);
+        ck_assert_ptr_nonnull(mo);
+        ck_assert_msg(strstr(mo, "\nrun dir: runs/20") != NULL, "%s", mo);
+        ck_assert_int_eq(tu_sh("cd '%s' && test -d runs/latest && test ! -e runs/latest/index.html"
+                               " && '%s' report m.db > rep.out", e.tmp, tu_bin("replayproof")),
+                         0);
+        snprintf(path, sizeof path, "%s/rep.out", e.tmp);
+        ro = tu_slurp(path, NULL);
+        ck_assert_ptr_nonnull(ro);
+        /* the run dir merge printed is the one report wrote into */
+        snprintf(line, sizeof line, "report of run 1: %.*s/index.html (also junit.xml, "
+                 "summary.md)\n", (int)strcspn(strstr(mo, "\nrun dir: ") + 10, "\n"),
+                 strstr(mo, "\nrun dir: ") + 10);
+        ck_assert_str_eq(ro, line);
+        snprintf(path, sizeof path, "%s/runs/latest/summary.md", e.tmp);
+        ds = tu_slurp(path, NULL);
+        ck_assert_ptr_nonnull(ds);
+        snprintf(path, sizeof path, "%s/mrep/summary.md", e.tmp);
+        ms = tu_slurp(path, NULL);
+        ck_assert_str_eq(ds, ms);
+        /* --results and a database file both: refused */
+        ck_assert_int_eq(tu_sh("cd '%s' && '%s' report m.db --results m.db 2>/dev/null",
+                               e.tmp, tu_bin("replayproof")), 2);
+        free(mo);
+        free(ro);
+        free(ds);
+        free(ms);
+    }
 
     /* a missing shard: merged, marked incomplete, exit 1 */
     tu_sh("rm -f '%s/m.db'", e.tmp);
