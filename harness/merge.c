@@ -377,6 +377,29 @@ out:
 
 /* ---------------------------------------------------------------- checks */
 
+/*
+ * Is f ("role\tscenario\txxh3" of another input) a log that in did not
+ * record because the scenario's golden phase failed there (no plan, no
+ * golden digests) before its log was digested?  A log in records is
+ * compared, so a different one is still refused.
+ */
+static int log_unrecorded(const char *f, const m_in *in)
+{
+    const char *name = f + 4, *end = strchr(name, '\t');
+    size_t len = end ? (size_t)(end - name) : strlen(name);
+    if (strncmp(f, "log\t", 4) != 0 || len == 0)
+        return 0;
+    for (int k = 0; k < in->nfiles; k++)
+        if (strncmp(in->files[k], f, 4 + len + 1) == 0)
+            return 0;
+    for (int i = 0; i < in->nscn; i++) {
+        const m_scn *s = &in->scn[i];
+        if (strlen(s->name) == len && strncmp(s->name, name, len) == 0)
+            return !s->plan_xxh3 && !s->golden[0] && severity_of(s->verdict) == HN_SC_ERROR;
+    }
+    return 0;
+}
+
 /* One line naming the first difference between two inputs, or 0. */
 static int compatible(const m_in *a, const m_in *b, pl_errbuf *eb)
 {
@@ -408,9 +431,24 @@ static int compatible(const m_in *a, const m_in *b, pl_errbuf *eb)
                               "between %s and %s", x->name, t == 0 ? "bars" : t == 1 ? "late"
                               : "dlq", a->path, b->path);
     }
-    for (int i = 0; i < a->nfiles || i < b->nfiles; i++) {
-        const char *x = i < a->nfiles ? a->files[i] : NULL, *y = i < b->nfiles ? b->files[i] : NULL;
-        if (!eq(x, y)) {
+    for (int i = 0, j = 0; i < a->nfiles || j < b->nfiles;) {
+        const char *x = i < a->nfiles ? a->files[i] : NULL, *y = j < b->nfiles ? b->files[j] : NULL;
+        if (eq(x, y)) {
+            i++;
+            j++;
+            continue;
+        }
+        /* a log one side lacks because its golden phase failed: that
+         * shard's verdict (error) says so, the logs are not different */
+        if (x && (!y || strcmp(x, y) < 0) && log_unrecorded(x, b)) {
+            i++;
+            continue;
+        }
+        if (y && (!x || strcmp(y, x) < 0) && log_unrecorded(y, a)) {
+            j++;
+            continue;
+        }
+        {
             /* name the file by role and scenario, as the smaller entry reads */
             const char *f = !x ? y : !y ? x : strcmp(x, y) < 0 ? x : y;
             const char *tab = strchr(f, '\t'), *tab2 = tab ? strchr(tab + 1, '\t') : NULL;
@@ -625,6 +663,10 @@ static int finish_scenarios(sqlite3 *db, const char *tmp, const m_in *ins, int n
         if (worst == HN_SC_FAILED)
             snprintf(detail, sizeof detail, "%lld of %lld trials failed", (long long)failing,
                      (long long)run);
+        else if (worst == HN_SC_ERROR && n > 1)
+            /* which shard's harness failed: its run dir and machine are where to look */
+            snprintf(detail, sizeof detail, "shard %d/%d: %s", ins[from].shard, ins[from].shards,
+                     ins[from].scn[j].detail);
         else
             snprintf(detail, sizeof detail, "%s", ins[from].scn[j].detail);
         if (sqlite3_prepare_v2(db, "UPDATE scenarios SET verdict = ?2, detail = ?3, started = ?4, "
@@ -927,6 +969,13 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
     for (int k = 1; k < n; k++)
         if ((ret = compatible(&ins[k - 1], &ins[k], eb)))
             goto out;
+    /* what a scenario whose golden phase failed lacks (plan, golden digests,
+     * log) is not compared, so neighbours alone are not enough: the shards
+     * on either side of one are compared directly */
+    for (int k = 2; k < n; k++)
+        for (int i = 0; i < k - 1; i++)
+            if ((ret = compatible(&ins[i], &ins[k], eb)))
+                goto out;
     info->shards = ins[0].shards;
     info->merged = n;
     info->nscenarios = ins[0].nscn;

@@ -581,6 +581,48 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
 }
 END_TEST
 
+/* A golden phase that failed in one shard only (here the pipeline refuses
+ * an environment that shard was run with) leaves that shard without a plan,
+ * golden digests or log digest for the scenario: merge takes it as that
+ * scenario's error, names the shard, exits 3, and still refuses a log that
+ * is recorded but different. */
+START_TEST(golden_failure_in_one_shard_merges_as_error)
+{
+    env e;
+    char mdb[700], *u;
+
+    env_open(&e);
+    ck_assert_int_eq(run_suite(&e, "s1", "--shard 1/2"), 1); /* a diverges */
+    /* b has no env of its own, so it inherits this; a sets it */
+    setenv("REFPIPE_UNSAFE", "bogus", 1);
+    ck_assert_int_eq(run_suite(&e, "s2", "--shard 2/2"), 3);
+    unsetenv("REFPIPE_UNSAFE");
+    snprintf(mdb, sizeof mdb, "%s/s2/r.db", e.tmp);
+    u = rows(mdb, "SELECT count(*) FROM run_files WHERE role = 'log' AND scenario = 'b'");
+    ck_assert_str_eq(u, "0\n");
+    free(u);
+
+    ck_assert_int_eq(merge(&e, "s2/r.db s1/r.db -o m.db"), 3);
+    snprintf(mdb, sizeof mdb, "%s/m.db", e.tmp);
+    u = rows(mdb, "SELECT name, verdict, CASE name WHEN 'b' THEN substr(detail, 1, 18) ELSE '' END "
+                  "FROM scenarios ORDER BY id");
+    ck_assert_str_eq(u, "a|failed|\nb|error|shard 2/2: golden:\n");
+    free(u);
+    u = rows(mdb, "SELECT exit_status FROM runs");
+    ck_assert_str_eq(u, "3\n");
+    free(u);
+
+    /* a log both shards recorded must still be the same */
+    ck_assert_int_eq(tu_sh("cd '%s' && rm -rf m.db runs && cp s1/r.db s1x.db && sqlite3 s1x.db "
+                           "\"UPDATE run_files SET xxh3 = '00' WHERE role = 'log' AND "
+                           "scenario = 'a'\"", e.tmp), 0);
+    ck_assert_int_eq(merge(&e, "s1x.db s2/r.db -o m.db"), 2);
+    ck_assert_int_eq(tu_sh("cd '%s' && grep -q \"the log of scenario 'a' differs\" merge.err && "
+                           "test ! -e m.db", e.tmp), 0);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(run_refuses_bad_shard_values)
 {
     static const char *bad[] = {"0/3", "4/3", "3", "1/0", "x/y", "''", "2/1"};
@@ -611,6 +653,7 @@ Suite *shard_suite(void)
     tcase_add_test(unit, run_refuses_bad_shard_values);
     tcase_set_timeout(e2e, 240);
     tcase_add_test(e2e, shards_union_is_the_plan_and_merge_is_the_unsharded_run);
+    tcase_add_test(e2e, golden_failure_in_one_shard_merges_as_error);
     suite_add_tcase(s, unit);
     suite_add_tcase(s, e2e);
     return s;
