@@ -287,7 +287,7 @@ int hn_fsrv_spawn(hn_fsrv *s, char *const argv[], char *const envp[], const char
     char cwd[4096];
     const char *fixed[3];
     size_t len = 0, o = 0;
-    int argc = 0, envc = 0, rc;
+    int argc = 0, envc = 0, rc, err;
     char *body;
     ft_fsrv_msg m;
 
@@ -319,9 +319,13 @@ int hn_fsrv_spawn(hn_fsrv *s, char *const argv[], char *const envp[], const char
         o += l;
     }
     rc = write_all(s->fd, body, o);
+    err = errno;
     free(body);
+    /* EPIPE or ECONNRESET: the server died since its last answer; like no
+     * answer, that is the server gone (PL_EIO), not this request's error */
     if (rc < 0)
-        return pl_err_os(eb, errno, "fork server for %s: sending a request", s->bin);
+        return pl_err(eb, PL_EIO, "fork server for %s: sending a request: %s", s->bin,
+                      strerror(err));
     rc = read_msg(s->fd, &m, now_ns() + 30 * 1000000000LL);
     if (rc != 1 || m.type != FT_FSRV_STARTED)
         return pl_err(eb, PL_EIO, "fork server for %s: no answer to a request (%s)", s->bin,
