@@ -137,8 +137,12 @@ ifdef SANITIZE
 check-run: export ASAN_OPTIONS = verify_asan_link_order=0:abort_on_error=0
 check-run: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 endif
+# The suites run CHECK_JOBS at a time (default 2), one process each
+# (scripts/check.sh; logs in out/check/); CK_RUN_SUITE=NAME runs one alone.
+CHECK_JOBS ?= 2
 check-run: all
-	CK_FORK=yes CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BIN)/rp-tests
+	CK_FORK=yes CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} BIN=$(BIN) CHECK_JOBS=$(CHECK_JOBS) \
+	  CHECK_OUT=out/check/$(if $(SANITIZE),san,plain) sh scripts/check.sh
 
 # The README's main command: every scenario under crash faults, with the
 # verdict (exit 0 all converged, 1 a failure, 2 scenario error, 3 harness).
