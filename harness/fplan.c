@@ -52,20 +52,29 @@ static const struct {
             {"EFBIG", EFBIG}, {"EINTR", EINTR},   {"EAGAIN", EAGAIN}, {"ENOMEM", ENOMEM},
             {"EACCES", EACCES}, {"EPERM", EPERM}, {"ENOENT", ENOENT}, {"EBADF", EBADF}};
 
+int hn_parse_u64(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t k = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || k > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+            return -1;
+        k = k * 10 + (uint64_t)(s[i] - '0');
+    }
+    *v = k;
+    return 0;
+}
+
 int hn_errno_parse(const char *s, size_t n)
 {
-    int v = 0;
+    uint64_t v;
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
         if (strlen(errs[i].name) == n && memcmp(errs[i].name, s, n) == 0)
             return errs[i].err;
-    if (n == 0 || n > 4)
+    if (hn_parse_u64(s, n, &v) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v >= 1 && v <= 4095 ? v : -1;
+    return v >= 1 && v <= 4095 ? (int)v : -1;
 }
 
 int hn_corrupt_parse(const char *s, size_t n)

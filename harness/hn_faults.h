@@ -14,6 +14,7 @@
 #define HN_FAULTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hn_run.h"
 #include "hn_scenario.h"
@@ -32,6 +33,10 @@ int hn_ioerr_point(const char *s, size_t n, char *point, size_t pn);
 /* 1 when point is one of libfiu's POSIX preload's (posix/, libc/, linux/): it
  * needs the preload, and is no kill point unless a pattern names it. */
 int hn_ioerr_is_posix(const char *point);
+
+/* A decimal of 1 to 19 digits in s[0..n) into *v: 0, or -1 when it is not one
+ * (empty, a non-digit, or over UINT64_MAX). */
+int hn_parse_u64(const char *s, size_t n, uint64_t *v);
 
 /* errno of "EIO", "ENOSPC", ... or a decimal 1..4095 in s[0..n); -1 if not. */
 int hn_errno_parse(const char *s, size_t n);

@@ -7,6 +7,7 @@
  * the planner (rules in the comment above it, for users in docs/cli.md).
  */
 #include "hn_runner_int.h"
+#include "hn_faults.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,26 +96,11 @@ static int valid_point(const char *s, size_t n)
     return 1;
 }
 
-/* A decimal in [s, e); -1 when it is not one. */
-static int parse_u64(const char *s, const char *e, uint64_t *v)
-{
-    uint64_t k = 0;
-    if (s == e)
-        return -1;
-    for (; s < e; s++) {
-        if (*s < '0' || *s > '9' || k > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        k = k * 10 + (uint64_t)(*s - '0');
-    }
-    *v = k;
-    return 0;
-}
-
 /* "POINT:K" in [s, e) into f->point, f->k. */
 static int parse_point_k(const char *s, const char *e, hn_fault *f)
 {
     const char *colon = memchr(s, ':', (size_t)(e - s));
-    if (!colon || !valid_point(s, (size_t)(colon - s)) || parse_u64(colon + 1, e, &f->k) < 0 ||
+    if (!colon || !valid_point(s, (size_t)(colon - s)) || hn_parse_u64(colon + 1, (size_t)(e - (colon + 1)), &f->k) < 0 ||
         f->k == 0)
         return -1;
     memcpy(f->point, s, (size_t)(colon - s));
@@ -128,7 +114,7 @@ static int parse_seeded(const char *s, const char *e, size_t *nlen, uint64_t *se
     const char *slash = memchr(s, '/', (size_t)(e - s));
     *seed = 0;
     *nlen = (size_t)((slash ? slash : e) - s);
-    if (slash && parse_u64(slash + 1, e, seed) < 0)
+    if (slash && hn_parse_u64(slash + 1, (size_t)(e - (slash + 1)), seed) < 0)
         return -1;
     return 0;
 }
@@ -177,7 +163,7 @@ static int parse_fault(const char *p, const char *e, hn_fault *f, const char **w
         if (!colon || parse_seeded(body, colon, &nlen, &f->seed) < 0 ||
             (f->model = hn_pc_model_parse(body, nlen)) < 0)
             return -1;
-        return parse_u64(colon + 1, e, &f->k);
+        return hn_parse_u64(colon + 1, (size_t)(e - (colon + 1)), &f->k);
     }
     if (PREFIX("ioerr:")) {
         const char *last;
@@ -195,7 +181,7 @@ static int parse_fault(const char *p, const char *e, hn_fault *f, const char **w
                 f->err = err_names[i].err;
         if (!f->err) {
             uint64_t v;
-            if (parse_u64(last, e, &v) < 0 || v == 0 || v > 4095)
+            if (hn_parse_u64(last, (size_t)(e - last), &v) < 0 || v == 0 || v > 4095)
                 return -1;
             f->err = (int)v;
         }

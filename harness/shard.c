@@ -7,6 +7,7 @@
  * the slices of two shards can never meet.
  */
 #include "hn_shard.h"
+#include "hn_faults.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,15 +17,8 @@
 /* A decimal number in 1..HN_SHARD_MAX from s[0..n): 0, or -1. */
 static int parse_num(const char *s, size_t n, int *out)
 {
-    long v = 0;
-    if (n == 0 || n > 4)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < 1 || v > HN_SHARD_MAX)
+    uint64_t v;
+    if (hn_parse_u64(s, n, &v) < 0 || v < 1 || v > HN_SHARD_MAX)
         return -1;
     *out = (int)v;
     return 0;
