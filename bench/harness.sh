@@ -75,6 +75,15 @@ fastest() {
     awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
 }
 
+# The trials/s tables (default vs naive, fork server vs fork+exec): the
+# header, and rate_row LABEL "TRIALS SECONDS" for one row.
+rate_header() {
+    printf '%-28s %8s %10s %14s\n' mode trials trial_s trials_per_s
+}
+rate_row() {
+    echo "$2" | awk -v l="$1" '{ printf "%-28s %8d %10.3f %14.1f\n", l, $1, $2, $1 / $2 }'
+}
+
 best_par="" best_seq=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
@@ -87,14 +96,12 @@ done
 
 echo
 echo "== replayproof run: trials per second (standard scenario, $BUDGET trials, best of $ROUNDS)"
-printf '%-28s %8s %10s %14s\n' mode trials trial_s trials_per_s
+rate_header
+rate_row "-j $CPUS (default)" "$best_par"
+rate_row "-j 1 (naive, one at a time)" "$best_seq"
 set -- $best_par
-awk -v l="-j $CPUS (default)" -v n="$1" -v s="$2" \
-    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 PN=$1 PS=$2
 set -- $best_seq
-awk -v l="-j 1 (naive, one at a time)" -v n="$1" -v s="$2" \
-    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 awk -v pn="$PN" -v ps="$PS" -v sn="$1" -v ss="$2" -v c="$CPUS" 'BEGIN {
     printf "speed-up, default over naive: %.2fx on %d CPUs\n", (pn / ps) / (sn / ss), c
     printf "target: >= 100 trials/s: %s\n", (pn / ps >= 100) ? "met" : "NOT met" }'
@@ -110,14 +117,12 @@ while [ "$r" -lt "$ROUNDS" ]; do
 done
 echo
 echo "== fork server vs fork+exec (standard scenario, -j $CPUS, best of $ROUNDS, same run)"
-printf '%-28s %8s %10s %14s\n' mode trials trial_s trials_per_s
+rate_header
+rate_row "fork+exec (--no-fork-server)" "$best_fe"
+rate_row "fork server (default)" "$best_fs"
 set -- $best_fe
-awk -v l="fork+exec (--no-fork-server)" -v n="$1" -v s="$2" \
-    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 EN=$1 ES=$2
 set -- $best_fs
-awk -v l="fork server (default)" -v n="$1" -v s="$2" \
-    'BEGIN { printf "%-28s %8d %10.3f %14.1f\n", l, n, s, n / s }'
 awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" \
     'BEGIN { printf "speed-up, fork server over fork+exec: %.2fx\n", (fn / fs) / (en / es) }'
 # where it comes from: one process start (a trial starts two or more)
