@@ -159,7 +159,9 @@ echo "(crash states built from one traced run of $5 file-system records)"
 # (--no-early-stop) and with recoveries that stop where they caught up with the
 # golden run, interleaved; then the trial rate at 20k and at 200k ticks (the
 # same scenario over ten times the span) with early stop, and without it for
-# reference.  BENCH_EARLY_BUDGET (default 300) trials each.
+# reference.  Snapshot starts are off here (--no-snapshots), so that the table
+# shows early stop alone; the next one adds them.  BENCH_EARLY_BUDGET (default
+# 300) trials each.
 EB=${BENCH_EARLY_BUDGET:-300}
 sed "s/^budget = .*/budget = $EB/" "$D/standard.ini" >"$D/early20k.ini"
 sed -e 's/^ticks = 20000$/ticks = 200000/' -e 's/^duration = 5m$/duration = 50m/' \
@@ -170,20 +172,23 @@ early_run() {
     shift
     $B/replayproof run -q -j "$CPUS" --results "$D/results.db" "$@" "$ini" >"$D/out" ||
         { cat "$D/out" >&2; echo "bench/harness.sh: early-stop run failed" >&2; exit 1; }
-    awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } /^   early stop: / { e = $3 }
-         END { print n, s, e + 0 }' "$D/out"
+    awk '/^   trials: / { n = $2 } /^   time: / { s = $7; w = $2 } /^   early stop: / { e = $3 }
+         /^   snapshot starts: / { p = $3 } END { print n, s, e + 0, p + 0, w }' "$D/out"
 }
 fastest3() {
-    awk 'NF == 3 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
+    awk 'NF == 5 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
 }
 b_full="" b_early="" b_200="" b_200full=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    b_full=$(printf '%s\n%s\n' "$b_full" "$(early_run "$D/early20k.ini" --no-early-stop)" | fastest3)
-    b_early=$(printf '%s\n%s\n' "$b_early" "$(early_run "$D/early20k.ini")" | fastest3)
-    b_200=$(printf '%s\n%s\n' "$b_200" "$(early_run "$D/early200k.ini")" | fastest3)
-    b_200full=$(printf '%s\n%s\n' "$b_200full" "$(early_run "$D/early200k.ini" --no-early-stop)" |
+    b_full=$(printf '%s\n%s\n' "$b_full" \
+        "$(early_run "$D/early20k.ini" --no-snapshots --no-early-stop)" | fastest3)
+    b_early=$(printf '%s\n%s\n' "$b_early" "$(early_run "$D/early20k.ini" --no-snapshots)" |
         fastest3)
+    b_200=$(printf '%s\n%s\n' "$b_200" "$(early_run "$D/early200k.ini" --no-snapshots)" |
+        fastest3)
+    b_200full=$(printf '%s\n%s\n' "$b_200full" \
+        "$(early_run "$D/early200k.ini" --no-snapshots --no-early-stop)" | fastest3)
     r=$((r + 1))
 done
 echo
@@ -203,9 +208,44 @@ printf '%s\n%s\n%s\n%s\n' "$b_full" "$b_early" "$b_200full" "$b_200" | awk '
         printf "early stop over full replay at 20k ticks: %.2fx\n", r1
         f = (n[3] / s[3] > 0) ? (n[1] / s[1]) / (n[3] / s[3]) : 0
         e = (n[4] / s[4] > 0) ? (n[2] / s[2]) / (n[4] / s[4]) : 0
-        printf "trials/s, 20k over 200k ticks: %.2fx with full replay, %.2fx with early stop\n", f, e
+        printf "trials/s, 20k over 200k ticks: %.2fx with full replay, %.2fx with early stop\n", f, e }'
+
+# Snapshot starts: kill trials from a copy of the discovery run's state at a
+# checkpoint instead of from record 0 (the default), against --no-snapshots,
+# both with early stop, interleaved, at 20k and 200k ticks.  The flatness
+# target is judged on the default configuration.  The setup column is the
+# scenario's time outside the trial phase (golden run, batch, discovery with
+# its copies, and one probe per copy).
+s_20="" s_200="" n_20="" n_200=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    n_20=$(printf '%s\n%s\n' "$n_20" "$(early_run "$D/early20k.ini" --no-snapshots)" | fastest3)
+    s_20=$(printf '%s\n%s\n' "$s_20" "$(early_run "$D/early20k.ini")" | fastest3)
+    n_200=$(printf '%s\n%s\n' "$n_200" "$(early_run "$D/early200k.ini" --no-snapshots)" |
+        fastest3)
+    s_200=$(printf '%s\n%s\n' "$s_200" "$(early_run "$D/early200k.ini")" | fastest3)
+    r=$((r + 1))
+done
+echo
+echo "== snapshot starts (standard scenario, $EB trials, early stop on, -j $CPUS, best of $ROUNDS)"
+printf '%-34s %8s %8s %10s %14s %10s\n' mode trials from_snap trial_s trials_per_s setup_s
+srow() {
+    echo "$2" | awk -v l="$1" '{ printf "%-34s %8d %8d %10.3f %14.1f %10.3f\n", l, $1, $4, $2,
+        $1 / $2, $5 - $2 }'
+}
+srow "20k ticks, from record 0" "$n_20"
+srow "20k ticks, snapshot starts" "$s_20"
+srow "200k ticks, from record 0" "$n_200"
+srow "200k ticks, snapshot starts" "$s_200"
+printf '%s\n%s\n%s\n%s\n' "$n_20" "$s_20" "$n_200" "$s_200" | awk '
+    { n[NR] = $1; s[NR] = $2 }
+    END {
+        printf "snapshot starts over record 0: %.2fx at 20k ticks, %.2fx at 200k ticks\n",
+            (n[2] / s[2]) / (n[1] / s[1]), (n[4] / s[4]) / (n[3] / s[3])
+        f = (n[4] / s[4] > 0) ? (n[2] / s[2]) / (n[4] / s[4]) : 0
+        printf "trials/s, 20k over 200k ticks, default configuration: %.2fx\n", f
         printf "target: trial cost flat in log length (200k within 1.5x of 20k): %s\n",
-            (e <= 1.5) ? "met" : "NOT met" }'
+            (f <= 1.5) ? "met" : "NOT met" }'
 
 echo
 echo "== the default scenario suite (scenarios/*.ini)"

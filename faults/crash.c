@@ -10,6 +10,8 @@
  *   RP_FIU_CRASH=NAME:K[,NAME:K...]              SIGKILL at the K-th hit
  *   RP_FIU_FAIL=NAME:K[:ERRNO][,...]             the K-th hit fails
  *   RP_FIU_TRACE=PATH                            one line per crash/fail
+ *   RP_FIU_SNAP=NAME:EVERY RP_FIU_SNAP_DIR=PATH RP_FIU_SNAP_OUT=PATH
+ *                                                state-dir snapshots (snap.c)
  *
  * Layout: configuration and its parser (run by the constructor, before
  * main, or per child by the fork server in forksrv.c); the point table (a pointer cache in front of a string hash); the
@@ -75,6 +77,7 @@ typedef struct ft_point {
     char *name;
     uint64_t armed; /* bit i set: ft_cfg.armed[i] matches this name */
     int counted;    /* matches an RP_FIU_POINTS pattern */
+    int snap;       /* is RP_FIU_SNAP's point */
     atomic_uint_fast64_t hits;
 } ft_point;
 
@@ -86,6 +89,8 @@ static struct {
     ft_armed armed[FT_MAX_ARMED];
     int narmed;
     pid_t owner; /* only this process writes the count file */
+    int snap_on;
+    ft_snap_cfg snap;
 } ft_cfg;
 
 static ft_point ft_points[FT_MAX_POINTS];
@@ -350,6 +355,7 @@ static ft_point *ft_point_locked(const char *name)
     for (int i = 0; i < ft_cfg.narmed; i++)
         if (ft_match(ft_cfg.armed[i].pattern, name))
             p->armed |= UINT64_C(1) << i;
+    p->snap = ft_cfg.snap_on && strcmp(ft_cfg.snap.point, name) == 0;
     atomic_init(&p->hits, 0);
     ft_slots[slot] = ++ft_npoints;
     return p;
@@ -413,6 +419,27 @@ static void ft_crash(const char *name, uint64_t hit)
         pause();
 }
 
+/* A hit of RP_FIU_SNAP's point: the marks line, then maybe a copy (snap.c). */
+static void ft_snap(uint64_t hit)
+{
+    static char line[1 << 16];
+    size_t n = (size_t)snprintf(line, sizeof line, "%llu", (unsigned long long)hit);
+    int full = 0;
+    pthread_mutex_lock(&ft_lock);
+    for (int i = 0; i < ft_npoints && !full; i++) {
+        if (!ft_points[i].counted)
+            continue;
+        n += (size_t)snprintf(line + n, sizeof line - n, " %s=%llu", ft_points[i].name,
+                              (unsigned long long)atomic_load(&ft_points[i].hits));
+        full = n + 2 >= sizeof line;
+    }
+    pthread_mutex_unlock(&ft_lock);
+    if (full || atomic_load(&ft_overflow))
+        n = (size_t)snprintf(line, sizeof line, "%llu incomplete", (unsigned long long)hit);
+    line[n++] = '\n';
+    ft__snap_hit(&ft_cfg.snap, hit, line, n);
+}
+
 /*
  * Called by libfiu, under its read lock, for every hit of a point enabled
  * by this library.  libfiu's thread-local recursion guard is up, so calls
@@ -430,7 +457,11 @@ static int ft_callback(const char *enabled_as, int *failnum, void **failinfo,
     (void)flags;
     if (!p)
         return 0;
-    atomic_fetch_add_explicit(&p->hits, 1, memory_order_relaxed);
+    if (p->snap)
+        /* before the armed entries: a crash on this very hit has its marks */
+        ft_snap(atomic_fetch_add_explicit(&p->hits, 1, memory_order_relaxed) + 1);
+    else
+        atomic_fetch_add_explicit(&p->hits, 1, memory_order_relaxed);
     /* crash entries hold the low bits, so a crash wins over a fail on the same hit */
     for (uint64_t m = p->armed; m; m &= m - 1) {
         ft_armed *a = &ft_cfg.armed[__builtin_ctzll(m)];
@@ -573,6 +604,37 @@ static void ft_enable(const char *pattern)
         ft_die("fiu_enable_external(%s) failed", pattern);
 }
 
+/* RP_FIU_SNAP=NAME:EVERY with RP_FIU_SNAP_OUT, and RP_FIU_SNAP_DIR when
+ * EVERY > 0.  The marks count the points RP_FIU_POINTS counts. */
+static void ft_snap_configure(void)
+{
+    const char *v = ft_env("RP_FIU_SNAP");
+    char *entry, *colon;
+    if (!v)
+        return;
+    entry = ft_dup(v);
+    colon = strrchr(entry, ':');
+    if (!colon)
+        ft_bad("RP_FIU_SNAP", v);
+    *colon = '\0';
+    if (!ft_valid_pattern(entry) || entry[strlen(entry) - 1] == '*')
+        ft_bad("RP_FIU_SNAP", v);
+    if (strcmp(colon + 1, "0") == 0)
+        ft_cfg.snap.every = 0;
+    else if (ft_parse_k(colon + 1, &ft_cfg.snap.every) < 0)
+        ft_bad("RP_FIU_SNAP", v);
+    ft_cfg.snap.point = entry;
+    ft_cfg.snap.out = ft_env("RP_FIU_SNAP_OUT");
+    ft_cfg.snap.dir = ft_env("RP_FIU_SNAP_DIR");
+    if (!ft_cfg.snap.out)
+        ft_die("RP_FIU_SNAP: set without RP_FIU_SNAP_OUT");
+    if (ft_cfg.snap.every && !ft_cfg.snap.dir)
+        ft_die("RP_FIU_SNAP: copies asked for without RP_FIU_SNAP_DIR");
+    if (!ft_cfg.count_path)
+        ft_die("RP_FIU_SNAP: set without RP_FIU_COUNT and RP_FIU_POINTS (the marks' counts)");
+    ft_cfg.snap_on = 1;
+}
+
 /* Reads RP_FIU_* from the environment and arms libfiu.  Run once per
  * process before main: by the constructor, or in a fork server's child
  * (forksrv.c) once the request's environment is in place. */
@@ -595,7 +657,8 @@ void ft__configure(void)
         ft_die("RP_FIU_COUNT: set without RP_FIU_POINTS");
     if (points)
         ft_each_entry("RP_FIU_POINTS", ft_dup(points), ft_add_pattern);
-    if (ft_cfg.narmed == 0 && ft_cfg.npatterns == 0)
+    ft_snap_configure();
+    if (ft_cfg.narmed == 0 && ft_cfg.npatterns == 0 && !ft_cfg.snap_on)
         return; /* preloaded but idle: fiu_fail passes straight through */
 
     if (ft_cfg.trace_path) {
@@ -618,6 +681,8 @@ void ft__configure(void)
         ft_enable(ft_cfg.armed[i].pattern);
     for (int i = 0; i < ft_cfg.npatterns; i++)
         ft_enable(ft_cfg.patterns[i]);
+    if (ft_cfg.snap_on)
+        ft_enable(ft_cfg.snap.point);
     if (ft_cfg.count_path && atexit(ft_write_counts) != 0)
         ft_die("atexit failed");
     /* refpipe evaluates its per-event points only when this is set */

@@ -49,6 +49,7 @@ typedef struct hn_res_trial {
     const char *early;          /* early stop: "stopped", "no-match", "full-run" (a
                                    soundness-guard trial), NULL when off */
     int64_t converged_at;       /* where it converged (stopped, or would have); < 0: NULL */
+    int64_t snap_hit;           /* started from the snapshot at this hit; 0: NULL */
 } hn_res_trial;
 
 /* A scenario's final row (hn_res_scenario_end). */

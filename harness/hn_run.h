@@ -207,6 +207,9 @@ typedef struct hn_trial_result {
                                   stopped; HN_EARLY_GUARD: would have); -1 if it did not */
     int guard_disagrees;       /* HN_EARLY_GUARD: converged_at >= 0 but the full run's
                                   verdict is not converged: a harness error */
+    uint64_t snap_hit;         /* started from the snapshot taken at this hit of the
+                                  snapshot point (docs/semantics.md, "Snapshot starts");
+                                  0: from record 0 */
 } hn_trial_result;
 
 /* A failing trial, kept for the summary. */
@@ -270,6 +273,8 @@ typedef struct hn_scenario_result {
      * (any makes the scenario a harness error, exit 3) */
     int early_on, early_stopped, guard_run, guard_disagree;
     char guard_first[HN_TRIAL_SPEC_MAX]; /* the first disagreeing trial's schedule */
+    /* snapshot starts: usable snapshots, trials that started from one */
+    int snap_count, snap_started;
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
@@ -305,6 +310,7 @@ typedef struct hn_run_opts {
     int no_fork_server;         /* trial processes by fork+exec, never through a fork
                                    server (hn_fsrv.h; replay always forks and executes) */
     int no_early_stop;          /* every trial runs to the end (--no-early-stop) */
+    int no_snapshots;           /* every trial starts from record 0 (--no-snapshots) */
 } hn_run_opts;
 
 void hn_run_opts_init(hn_run_opts *o);

@@ -33,6 +33,9 @@
  * point RUNS/latest at it (replaced atomically).  out gets its absolute path.
  * Returns 0 or -errno with eb set.
  */
+/* cp -R of regular files, directories and symlinks (others are skipped);
+ * `to` may exist.  Used for run dirs and for snapshot starts (snap.c). */
+int hn_rundir_copy_tree(const char *from, const char *to, pl_errbuf *eb);
 int hn_rundir_create(const char *runs, char *out, size_t n, pl_errbuf *eb);
 
 /*

@@ -7,6 +7,8 @@
  *              into an own process group, pidfd waits with deadlines, kill
  *   judge.c    verdict names, export digests, table comparison, first diff
  *   trials.c   the per-trial state machine (a slot: run, restart, export)
+ *   snap.c     snapshot starts: kill trials from a copy of the discovery
+ *              run's state at a checkpoint
  *   pool.c     the parallel pool of slots and the results-database batches
  *   runner.c   scenario orchestration: golden, discovery, hn_run_scenario,
  *              hn_run_replay
@@ -33,6 +35,8 @@
 
 /* "bars", "late", "dlq": the three tables of an export, in digest order. */
 extern const char *const hn__tbl_name[3];
+
+typedef struct hn__snaps hn__snaps;
 
 typedef struct ctx {
     const hn_scenario *sc;
@@ -68,6 +72,8 @@ typedef struct ctx {
     char conv[PATH_MAX];          /* the golden run's convergence digests; "" when early
                                      stop is off or the pipeline cannot do it */
     int guard_all;                /* every trial is a soundness-guard trial (replay) */
+    hn__snaps *snaps;             /* snapshot starts (snap.c); NULL: every trial from 0 */
+    char snap_point[HN_POINT_MAX + 1]; /* the point snapshots are taken at */
 } ctx;
 
 typedef struct proc {
@@ -100,6 +106,13 @@ typedef struct slot {
                                   their trace (fs.trace in the trial dir) */
     char rot_key[256];         /* sink-value-rot: the damaged bar's "agg,symbol,seq,"
                                   ("" when none); judged by hn__judge_rot */
+    uint64_t snap_hit;         /* started from the snapshot at this hit of the snapshot
+                                  point (snap.c), 0: from record 0 */
+    uint64_t snap_k;           /* ... and its first crash armed at this hit instead */
+    int snap_redo;             /* finished unconverged from a snapshot: run again from 0 */
+    int snap_v1;               /* ... and the verdict and detail of that first run */
+    uint64_t snap_h1;          /* (0: this is no such second run) */
+    char snap_d1[400];
     int64_t t0;
     long trace_lines;
     proc p;
@@ -116,6 +129,18 @@ typedef struct pool {
     int64_t last_flush;
     int done, total, failed;
 } pool;
+
+/* snap.c: after a discovery run under RP_FIU_SNAP=POINT:EVERY, probe its
+ * copies and set c->snaps.  The number of usable copies, or a negative code. */
+int hn__snaps_prepare(ctx *c, const char *point);
+/* The snapshot a kill at POINT:K starts from: 1 with *hit and *k2 (the hit
+ * to arm in the restored process), or 0 when it starts from record 0. */
+int hn__snap_pick(const hn__snaps *sn, const char *point, uint64_t k, uint64_t *hit,
+                  uint64_t *k2);
+/* Copy the snapshot taken at hit into the state dir. */
+int hn__snap_restore(const ctx *c, uint64_t hit, const char *state);
+/* Free, and remove the copies. */
+void hn__snaps_free(hn__snaps *sn);
 
 /* procs.c: helpers */
 int64_t hn__now_ns(void);

@@ -11,7 +11,8 @@
  *   [faults]     points (glob patterns), hits, crashes, budget, seed,
  *                timeout, max-restarts, powercut, powercut-at,
  *                powercut-budget, io-errors, io-budget, corrupt,
- *                corrupt-budget, early-stop, full-run-fraction
+ *                corrupt-budget, early-stop, full-run-fraction,
+ *                snapshot-start, snapshot-point
  *   [expect]     converge, agree-with-batch, max-late-fraction,
  *                max-dlq-fraction
  *
@@ -99,6 +100,10 @@ typedef struct hn_scenario {
     int early_stop;              /* early-stop: recoveries stop at convergence; default 1 */
     int64_t full_run_ppm;        /* full-run-fraction: soundness-guard trials, parts per
                                     million; default 50000 (5%) */
+    int snapshot_start;          /* snapshot-start: kill trials may start from a copy of
+                                    the discovery run's state at a checkpoint; default 1 */
+    char snapshot_point[128];    /* snapshot-point: where the copies are taken;
+                                    default ckpt/done/after */
 
     /* [expect] */
     int expect_converge;         /* default 1 */

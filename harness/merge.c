@@ -590,10 +590,19 @@ static int copy_trials(sqlite3 *db, const char *tmp, const m_in *in, const int64
     /* early stop's columns, when the input has them (added within version 1) */
     int early = query_int(db, "SELECT count(*) FROM pragma_table_info('trials', 'src') "
                               "WHERE name = 'converged_at'", NULL, 0) > 0;
+    /* and snapshot starts' column (also within version 1) */
+    int snap = query_int(db, "SELECT count(*) FROM pragma_table_info('trials', 'src') "
+                             "WHERE name = 'snap_hit'", NULL, 0) > 0;
     for (int j = 0; j < in->nscn; j++) {
         int64_t v[2] = {ids[j], in->scn[j].id};
         if ((ret = run_ints(db, tmp,
-                            early ? "INSERT INTO trials(scenario_id, seq, crashes, point, k, "
+                            snap ? "INSERT INTO trials(scenario_id, seq, crashes, point, k, "
+                                   "verdict, restarts, duration_ms, bars, late, dlq, state_dir, "
+                                   "detail, early, converged_at, snap_hit) SELECT ?1, seq, "
+                                   "crashes, point, k, verdict, restarts, duration_ms, bars, "
+                                   "late, dlq, state_dir, detail, early, converged_at, snap_hit "
+                                   "FROM src.trials WHERE scenario_id = ?2 ORDER BY id"
+                            : early ? "INSERT INTO trials(scenario_id, seq, crashes, point, k, "
                                     "verdict, restarts, duration_ms, bars, late, dlq, state_dir, "
                                     "detail, early, converged_at) SELECT ?1, seq, crashes, point, "
                                     "k, verdict, restarts, duration_ms, bars, late, dlq, "

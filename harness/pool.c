@@ -70,6 +70,7 @@ static int flush_db(pool *pl, int block)
                     : t->early == HN_EARLY_ON ? (t->converged_at >= 0 ? "stopped" : "no-match")
                                               : NULL;
         row.converged_at = t->converged_at;
+        row.snap_hit = t->snap_hit > INT64_MAX ? INT64_MAX : (int64_t)t->snap_hit;
         ret = hn_res_trial_add(db, pl->scenario_id, &row, c->eb);
     }
     if (ret == 0)
@@ -91,6 +92,7 @@ static int deliver(pool *pl, const hn_trial_result *t)
     r->by_verdict[t->verdict]++;
     r->early_stopped += t->early == HN_EARLY_ON && t->converged_at >= 0;
     r->guard_run += t->early == HN_EARLY_GUARD;
+    r->snap_started += t->snap_hit > 0;
     if (t->guard_disagrees && r->guard_disagree++ == 0)
         hn_run_trial_format(&t->trial, r->guard_first, sizeof r->guard_first);
     if (t->verdict != HN_V_CONVERGED) {

@@ -389,6 +389,9 @@ void hn_prog_summary(FILE *out, const hn_scenario *sc, const hn_scenario_result 
             fprintf(out, "   early stop: %d trials converged early and stopped; %d run in full "
                     "as the soundness guard, %d of them disagreeing\n", r->early_stopped,
                     r->guard_run, r->guard_disagree);
+        if (r->snap_count)
+            fprintf(out, "   snapshot starts: %d trials started from one of %d checkpoint "
+                    "snapshots instead of record 0\n", r->snap_started, r->snap_count);
         if (r->pc_planned || r->pc_records) {
             int64_t pms = r->pc_ms, p10 = pms > 0 ? (int64_t)r->pc_run * 10000 / pms : 0;
             fprintf(out, "   power cuts: %d crash states run of %d planned (%llu distinct at the "

@@ -432,6 +432,8 @@ static const char *run_options(void)
            "                     fork server per slot when the binary allows; docs/faults.md)\n"
            "  --no-early-stop    every recovery runs to the end (default: a recovery that\n"
            "                     reaches a golden checkpoint's digests stops there)\n"
+           "  --no-snapshots     every trial starts from record 0 (default: kill trials start\n"
+           "                     from a copy of the discovery run's state at a checkpoint)\n"
            "Each run writes RESULTS_DIR/runs/<UTC time>-<id>/ (and a `latest` link): the\n"
            "report (index.html, junit.xml, summary.md) and the kept state dirs.\n"
            "exit status: 0 all converged and expectations held; 1 a failure (divergence,\n"
@@ -466,7 +468,8 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 }
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
-       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY, O_DEPTH };
+       O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY, O_DEPTH,
+       O_NO_SNAP };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -596,6 +599,7 @@ static int cmd_run(int argc, char **argv)
         {"keep-max-mb", required_argument, NULL, O_KEEP_MAX},
         {"shard", required_argument, NULL, O_SHARD},
         {"no-early-stop", no_argument, NULL, O_NO_EARLY},
+        {"no-snapshots", no_argument, NULL, O_NO_SNAP},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *shard = NULL;
     char runs[PATH_MAX], rundir[PATH_MAX] = "", bindir[PATH_MAX], *slash;
@@ -648,6 +652,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_NO_EARLY:
             o.no_early_stop = 1;
+            break;
+        case O_NO_SNAP:
+            o.no_snapshots = 1;
             break;
         case O_LARGE:
             allow_large = 1;
@@ -908,6 +915,7 @@ static const char *mutants_options(void)
            "                     failing trial, or after the golden run when batch disagrees)\n"
            "  --strict           count mutants only a power cut can reveal like the others\n"
            "  --no-early-stop    every recovery runs to the end\n"
+           "  --no-snapshots     every trial starts from record 0\n"
            "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
            "                     budget N replays) into out/shrink/MUTANT/\n"           "  --depth N          stop a mutant's row once N scenarios caught it (its\n"
            "                     other cells are not run: '.'); the gate uses 2\n"
@@ -1034,6 +1042,7 @@ static int cmd_mutants(int argc, char **argv)
         {"shrink", required_argument, NULL, O_SHRINK},
         {"no-fork-server", no_argument, NULL, O_NO_FSRV},
         {"no-early-stop", no_argument, NULL, O_NO_EARLY},
+        {"no-snapshots", no_argument, NULL, O_NO_SNAP},
         {"depth", required_argument, NULL, O_DEPTH},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
@@ -1080,6 +1089,9 @@ static int cmd_mutants(int argc, char **argv)
             break;
         case O_NO_EARLY:
             mo.run.no_early_stop = 1;
+            break;
+        case O_NO_SNAP:
+            mo.run.no_snapshots = 1;
             break;
         case O_SHRINK:
             if (parse_count("mutants", "--shrink", optarg, 1, &shrink) < 0)

@@ -200,7 +200,8 @@ static const char *schema_sql =
     "  state_dir TEXT,\n"
     "  detail TEXT,\n"
     "  early TEXT,\n"
-    "  converged_at INTEGER) STRICT;\n"
+    "  converged_at INTEGER,\n"
+    "  snap_hit INTEGER) STRICT;\n"
     "CREATE INDEX IF NOT EXISTS trials_by_scenario ON trials(scenario_id, verdict);\n"
     "CREATE TABLE IF NOT EXISTS divergences(\n"
     "  id INTEGER PRIMARY KEY,\n"
@@ -275,14 +276,15 @@ static int check_schema(hn_res *r, pl_errbuf *eb)
                      r->path, version, HN_RES_SCHEMA_VERSION);
         goto fail;
     }
-    /* scenarios.workload, trials.early and trials.converged_at came within
-     * version 1: nullable columns, so a file written before them gets them
-     * in place */
+    /* scenarios.workload, trials.early, trials.converged_at and
+     * trials.snap_hit came within version 1: nullable columns, so a file
+     * written before them gets them in place */
     {
         static const char *const added[][3] = {
             {"scenarios", "workload", "TEXT"},
             {"trials", "early", "TEXT"},
             {"trials", "converged_at", "INTEGER"},
+            {"trials", "snap_hit", "INTEGER"},
         };
         for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
             char sql[160];
@@ -341,8 +343,8 @@ int hn_res_open(const char *path, hn_res **out, pl_errbuf *eb)
     if ((ret = prepare(r,
                        "INSERT INTO trials(scenario_id, seq, crashes, point, k, verdict, "
                        "restarts, duration_ms, bars, late, dlq, state_dir, detail, early, "
-                       "converged_at) "
-                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+                       "converged_at, snap_hit) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
                        &r->ins_trial, eb)) ||
         (ret = prepare(r,
                        "INSERT INTO divergences(scenario_id, trial_id, tbl, line, expected, "
@@ -536,6 +538,8 @@ int hn_res_trial_add(hn_res *r, int64_t scenario_id, const hn_res_trial *t, pl_e
     bind_opt(st, 14, t->early);
     if (t->early && t->converged_at >= 0)
         sqlite3_bind_int64(st, 15, t->converged_at);
+    if (t->snap_hit > 0)
+        sqlite3_bind_int64(st, 16, t->snap_hit);
     if ((ret = step_done(r, st, "inserting a trial", eb)))
         return ret;
     id = sqlite3_last_insert_rowid(r->db);

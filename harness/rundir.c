@@ -75,8 +75,7 @@ out:
     return ret;
 }
 
-/* cp -R of regular files, directories and symlinks (others are skipped). */
-static int copy_tree(const char *from, const char *to, pl_errbuf *eb)
+int hn_rundir_copy_tree(const char *from, const char *to, pl_errbuf *eb)
 {
     struct stat st;
     DIR *d;
@@ -107,7 +106,7 @@ static int copy_tree(const char *from, const char *to, pl_errbuf *eb)
             continue;
         if ((ret = pl_fs_pathf(a, eb, "%s/%s", from, e->d_name)) == 0 &&
             (ret = pl_fs_pathf(b, eb, "%s/%s", to, e->d_name)) == 0)
-            ret = copy_tree(a, b, eb);
+            ret = hn_rundir_copy_tree(a, b, eb);
     }
     closedir(d);
     return ret;
@@ -121,7 +120,7 @@ static int move_tree(const char *from, const char *to, pl_errbuf *eb)
         return 0;
     if (errno != EXDEV)
         return pl_err_os(eb, errno, "rename(%s, %s)", from, to);
-    ret = copy_tree(from, to, eb);
+    ret = hn_rundir_copy_tree(from, to, eb);
     if (ret)
         pl_fs_rm_rf(to); /* no half copies in the run dir */
     pl_fs_rm_rf(from);

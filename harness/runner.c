@@ -298,15 +298,43 @@ static int cmp_point(const void *a, const void *b)
     return strcmp(((const hn_point *)a)->name, ((const hn_point *)b)->name);
 }
 
+#define SNAP_MAX 32 /* snapshots per scenario, about: copies every ceil(checkpoints / this) */
+
+/* Snapshot starts for this scenario: the variables that make the discovery
+ * run take its copies (snap.c).  Returns the number set in extra (0: off). */
+static int snap_env(ctx *c, const char *state, char ev[3][PATH_MAX + HN_POINT_MAX + 32],
+                    char *extra[])
+{
+    long ckpts;
+    /* the probes of snap.c need the golden run's convergence digests */
+    if (!c->sc->snapshot_start || c->o->no_snapshots || !c->conv[0])
+        return 0;
+    snprintf(c->snap_point, sizeof c->snap_point, "%s", c->sc->snapshot_point);
+    /* the golden run's convergence digests have a line per checkpoint;
+     * without them every hit gets a copy */
+    ckpts = c->conv[0] ? hn__count_lines(c->conv) : 0;
+    snprintf(ev[0], sizeof ev[0], "RP_FIU_SNAP=%s:%ld", c->snap_point,
+             ckpts > SNAP_MAX ? (ckpts + SNAP_MAX - 1) / SNAP_MAX : 1);
+    snprintf(ev[1], sizeof ev[1], "RP_FIU_SNAP_DIR=%s", state);
+    snprintf(ev[2], sizeof ev[2], "RP_FIU_SNAP_OUT=%s/snapshots", c->dir);
+    pl_fs_rm_rf(ev[2] + strlen("RP_FIU_SNAP_OUT="));
+    if (pl_fs_mkdir_p(ev[2] + strlen("RP_FIU_SNAP_OUT="), NULL) < 0)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        extra[i] = ev[i];
+    return 3;
+}
+
 /* One counted run: which fail points are hit, how often.  Selects those
- * matching the scenario's patterns.  Returns 0, 1 (verdict set), <0. */
+ * matching the scenario's patterns; takes the snapshots of snapshot starts.
+ * Returns 0, 1 (verdict set), <0. */
 static int discover(ctx *c, hn_scenario_result *r)
 {
     const hn_scenario *sc = c->sc;
     char state[PATH_MAX], counts[PATH_MAX], log[PATH_MAX], ev_pre[PATH_MAX + 64];
-    char ev_count[PATH_MAX + 16];
-    char *argv[MAX_ARGS + 8], *extra[4], *text, *line, *save = NULL;
-    int n = 0, ret, cap = 16, posix = 0, posix_pat = 0;
+    char ev_count[PATH_MAX + 16], ev_snap[3][PATH_MAX + HN_POINT_MAX + 32];
+    char *argv[MAX_ARGS + 8], *extra[8], *text, *line, *save = NULL;
+    int n = 0, ret, cap = 16, posix = 0, posix_pat = 0, nsnap;
 
     if ((ret = pl_fs_pathf(state, c->eb, "%s/discovery/state", c->dir)) ||
         (ret = pl_fs_pathf(counts, c->eb, "%s/discovery/counts", c->dir)) ||
@@ -329,6 +357,7 @@ static int discover(ctx *c, hn_scenario_result *r)
      * nothing is known, whatever its form */
     extra[2] = "RP_FIU_POINTS=*";
     extra[3] = c->asan_env;
+    nsnap = snap_env(c, state, ev_snap, extra + 4);
     argv[n++] = c->bin;
     argv[n++] = "run";
     argv[n++] = c->logdir;
@@ -336,8 +365,11 @@ static int discover(ctx *c, hn_scenario_result *r)
     for (int i = 0; i < c->npargs; i++)
         argv[n++] = c->pargs[i];
     argv[n] = NULL;
-    if ((ret = golden_step(c, r, "discovery: run", argv, extra, 4, log, NULL)))
+    if ((ret = golden_step(c, r, "discovery: run", argv, extra, 4 + nsnap, log, NULL)))
         return ret;
+    if (nsnap && (ret = hn__snaps_prepare(c, c->snap_point)) < 0)
+        return ret;
+    r->snap_count = ret;
     text = hn__slurp(counts, NULL);
     if (!text)
         return golden_fail(r, 3, "discovery: no count file %s (is %s preloadable?)", counts,
@@ -522,6 +554,8 @@ static void ctx_free(ctx *c)
     c->env = NULL;
     hn_cut_free(c->cut);
     c->cut = NULL;
+    hn__snaps_free(c->snaps);
+    c->snaps = NULL;
 }
 
 /* Binaries, pipeline options, environment, the scenario's work dir. */

@@ -60,7 +60,7 @@ enum key_id {
     K_POINTS, K_HITS, K_CRASHES, K_BUDGET, K_SEED, K_TIMEOUT, K_MAX_RESTARTS,
     K_POWERCUT, K_POWERCUT_AT, K_POWERCUT_BUDGET,
     K_IO_ERRORS, K_IO_BUDGET, K_IO_PC_BUDGET, K_CORRUPT, K_CORRUPT_BUDGET, K_EARLY_STOP,
-    K_FULL_RUN,
+    K_FULL_RUN, K_SNAP_START, K_SNAP_POINT,
     K_CONVERGE, K_AGREE, K_MAX_LATE, K_MAX_DLQ,
     NKEYS
 };
@@ -97,6 +97,8 @@ static const struct keydef {
     [K_CORRUPT_BUDGET] = {SEC_FAULTS, "corrupt-budget", 0},
     [K_EARLY_STOP] = {SEC_FAULTS, "early-stop", 0},
     [K_FULL_RUN] = {SEC_FAULTS, "full-run-fraction", 0},
+    [K_SNAP_START] = {SEC_FAULTS, "snapshot-start", 0},
+    [K_SNAP_POINT] = {SEC_FAULTS, "snapshot-point", 0},
     [K_CONVERGE] = {SEC_EXPECT, "converge", 0},
     [K_AGREE] = {SEC_EXPECT, "agree-with-batch", 0},
     [K_MAX_LATE] = {SEC_EXPECT, "max-late-fraction", 0},
@@ -1056,6 +1058,20 @@ static int on_faults(sc_ctx *c, int k, const char *v)
         if (parse_ppm(v, &sc->full_run_ppm, why, sizeof why) < 0)
             return KEY_FAIL(c, "full-run-fraction", "%s", why);
         return 0;
+    case K_SNAP_START:
+        if (parse_bool(v, &sc->snapshot_start) < 0)
+            return KEY_FAIL(c, "snapshot-start", "'%.80s' is not a boolean (true, false, yes, "
+                            "no, 1 or 0)", v);
+        return 0;
+    case K_SNAP_POINT:
+        /* one exact point: its hits are counted, not matched */
+        if (check_pattern(v, strlen(v), why, sizeof why) < 0)
+            return KEY_FAIL(c, "snapshot-point", "%s", why);
+        if (strchr(v, '*'))
+            return KEY_FAIL(c, "snapshot-point", "'%.80s' is a pattern; name one fail point",
+                            v);
+        memcpy(sc->snapshot_point, v, strlen(v) + 1);
+        return 0;
     default: /* K_MAX_RESTARTS */
         if (parse_uint(v, MAX_RESTARTS, &u) < 0 || u == 0)
             return KEY_FAIL(c, "max-restarts", "'%.80s' is not an integer in 1..%d", v,
@@ -1166,6 +1182,8 @@ static void defaults(hn_scenario *sc)
     sc->io_budget = 40;
     sc->corrupt_budget = 24;
     sc->early_stop = 1;
+    sc->snapshot_start = 1;
+    snprintf(sc->snapshot_point, sizeof sc->snapshot_point, "%s", "ckpt/done/after");
     sc->full_run_ppm = 50000; /* 5% */
     sc->seed = 1;
     sc->timeout_ns = DEFAULT_TIMEOUT;

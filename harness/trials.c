@@ -17,6 +17,11 @@
  * and a full verdict other than converged after such a report is a harness
  * error (finish()).
  *
+ * Snapshot starts (snap.c): a trial of kills alone may start from a copy of
+ * the discovery run's state at a checkpoint, its first crash armed at the
+ * hit that follows; one that does not converge so runs again from record 0
+ * (finish() -> snap_redo -> hn__on_exit_slot), whose verdict counts.
+ *
  * A crash must be the one we armed: rp-crash.so appends a line to the trace
  * file before it sends SIGKILL, so a SIGKILL without a new trace line (the
  * OOM killer, say) is told apart from ours.
@@ -41,6 +46,31 @@
 static void finish(const ctx *c, slot *s, int verdict)
 {
     hn_trial_result *res = &s->res;
+    if (s->snap_hit && verdict != HN_V_CONVERGED) {
+        /* rule (3) of snap.c: a red verdict must hold from record 0 */
+        s->snap_redo = 1;
+        s->snap_v1 = verdict;
+        s->snap_h1 = s->snap_hit;
+        snprintf(s->snap_d1, sizeof s->snap_d1, "%.399s", res->detail);
+        hn__note(c, "from the snapshot at %s hit %llu the trial ended %s; running it again "
+                 "from record 0", c->snap_point, (unsigned long long)s->snap_hit,
+                 hn_verdict_name(verdict));
+        s->phase = PH_IDLE;
+        return;
+    }
+    if (s->snap_h1 && s->snap_v1 != verdict) {
+        /* the two starts disagree: neither verdict can be trusted alone */
+        char was[sizeof res->detail];
+        snprintf(was, sizeof was, "%s", res->detail);
+        snprintf(res->detail, sizeof res->detail, "snapshot start disagrees: from the "
+                 "snapshot at %s hit %llu (the state a kill there leaves) the trial ended %s "
+                 "(%.300s); from record 0 it ended %s%s%.300s", c->snap_point,
+                 (unsigned long long)s->snap_h1, hn_verdict_name(s->snap_v1), s->snap_d1,
+                 hn_verdict_name(verdict), was[0] ? ": " : "", was);
+        hn__note(c, "%s", res->detail);
+        verdict = HN_V_ERROR;
+    }
+    s->snap_h1 = 0;
     res->verdict = verdict;
     if (res->early == HN_EARLY_GUARD && res->converged_at >= 0 && verdict != HN_V_CONVERGED) {
         /* early stop would have called this trial converged: unsound */
@@ -115,8 +145,9 @@ static int spawn_run(const ctx *c, slot *s)
         extra[nextra++] = (char *)c->asan_env;
     }
     if (f) {
+        /* from a snapshot the first crash counts its hits from there */
         snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:%llu", f->point,
-                 (unsigned long long)f->k);
+                 (unsigned long long)(i == 0 && s->snap_hit ? s->snap_k : f->k));
         if (f->kind == HN_F_IOERR)
             snprintf(ev_crash, sizeof ev_crash, "RP_FIU_FAIL=%s:%llu:%d", f->point,
                      (unsigned long long)f->k, f->err);
@@ -309,9 +340,24 @@ static int after_complete(const ctx *c, slot *s)
     return s->pc_late ? late_power_cut(c, s) : spawn_export(c, s);
 }
 
+/* Rule (2) of snap.c: kills alone, none of them a discard. */
+static int snap_eligible(const hn_trial *t)
+{
+    if (t->nfaults == 0)
+        return 0;
+    for (int i = 0; i < t->nfaults; i++)
+        if (t->fault[i].kind != HN_F_KILL || t->fault[i].discard)
+            return 0;
+    return 1;
+}
+
 int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
 {
-    int ret;
+    int ret, from_zero = s->snap_redo;
+    s->snap_redo = 0;
+    if (!from_zero)
+        s->snap_h1 = 0;
+    s->snap_hit = 0;
     memset(&s->res, 0, sizeof s->res);
     s->res.seq = seq;
     s->res.trial = *t;
@@ -357,6 +403,22 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         char spec[sizeof ((hn_failure *)0)->spec];
         hn_run_trial_format(t, spec, sizeof spec);
         hn__note(c, "trial %s in %s", spec, s->dir);
+    }
+    if (c->snaps && !from_zero && !s->guard && snap_eligible(t) &&
+        hn__snap_pick(c->snaps, t->fault[0].point, t->fault[0].k, &s->snap_hit, &s->snap_k)) {
+        if (hn__snap_restore(c, s->snap_hit, s->state) < 0) {
+            /* an optimisation must not fail the trial (a full disk, say):
+             * from record 0 instead */
+            pl_fs_rm_rf(s->state);
+            if ((ret = pl_fs_mkdir_p(s->state, c->eb)))
+                return ret;
+            s->snap_hit = 0;
+        }
+        s->res.snap_hit = s->snap_hit;
+        if (c->verbose)
+            hn__note(c, "starting from the snapshot at %s hit %llu: %s armed at its hit %llu",
+                     c->snap_point, (unsigned long long)s->snap_hit, t->fault[0].point,
+                     (unsigned long long)s->snap_k);
     }
     if (t->nfaults > 0 && t->fault[0].kind == HN_F_POWERCUT) {
         ret = power_cut(c, s, &t->fault[0]);
@@ -538,10 +600,11 @@ int hn__on_exit_slot(const ctx *c, slot *s, int timed_out)
                        "killed", s->nproc, limit);
         hn__note(c, "%s", s->res.detail);
         finish(c, s, HN_V_HANG);
-        return 0;
-    }
-    if (s->phase == PH_RUN)
-        return on_run_exit(c, s, st);
-    return on_export_exit(c, s, st);
+        ret = 0;
+    } else
+        ret = s->phase == PH_RUN ? on_run_exit(c, s, st) : on_export_exit(c, s, st);
+    if (ret == 0 && s->phase == PH_IDLE && s->snap_redo)
+        ret = hn__trial_start(c, s, s->res.seq, s->t);
+    return ret;
 }
 

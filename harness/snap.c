@@ -1,0 +1,332 @@
+/*
+ * snap.c - snapshot starts: kill trials that begin from a copy of the
+ * discovery run's state dir at a checkpoint instead of from record 0
+ * (docs/semantics.md, "Snapshot starts").
+ *
+ * The discovery run, under rp-crash.so's RP_FIU_SNAP (faults/snap.c),
+ * writes a marks line at every hit of the snapshot point (by default
+ * ckpt/done/after: a checkpoint is complete and durable), with the hits of
+ * every fail point so far, and copies its state dir at every EVERY-th hit.
+ *
+ * Why a trial may start there: a copy taken at hit H of the snapshot point
+ * is, byte for byte, the state dir a kill at that hit leaves behind.  A
+ * trial "kill at X:K" whose K-th hit of X comes after mark H is then run as
+ * "restore the copy, kill at X:(K - hits of X at H)": by determinism the
+ * restored process repeats the golden run's hits after H, so it dies at
+ * the same operation with the same durable state as the trial from record
+ * 0, minus the replay of the prefix.  Three rules keep that true:
+ *
+ *   (1) A probe per snapshot restores it, armed as a trial's first
+ *       process is (with a crash that never fires), and runs with the
+ *       golden run's convergence digests.  It must stop at convergence,
+ *       or the copy is not used: a recovery did not bring it back to the
+ *       golden run's state (the pipeline is not safe to kill at the
+ *       snapshot point, or a restored process computes differently).
+ *       Probing stops at the second such copy.  And its first marks line
+ *       must equal the golden run's next line minus this one for a point
+ *       X, or the restore itself hits X (log/block/enter does: a restored
+ *       reader enters its blocks anew) and the snapshot is not used for X.
+ *       Without convergence digests (early stop off) there are no
+ *       snapshot starts.
+ *   (2) Only trials of kills alone start from a snapshot: power cuts, I/O
+ *       errors, corruptions and discards keep their own starting states.
+ *   (3) A trial from a snapshot that does not converge runs again from
+ *       record 0 (trials.c), and that run's verdict is the trial's (an
+ *       error naming both when they disagree): a red verdict is always
+ *       reproducible as planned.  The soundness-guard
+ *       share of trials (full-run-fraction) never starts from a snapshot.
+ */
+#include "hn_runner_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hn_faults.h"
+#include "hn_rundir.h"
+#include "pl_fs.h"
+
+#define SNAP_NAMES 64 /* distinct points in the marks, at most */
+
+typedef struct snap {
+    uint64_t hit;                /* of the snapshot point */
+    unsigned char ok[SNAP_NAMES]; /* rule (1) holds for this point */
+} snap;
+
+struct hn__snaps {
+    char dir[PATH_MAX];             /* marks, one copy per snapshot */
+    char names[SNAP_NAMES][HN_POINT_MAX + 1];
+    int nnames;
+    uint64_t nmarks;                /* marks lines, hits 1 .. nmarks */
+    uint64_t *cnt;                  /* (nmarks + 1) x SNAP_NAMES; row 0 zeros */
+    unsigned char *whole;           /* row h came whole */
+    snap *s;
+    int ns;
+};
+
+static int name_index(hn__snaps *sn, const char *name, size_t n, int add)
+{
+    for (int i = 0; i < sn->nnames; i++)
+        if (strlen(sn->names[i]) == n && memcmp(sn->names[i], name, n) == 0)
+            return i;
+    if (!add || sn->nnames == SNAP_NAMES || n > HN_POINT_MAX)
+        return -1;
+    memcpy(sn->names[sn->nnames], name, n);
+    sn->names[sn->nnames][n] = 0;
+    return sn->nnames++;
+}
+
+/*
+ * Parse a marks file: "HIT NAME=COUNT ..." per line.  Rows land in
+ * cnt[HIT * SNAP_NAMES + i]; a row with a name that does not fit, or that
+ * says "incomplete", is not whole.  Returns the number of lines (highest
+ * HIT), 0 when there is no file, or a negative code.
+ */
+static int64_t parse_marks(hn__snaps *sn, const char *path, uint64_t **cnt,
+                           unsigned char **whole, int add)
+{
+    char *text = hn__slurp(path, NULL), *line, *save = NULL;
+    uint64_t rows = 0, cap = 0;
+    if (!text)
+        return errno == ENOENT ? 0 : -errno;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *p = line, *sp;
+        uint64_t hit;
+        if (hn_parse_u64(p, strcspn(p, " "), &hit) < 0 || hit == 0 || hit != rows + 1)
+            break; /* lines come in hit order; anything else ends what we trust */
+        if (hit >= cap) {
+            uint64_t ncap = cap ? cap * 2 : 64;
+            uint64_t *nc = realloc(*cnt, (size_t)(ncap + 1) * SNAP_NAMES * sizeof *nc);
+            unsigned char *nw = nc ? realloc(*whole, (size_t)(ncap + 1)) : NULL;
+            if (!nc || !nw) {
+                if (nc)
+                    *cnt = nc;
+                free(text);
+                return -ENOMEM;
+            }
+            memset(nc + (cap + 1) * SNAP_NAMES, 0,
+                   (size_t)(ncap - cap) * SNAP_NAMES * sizeof *nc);
+            memset(nw + cap + 1, 0, (size_t)(ncap - cap));
+            if (cap == 0) {
+                memset(nc, 0, SNAP_NAMES * sizeof *nc);
+                nw[0] = 1;
+            }
+            *cnt = nc;
+            *whole = nw;
+            cap = ncap;
+        }
+        rows = hit;
+        (*whole)[hit] = 1;
+        p += strcspn(p, " ");
+        while (*p == ' ') {
+            char *eq;
+            uint64_t v;
+            int i;
+            p++;
+            sp = p + strcspn(p, " ");
+            eq = memchr(p, '=', (size_t)(sp - p));
+            if (!eq || hn_parse_u64(eq + 1, (size_t)(sp - eq - 1), &v) < 0 ||
+                (i = name_index(sn, p, (size_t)(eq - p), add)) < 0) {
+                (*whole)[hit] = 0;
+                break;
+            }
+            (*cnt)[hit * SNAP_NAMES + (uint64_t)i] = v;
+            p = sp;
+        }
+    }
+    free(text);
+    return (int64_t)rows;
+}
+
+/* Restore snapshot s in a scratch dir and run it to convergence; fills
+ * s->ok by rule (1).  Returns 1 when it converged, 0 when it did not or
+ * could not run (a copy that fails, a full disk), or a negative code. */
+static int probe(const ctx *c, hn__snaps *sn, snap *s, const char *point)
+{
+    char pdir[PATH_MAX], state[PATH_MAX], from[PATH_MAX], out[PATH_MAX], log[PATH_MAX];
+    char ev_pre[PATH_MAX + 16], ev_count[PATH_MAX + 32], ev_snap[HN_POINT_MAX + 24];
+    char ev_out[PATH_MAX + 24], ev_crash[HN_POINT_MAX + 24], ev_trace[PATH_MAX + 32];
+    char *argv[MAX_ARGS + 8], *extra[8], *text;
+    uint64_t *pc = NULL;
+    unsigned char *pw = NULL;
+    int n = 0, st, to, ret;
+    int64_t rows;
+    const uint64_t *a = sn->cnt + s->hit * SNAP_NAMES, *b = a + SNAP_NAMES;
+
+    if ((ret = pl_fs_pathf(pdir, c->eb, "%s/probe", sn->dir)) ||
+        (ret = pl_fs_pathf(state, c->eb, "%s/state", pdir)) ||
+        (ret = pl_fs_pathf(out, c->eb, "%s/out", pdir)) ||
+        (ret = pl_fs_pathf(log, c->eb, "%s/log", pdir)) ||
+        (ret = pl_fs_pathf(from, c->eb, "%s/%" PRIu64, sn->dir, s->hit)))
+        return ret;
+    pl_fs_rm_rf(pdir);
+    if (pl_fs_mkdir_p(out, NULL) < 0 || hn_rundir_copy_tree(from, state, NULL) < 0)
+        goto out; /* ret 0: not usable (a full disk, say) */
+    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+    snprintf(ev_count, sizeof ev_count, "RP_FIU_COUNT=%s/counts", pdir);
+    snprintf(ev_snap, sizeof ev_snap, "RP_FIU_SNAP=%s:0", point);
+    snprintf(ev_out, sizeof ev_out, "RP_FIU_SNAP_OUT=%s", out);
+    /* armed, as a trial's first process is, with a hit it never reaches */
+    snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:9223372036854775807", point);
+    snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s/trace", pdir);
+    extra[0] = ev_pre;
+    extra[1] = ev_count;
+    extra[2] = "RP_FIU_POINTS=*";
+    extra[3] = ev_snap;
+    extra[4] = ev_out;
+    extra[5] = ev_crash;
+    extra[6] = ev_trace;
+    extra[7] = (char *)c->asan_env;
+    argv[n++] = (char *)c->bin;
+    argv[n++] = "run";
+    argv[n++] = (char *)c->logdir;
+    argv[n++] = state;
+    for (int j = 0; j < c->npargs; j++)
+        argv[n++] = c->pargs[j];
+    argv[n++] = "--stop-when-converged";
+    argv[n++] = (char *)c->conv;
+    argv[n] = NULL;
+    if ((ret = hn__run_sync(c, argv, extra, 8, log, NULL, &st, &to)) < 0)
+        goto out;
+    ret = 0;
+    if (to || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        goto out;
+    text = hn__slurp(log, NULL);
+    ret = text && strstr(text, "converged-early position=") && strstr(text, "stopped=yes");
+    free(text);
+    if (!ret)
+        goto out; /* ran to the end: the copy is not the golden run's state */
+    if (pl_fs_pathf(from, NULL, "%s/marks", out) < 0)
+        goto out;
+    rows = parse_marks(sn, from, &pc, &pw, 0);
+    if (rows == -ENOMEM) {
+        ret = pl_err(c->eb, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if (rows < 1 || !pw[1])
+        goto out; /* converged, but rule (1) cannot be checked: not used */
+    for (int i = 0; i < sn->nnames; i++)
+        s->ok[i] = pc[SNAP_NAMES + (uint64_t)i] == b[i] - a[i];
+    /* a point the probe hit that the golden run never named: rule (1)
+     * cannot be checked for it, and parse_marks(add = 0) made the row
+     * not whole, so nothing is ok in that case */
+out:
+    free(pc);
+    free(pw);
+    pl_fs_rm_rf(pdir);
+    return ret;
+}
+
+int hn__snaps_prepare(ctx *c, const char *point)
+{
+    hn__snaps *sn = calloc(1, sizeof *sn);
+    char marks[PATH_MAX], copy[PATH_MAX];
+    int64_t rows;
+    int ret = 0, used = 0, failed = 0;
+
+    if (!sn)
+        return pl_err(c->eb, -ENOMEM, "out of memory");
+    if (!c->conv[0])
+        goto fail; /* rule (1) needs the golden run's convergence digests */
+    if ((ret = pl_fs_pathf(sn->dir, c->eb, "%s/snapshots", c->dir)) ||
+        (ret = pl_fs_pathf(marks, c->eb, "%s/marks", sn->dir)))
+        goto fail;
+    rows = parse_marks(sn, marks, &sn->cnt, &sn->whole, 1);
+    if (rows < 0) {
+        ret = pl_err(c->eb, (int)rows, "reading %s", marks);
+        goto fail;
+    }
+    sn->nmarks = (uint64_t)rows;
+    sn->s = calloc((size_t)rows + 1, sizeof *sn->s);
+    if (!sn->s) {
+        ret = pl_err(c->eb, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    /* hit 1 is the start's own checkpoint; the last mark has no next line
+     * to check the probe against */
+    for (uint64_t h = 2; h < sn->nmarks; h++) {
+        struct stat st;
+        snap *s = &sn->s[sn->ns];
+        if ((ret = pl_fs_pathf(copy, c->eb, "%s/%" PRIu64, sn->dir, h)))
+            goto fail;
+        if (stat(copy, &st) != 0 || !sn->whole[h] || !sn->whole[h + 1])
+            continue;
+        s->hit = h;
+        if ((ret = probe(c, sn, s, point)) < 0)
+            goto fail;
+        if (ret == 0) {
+            /* rule (1): not used.  Near the end of the log a correct
+             * pipeline may have no chance to stop (no row emitted before
+             * the final checkpoint); a broken one fails everywhere, so two
+             * failures end the probing (each ran to the end of the log) */
+            hn__note(c, "snapshot starts: a recovery from the copy at %s hit %" PRIu64
+                     " did not converge early; copy not used", point, h);
+            memset(s->ok, 0, sizeof s->ok);
+            if (++failed == 2)
+                break;
+            continue;
+        }
+        for (int i = 0; i < sn->nnames; i++)
+            if (s->ok[i]) {
+                sn->ns++;
+                used++;
+                break;
+            }
+    }
+    hn__note(c, "snapshot starts: %d of the %" PRIu64 " checkpoint marks have a usable copy",
+             used, sn->nmarks);
+    c->snaps = sn;
+    return used;
+
+fail:
+    hn__snaps_free(sn);
+    return ret;
+}
+
+int hn__snap_pick(const hn__snaps *sn, const char *point, uint64_t k, uint64_t *hit,
+                  uint64_t *k2)
+{
+    int i = -1;
+    if (!sn)
+        return 0;
+    for (int j = 0; j < sn->nnames && i < 0; j++)
+        if (strcmp(sn->names[j], point) == 0)
+            i = j;
+    if (i < 0)
+        return 0;
+    for (int j = sn->ns - 1; j >= 0; j--) {
+        uint64_t before = sn->cnt[sn->s[j].hit * SNAP_NAMES + (uint64_t)i];
+        if (sn->s[j].ok[i] && before < k) {
+            *hit = sn->s[j].hit;
+            *k2 = k - before;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hn__snap_restore(const ctx *c, uint64_t hit, const char *state)
+{
+    char from[PATH_MAX];
+    int ret = pl_fs_pathf(from, NULL, "%s/%" PRIu64, c->snaps->dir, hit);
+    return ret ? ret : hn_rundir_copy_tree(from, state, NULL);
+}
+
+void hn__snaps_free(hn__snaps *sn)
+{
+    if (!sn)
+        return;
+    /* scratch: every trial that used a copy has its own by now */
+    if (sn->dir[0])
+        pl_fs_rm_rf(sn->dir);
+    free(sn->cnt);
+    free(sn->whole);
+    free(sn->s);
+    free(sn);
+}

@@ -1,0 +1,197 @@
+/*
+ * test_snap.c - snapshot starts.  rp-crash.so's RP_FIU_SNAP copies the
+ * state dir at checkpoints with the hit counts of that moment; a kill at
+ * X:K from record 0 and the same kill from a copy (armed at K minus the
+ * copy's count of X) leave the same durable state: the same exported rows
+ * and byte-identical checkpoints.  In the harness, trials that start from
+ * snapshots get the verdicts trials from record 0 get, a mutant's red
+ * ones included (those run again from record 0), the reader's block point
+ * never starts from one (its restore hits it), and bad keys are refused.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tutil.h"
+
+static tu_env env;
+#define DIR env.tmp
+
+static void setup(void)
+{
+    tu_env_open(&env);
+}
+
+static void teardown(void)
+{
+    tu_env_close(&env);
+}
+
+static const char RUN_OPTS[] = "--quiet --agg 1s=tumbling:1s --agg t=ticks:40 "
+                               "--checkpoint-every 150 --max-delay 200ms";
+
+/* A 3000-tick log in DIR/log, and a discovery-like run of refpipe-fiu that
+ * counts every point and copies its state at every checkpoint into DIR/snaps. */
+static void snapshots(void)
+{
+    ck_assert_int_eq(tu_sh("cd %s && '%s' gen --seed 5 --ticks 3000 --partitions 3 --symbols 4 "
+                           "--disorder 300ms in.csv >/dev/null && '%s' import in.csv log "
+                           ">/dev/null 2>&1 && mkdir snaps && LD_PRELOAD='%s' RP_FIU_COUNT=%s/cnt "
+                           "RP_FIU_POINTS='*' RP_FIU_SNAP=ckpt/done/after:1 RP_FIU_SNAP_DIR=%s/disc "
+                           "RP_FIU_SNAP_OUT=%s/snaps '%s' run log disc %s",
+                           DIR, tu_bin("replayproof"), tu_bin("refpipe"), tu_bin("rp-crash.so"),
+                           DIR, DIR, DIR, tu_bin("refpipe-fiu"), RUN_OPTS),
+                     0);
+}
+
+/* Kill at point:k from record 0 (state dir a) and from the newest copy
+ * taken before that hit (state dir b); both must die by the armed crash and
+ * leave the same rows and the same checkpoint files. */
+static void same_crash_state(const char *point, int k)
+{
+    ck_assert_int_eq(
+        tu_sh("cd %s && rm -rf a b ea eb && "
+              "LD_PRELOAD='%s' RP_FIU_CRASH=%s:%d '%s' run log a %s; test $? -eq 137 && "
+              /* the newest mark (2 .. ) whose count of the point is below k */
+              "h=$(awk -v p='%s' -v k=%d '{ c = 0; for (i = 2; i <= NF; i++) { split($i, kv, "
+              "\"=\"); if (kv[1] == p) c = kv[2] } if ($1 >= 2 && c < k) { h = $1; hc = c } } "
+              "END { print h, hc }' snaps/marks) && set -- $h && test -n \"$1\" && "
+              "test \"$1\" -ge 2 && cp -r snaps/$1 b && "
+              "LD_PRELOAD='%s' RP_FIU_CRASH=%s:$((%d - $2)) '%s' run log b %s; test $? -eq 137 && "
+              "'%s' export --allow-partial a ea >/dev/null 2>&1 && "
+              "'%s' export --allow-partial b eb >/dev/null 2>&1 && "
+              "cmp ea/bars.csv eb/bars.csv && cmp ea/late.csv eb/late.csv && "
+              "cmp ea/dlq.csv eb/dlq.csv && test \"$(cd a && ls ckpt-*)\" = \"$(cd b && ls ckpt-*)\" "
+              "&& for f in $(cd a && ls ckpt-*); do cmp a/$f b/$f || exit 1; done",
+              DIR, tu_bin("rp-crash.so"), point, k, tu_bin("refpipe-fiu"), RUN_OPTS, point, k,
+              tu_bin("rp-crash.so"), point, k, tu_bin("refpipe-fiu"), RUN_OPTS, tu_bin("refpipe"),
+              tu_bin("refpipe")),
+        0);
+}
+
+START_TEST(kill_from_a_copy_leaves_the_state_a_kill_from_record_0_leaves)
+{
+    snapshots();
+    /* a copy per checkpoint, each whole, with the marks' counts */
+    ck_assert_int_ge(tu_sh("test $(ls -d %s/snaps/[0-9]* | wc -l) -ge 15 && "
+                           "! ls -d %s/snaps/*.tmp 2>/dev/null", DIR, DIR), 0);
+    ck_assert_int_eq(tu_sh("cd %s && test -d snaps/5 && "
+                           "grep -q '^5 .*ckpt/done/after=5' snaps/marks && "
+                           "test $(wc -l < snaps/marks) -eq $(awk '$1 == \"ckpt/done/after\" "
+                           "{ print $2 }' cnt)", DIR), 0);
+    same_crash_state("sink/commit/after", 9);
+    same_crash_state("sink/commit/before", 12);
+    same_crash_state("ckpt/fsync/after", 7);
+    same_crash_state("ckpt/rename/after", 14);
+    same_crash_state("stream/event/after", 1777);
+}
+END_TEST
+
+START_TEST(bad_snapshot_variables_stop_the_target)
+{
+    ck_assert_int_eq(tu_sh("cd %s && LD_PRELOAD='%s' RP_FIU_SNAP=ckpt/done/after:1 '%s' --help "
+                           ">/dev/null 2>err; test $? -eq 2 && grep -q '^rp-crash: RP_FIU_SNAP' err",
+                           DIR, tu_bin("rp-crash.so"), tu_bin("refpipe-fiu")), 0);
+    ck_assert_int_eq(tu_sh("cd %s && LD_PRELOAD='%s' RP_FIU_COUNT=c RP_FIU_POINTS='*' "
+                           "RP_FIU_SNAP_OUT=. RP_FIU_SNAP='ckpt/*:1' '%s' --help >/dev/null 2>err; "
+                           "test $? -eq 2 && grep -q \"bad entry 'ckpt/\\*:1'\" err",
+                           DIR, tu_bin("rp-crash.so"), tu_bin("refpipe-fiu")), 0);
+}
+END_TEST
+
+/* 1500 ticks, tick bars, every point, a trial per hit up to the budget. */
+static void scenario(const char *extra)
+{
+    char p[700], text[2048];
+    snprintf(p, sizeof p, "%s/s.ini", DIR);
+    snprintf(text, sizeof text,
+             "[scenario]\nname = snap\n[workload]\nseed = 9\npartitions = 2\nsymbols = 3\n"
+             "ticks = 1500\nduration = 15s\ndisorder = 200ms\n[pipeline]\n"
+             "binary = %s\nagg = 1s=tumbling:1s\nagg = t=ticks:30\ncheckpoint-every = 100\n"
+             "max-delay = 200ms\n%s[faults]\npoints = *\nhits = all\nbudget = 60\nseed = 4\n"
+             "crashes = 1\n",
+             tu_bin("refpipe-fiu"), extra);
+    tu_write(p, text);
+}
+
+static int run(const char *db, const char *opts)
+{
+    return tu_sh("cd %s && rm -f %s && '%s' run -q -j 2 --results %s --workdir '%s' %s s.ini "
+                 "> out 2> err", DIR, db, tu_bin("replayproof"), db, env.work, opts);
+}
+
+/* The number of trials whose verdicts differ between a.db and b.db. */
+static long long verdicts_differ(void)
+{
+    char sql[900];
+    snprintf(sql, sizeof sql, "ATTACH '%s/b.db' AS b; SELECT count(*) FROM trials x JOIN "
+             "b.trials y USING (seq) WHERE x.verdict != y.verdict OR x.crashes != y.crashes",
+             DIR);
+    return tu_query_int(DIR, "a.db", sql);
+}
+
+START_TEST(snapshot_starts_change_no_verdict)
+{
+    scenario("");
+    ck_assert_int_eq(run("a.db", ""), 0);
+    ck_assert_int_eq(run("b.db", "--no-snapshots"), 0);
+    ck_assert_int_eq(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials"), 60);
+    ck_assert_int_eq(verdicts_differ(), 0);
+    /* most kill trials started from a copy; none at the reader's block
+     * point, which a restore hits itself (probe rule) */
+    ck_assert_int_ge(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE snap_hit "
+                                               "IS NOT NULL"), 20);
+    ck_assert_int_eq(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE point = "
+                                               "'log/block/enter' AND snap_hit IS NOT NULL"), 0);
+    ck_assert_int_eq(tu_query_int(DIR, "b.db", "SELECT count(*) FROM trials WHERE snap_hit "
+                                               "IS NOT NULL"), 0);
+}
+END_TEST
+
+/* A mutant's red verdicts hold from record 0: the same trials fail with
+ * snapshot starts on and off. */
+START_TEST(mutant_verdicts_are_the_same_from_snapshots)
+{
+    scenario("env = REFPIPE_UNSAFE=bar-seq-not-restored\n");
+    ck_assert_int_eq(run("a.db", ""), 1);
+    ck_assert_int_eq(run("b.db", "--no-snapshots"), 1);
+    ck_assert_int_ge(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE verdict != "
+                                               "'converged'"), 5);
+    ck_assert_int_eq(verdicts_differ(), 0);
+    /* a failing trial's verdict came from its run from record 0 */
+    ck_assert_int_eq(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE verdict != "
+                                               "'converged' AND snap_hit IS NOT NULL"), 0);
+}
+END_TEST
+
+START_TEST(bad_keys_are_refused)
+{
+    scenario("");
+    ck_assert_int_eq(tu_sh("cd %s && sed -i 's/^crashes = 1$/snapshot-point = ckpt\\/*/' s.ini",
+                           DIR), 0);
+    ck_assert_int_eq(run("a.db", ""), 2);
+    ck_assert_int_eq(tu_sh("grep -q 's.ini:[0-9]*: .*snapshot-point.*is a pattern' %s/err", DIR),
+                     0);
+    scenario("");
+    ck_assert_int_eq(tu_sh("cd %s && sed -i 's/^crashes = 1$/snapshot-start = maybe/' s.ini",
+                           DIR), 0);
+    ck_assert_int_eq(run("a.db", ""), 2);
+    ck_assert_int_eq(tu_sh("grep -q 'snapshot-start.*not a boolean' %s/err", DIR), 0);
+}
+END_TEST
+
+Suite *snap_suite(void)
+{
+    Suite *s = suite_create("snap");
+    TCase *tc = tcase_create("snap");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, kill_from_a_copy_leaves_the_state_a_kill_from_record_0_leaves);
+    tcase_add_test(tc, bad_snapshot_variables_stop_the_target);
+    tcase_add_test(tc, snapshot_starts_change_no_verdict);
+    tcase_add_test(tc, mutant_verdicts_are_the_same_from_snapshots);
+    tcase_add_test(tc, bad_keys_are_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
