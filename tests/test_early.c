@@ -36,20 +36,11 @@ static void teardown(void)
  * other processes exec the binary, so that a crash is a signal. */
 static void scenario(const char *pre, const char *post, const char *faults)
 {
-    char p[4200], text[4096];
-    snprintf(p, sizeof p, "%s/wrap", dir);
-    snprintf(text, sizeof text,
-             "#!/bin/sh\nst=\"$3\"\n%s\ncase \"$*\" in *-converged*) ;; *) exec '%s' \"$@\";; "
-             "esac\n'%s' \"$@\"\nrc=$?\n%s\nexit $rc\n", pre, tu_bin("refpipe-fiu"),
-             tu_bin("refpipe-fiu"), post);
-    tu_write(p, text);
-    ck_assert_int_eq(tu_sh("chmod +x %s", p), 0);
-    snprintf(p, sizeof p, "%s/s.ini", dir);
-    snprintf(text, sizeof text,
-             "[scenario]\nname = early\n[workload]\nseed = 3\npartitions = 2\nsymbols = 3\n"
-             "ticks = 600\nduration = 6s\n[pipeline]\nbinary = ./wrap\n"
-             "agg = 1s=tumbling:1s\ncheckpoint-every = 100\n[faults]\n%s\n", faults);
-    tu_write(p, text);
+    char body[4096];
+    snprintf(body, sizeof body,
+             "st=\"$3\"\n%s\ncase \"$*\" in *-converged*)\n'%s' \"$@\"\nrc=$?\n%s\n"
+             "exit $rc;;\nesac", pre, tu_bin("refpipe-fiu"), post);
+    tu_wrapped_scenario(dir, "early", body, faults);
 }
 
 static int run(const char *opts)

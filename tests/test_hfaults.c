@@ -44,19 +44,10 @@ static void teardown(void)
  * trial processes of `run` and then the real fault build. */
 static void scenario(const char *misdeed, const char *faults)
 {
-    char p[4200], text[4096];
-    snprintf(p, sizeof p, "%s/wrap", dir);
-    snprintf(text, sizeof text,
-             "#!/bin/sh\nif [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n%s\nfi\n"
-             "exec '%s' \"$@\"\n", misdeed, tu_bin("refpipe-fiu"));
-    tu_write(p, text);
-    ck_assert_int_eq(tu_sh("chmod +x %s", p), 0);
-    snprintf(p, sizeof p, "%s/s.ini", dir);
-    snprintf(text, sizeof text,
-             "[scenario]\nname = hf\n[workload]\nseed = 3\npartitions = 2\nsymbols = 3\n"
-             "ticks = 600\nduration = 6s\n[pipeline]\nbinary = ./wrap\n"
-             "agg = 1s=tumbling:1s\ncheckpoint-every = 100\n[faults]\n%s\n", faults);
-    tu_write(p, text);
+    char body[4096];
+    snprintf(body, sizeof body,
+             "if [ \"$1\" = run ] && [ -n \"$RP_FIU_CRASH\" ]; then\n%s\nfi", misdeed);
+    tu_wrapped_scenario(dir, "hf", body, faults);
     ck_assert_int_eq(tu_sh("mkdir -p %s/work", dir), 0);
 }
 

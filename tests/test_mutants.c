@@ -17,19 +17,29 @@
 
 static char *dir;
 
-/* A small scenario: 1000 ticks on 2 partitions, 10 commit cycles. */
-static void scenario(const char *name, const char *extra_pipeline)
+/* A small scenario dir/name.ini: 1000 ticks on 2 partitions, 10 commit
+ * cycles; `pipeline` lines after its first aggregation, `faults` as its
+ * [faults] lines. */
+static void write_scenario(const char *name, const char *pipeline, const char *faults)
 {
     char path[4096], text[2048];
     snprintf(path, sizeof path, "%s/%s.ini", dir, name);
     snprintf(text, sizeof text,
              "[scenario]\nname = %s\n"
              "[workload]\nseed = 4\npartitions = 2\nsymbols = 5\nduration = 10s\nrate = 100\n"
-             "[pipeline]\nagg = 1s=tumbling:1s\nagg = t5=ticks:5\ncheckpoint-every = 100\n%s"
-             "[faults]\npoints = ckpt/done/after\nhits = all\nbudget = 12\n"
-             "[expect]\nconverge = true\n",
-             name, extra_pipeline);
+             "[pipeline]\nagg = 1s=tumbling:1s\n%s[faults]\n%s[expect]\nconverge = true\n",
+             name, pipeline, faults);
     tu_write(path, text);
+}
+
+/* The kill matrix's scenario: two aggregations, every hit of the
+ * checkpoint's last step, 12 trials; extra_pipeline added. */
+static void scenario(const char *name, const char *extra_pipeline)
+{
+    char pipeline[1024];
+    snprintf(pipeline, sizeof pipeline, "agg = t5=ticks:5\ncheckpoint-every = 100\n%s",
+             extra_pipeline);
+    write_scenario(name, pipeline, "points = ckpt/done/after\nhits = all\nbudget = 12\n");
 }
 
 static void setup(void)
@@ -143,12 +153,7 @@ END_TEST
  * an unknown --only name are usage errors. */
 START_TEST(failing_baseline_stops)
 {
-    char path[4096], text[4096];
-    snprintf(path, sizeof path, "%s/broken-pipe", dir);
-    snprintf(text, sizeof text, "#!/bin/sh\nREFPIPE_UNSAFE=float-vwap exec '%s' \"$@\"\n",
-             tu_bin("refpipe-fiu"));
-    tu_write(path, text);
-    ck_assert_int_eq(tu_sh("chmod +x %s", path), 0);
+    free(tu_script(dir, "broken-pipe", "export REFPIPE_UNSAFE=float-vwap"));
     scenario("broken", "binary = ./broken-pipe\n");
     ck_assert_int_eq(mutants("--only float-vwap broken.ini"), 3);
     ck_assert_int_eq(tu_sh("grep -q 'fails without a mutant' %s/merr", dir), 0);
@@ -201,19 +206,13 @@ START_TEST(shrink_trial)
 }
 END_TEST
 
-/* A scenario file `name` like scenario() with more [faults] lines. */
+/* A scenario file `name` like scenario() with one aggregation, one trial
+ * per fault kind, and more [faults] lines. */
 static void scenario_faults(const char *name, const char *faults)
 {
-    char path[4096], text[2048];
-    snprintf(path, sizeof path, "%s/%s.ini", dir, name);
-    snprintf(text, sizeof text,
-             "[scenario]\nname = %s\n"
-             "[workload]\nseed = 4\npartitions = 2\nsymbols = 5\nduration = 10s\nrate = 100\n"
-             "[pipeline]\nagg = 1s=tumbling:1s\ncheckpoint-every = 100\n"
-             "[faults]\nhits = all\nbudget = 1\n%s"
-             "[expect]\nconverge = true\n",
-             name, faults);
-    tu_write(path, text);
+    char text[1024];
+    snprintf(text, sizeof text, "hits = all\nbudget = 1\n%s", faults);
+    write_scenario(name, "checkpoint-every = 100\n", text);
 }
 
 /* `replayproof run` of dir/name.ini with REFPIPE_UNSAFE=unsafe ("" none). */

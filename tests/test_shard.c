@@ -101,9 +101,9 @@ END_TEST
 
 /* ------------------------------------------------------------- end to end */
 
+/* The shared scratch (tu_env) and the suite's two scenario files. */
 typedef struct env {
-    char *tmp;
-    char work[512];
+    tu_env t;
     char a[600], b[600];
 } env;
 
@@ -117,10 +117,9 @@ static void env_open(env *e)
         "[faults]\npoints = sink/commit/before, ckpt/done/after\nhits = sample 4\n"
         "budget = 10\n[expect]\nconverge = true\n";
     char *text = NULL;
-    e->tmp = tu_tmpdir();
-    tu_workdir_open(e->work, sizeof e->work, e->tmp);
-    snprintf(e->a, sizeof e->a, "%s/a.ini", e->tmp);
-    snprintf(e->b, sizeof e->b, "%s/b.ini", e->tmp);
+    tu_env_open(&e->t);
+    snprintf(e->a, sizeof e->a, "%s/a.ini", e->t.tmp);
+    snprintf(e->b, sizeof e->b, "%s/b.ini", e->t.tmp);
     /* a diverges (a broken variant), b converges */
     ck_assert(asprintf(&text, ini, "a", "env = REFPIPE_UNSAFE=offsets-before-sink\n") > 0);
     tu_write(e->a, text);
@@ -130,25 +129,18 @@ static void env_open(env *e)
     free(text);
 }
 
-static void env_close(env *e)
-{
-    tu_workdir_close(e->work);
-    tu_rmrf(e->tmp);
-    free(e->tmp);
-}
-
 /* `replayproof run` of both scenarios into TMP/NAME/r.db; extra: options. */
 static int run_suite(const env *e, const char *name, const char *extra)
 {
     return tu_sh("'%s' run -q -j 2 %s --results '%s/%s/r.db' --workdir '%s' '%s' '%s' "
-                 ">'%s/%s.out' 2>&1", tu_bin("replayproof"), extra, e->tmp, name, e->work, e->a,
-                 e->b, e->tmp, name);
+                 ">'%s/%s.out' 2>&1", tu_bin("replayproof"), extra, e->t.tmp, name, e->t.work,
+                 e->a, e->b, e->t.tmp, name);
 }
 
 /* replayproof merge ARGS; stderr into TMP/merge.err */
 static int merge(const env *e, const char *args)
 {
-    return tu_sh("cd '%s' && '%s' merge %s >merge.out 2>merge.err", e->tmp,
+    return tu_sh("cd '%s' && '%s' merge %s >merge.out 2>merge.err", e->t.tmp,
                  tu_bin("replayproof"), args);
 }
 
@@ -272,9 +264,9 @@ static char *report(const env *e, const char *db, const char *dir, const char *f
 {
     char path[1200];
     char *s;
-    ck_assert_int_eq(tu_sh("cd '%s' && '%s' report --results '%s' -o '%s' >/dev/null", e->tmp,
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' report --results '%s' -o '%s' >/dev/null", e->t.tmp,
                            tu_bin("replayproof"), db, dir), 0);
-    snprintf(path, sizeof path, "%s/%s/%s", e->tmp, dir, file);
+    snprintf(path, sizeof path, "%s/%s/%s", e->t.tmp, dir, file);
     s = tu_slurp(path, NULL);
     ck_assert_msg(s != NULL, "no %s", path);
     return s;
@@ -284,7 +276,7 @@ static char *report(const env *e, const char *db, const char *dir, const char *f
  * temporary file, no journal. */
 static void assert_no_output(const env *e, const char *name)
 {
-    DIR *d = opendir(e->tmp);
+    DIR *d = opendir(e->t.tmp);
     struct dirent *de;
     ck_assert(d != NULL);
     while ((de = readdir(d)))
@@ -298,7 +290,7 @@ static void assert_refused(const env *e, int rc, const char *what)
 {
     char path[700];
     char *err;
-    snprintf(path, sizeof path, "%s/merge.err", e->tmp);
+    snprintf(path, sizeof path, "%s/merge.err", e->t.tmp);
     err = tu_slurp(path, NULL);
     ck_assert(err != NULL);
     ck_assert_msg(rc == 2, "merge exited %d, not 2: %s", rc, err);
@@ -329,13 +321,13 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
 
     env_open(&e);
     ck_assert_int_eq(run_suite(&e, "u", ""), 1); /* a diverges */
-    snprintf(db[0], sizeof db[0], "%s/u/r.db", e.tmp);
+    snprintf(db[0], sizeof db[0], "%s/u/r.db", e.t.tmp);
     for (int i = 1; i <= 3; i++) {
         char name[16], *bad;
         snprintf(name, sizeof name, "s%d", i);
         snprintf(opt, sizeof opt, "--shard %d/3", i);
         rc = run_suite(&e, name, opt);
-        snprintf(db[i], sizeof db[i], "%s/s%d/r.db", e.tmp, i);
+        snprintf(db[i], sizeof db[i], "%s/s%d/r.db", e.t.tmp, i);
         /* a shard exits as run does on its slice: 1 with a failing trial */
         bad = rows(db[i], "SELECT count(*) FROM trials WHERE verdict <> 'converged'");
         ck_assert_int_eq(rc, atoi(bad) > 0 ? 1 : 0);
@@ -389,7 +381,7 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     {
         char mdb[700];
         const char *sqls[3] = {scn_sql, trial_sql, div_sql};
-        snprintf(mdb, sizeof mdb, "%s/m.db", e.tmp);
+        snprintf(mdb, sizeof mdb, "%s/m.db", e.t.tmp);
         for (int q = 0; q < 3; q++) {
             u = rows(db[0], sqls[q]);
             m = rows(mdb, sqls[q]);
@@ -438,14 +430,14 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
      * which merge named; report says where, and writes the same files */
     {
         char path[800], line[900], *mo, *ro, *ms, *ds;
-        snprintf(path, sizeof path, "%s/merge.out", e.tmp);
+        snprintf(path, sizeof path, "%s/merge.out", e.t.tmp);
         mo = tu_slurp(path, NULL);
         ck_assert_ptr_nonnull(mo);
         ck_assert_msg(strstr(mo, "\nrun dir: runs/20") != NULL, "%s", mo);
         ck_assert_int_eq(tu_sh("cd '%s' && test -d runs/latest && test ! -e runs/latest/index.html"
-                               " && '%s' report m.db > rep.out", e.tmp, tu_bin("replayproof")),
+                               " && '%s' report m.db > rep.out", e.t.tmp, tu_bin("replayproof")),
                          0);
-        snprintf(path, sizeof path, "%s/rep.out", e.tmp);
+        snprintf(path, sizeof path, "%s/rep.out", e.t.tmp);
         ro = tu_slurp(path, NULL);
         ck_assert_ptr_nonnull(ro);
         /* the run dir merge printed is the one report wrote into */
@@ -453,15 +445,15 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
                  "summary.md)\n", (int)strcspn(strstr(mo, "\nrun dir: ") + 10, "\n"),
                  strstr(mo, "\nrun dir: ") + 10);
         ck_assert_str_eq(ro, line);
-        snprintf(path, sizeof path, "%s/runs/latest/summary.md", e.tmp);
+        snprintf(path, sizeof path, "%s/runs/latest/summary.md", e.t.tmp);
         ds = tu_slurp(path, NULL);
         ck_assert_ptr_nonnull(ds);
-        snprintf(path, sizeof path, "%s/mrep/summary.md", e.tmp);
+        snprintf(path, sizeof path, "%s/mrep/summary.md", e.t.tmp);
         ms = tu_slurp(path, NULL);
         ck_assert_str_eq(ds, ms);
         /* --results and a database file both: refused */
         ck_assert_int_eq(tu_sh("cd '%s' && '%s' report m.db --results m.db 2>/dev/null",
-                               e.tmp, tu_bin("replayproof")), 2);
+                               e.t.tmp, tu_bin("replayproof")), 2);
         free(mo);
         free(ro);
         free(ds);
@@ -469,12 +461,12 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     }
 
     /* a missing shard: merged, marked incomplete, exit 1 */
-    tu_sh("rm -f '%s/m.db'", e.tmp);
+    tu_sh("rm -f '%s/m.db'", e.t.tmp);
     rc = merge(&e, "s1/r.db s3/r.db -o m.db");
     ck_assert_int_eq(rc, 1);
     {
         char mdb[700];
-        snprintf(mdb, sizeof mdb, "%s/m.db", e.tmp);
+        snprintf(mdb, sizeof mdb, "%s/m.db", e.t.tmp);
         u = rows(mdb, "SELECT value FROM provenance WHERE key = 'shards_missing'");
         ck_assert_str_eq(u, "2\n");
         free(u);
@@ -485,29 +477,29 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
         ck_assert(strstr(u, "coverage incomplete: shard 2 of 3 missing") != NULL);
         free(u);
     }
-    tu_sh("rm -rf '%s/m.db' '%s'/mrep*", e.tmp, e.tmp);
+    tu_sh("rm -rf '%s/m.db' '%s'/mrep*", e.t.tmp, e.t.tmp);
 
     /* refusals: exit 2, one line, nothing written */
     ck_assert_int_eq(tu_sh("cd '%s' && cp s1/r.db dup.db && cp s2/r.db plan.db && "
                            "cp s2/r.db split.db && cp s3/r.db bin.db && cp s2/r.db twice.db && "
-                           "cp s1/r.db unfinished.db", e.tmp), 0);
+                           "cp s1/r.db unfinished.db", e.t.tmp), 0);
     rc = merge(&e, "s1/r.db s2/r.db dup.db -o m.db");
     assert_refused(&e, rc, "are both shard 1/3");
-    snprintf(opt, sizeof opt, "%s/plan.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/plan.db", e.t.tmp);
     sql_exec(opt, "UPDATE plans SET xxh3 = '00000000000000000000000000000000' "
                   "WHERE scenario_id = 2");
     rc = merge(&e, "s1/r.db plan.db s3/r.db -o m.db");
     assert_refused(&e, rc, "scenario 'b': the plan differs");
-    snprintf(opt, sizeof opt, "%s/split.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/split.db", e.t.tmp);
     sql_exec(opt, "UPDATE provenance SET value = '2/4' WHERE key = 'shard'");
     rc = merge(&e, "s1/r.db split.db -o m.db");
     assert_refused(&e, rc, "trials outside shard 2/4");
-    snprintf(opt, sizeof opt, "%s/bin.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/bin.db", e.t.tmp);
     sql_exec(opt, "UPDATE run_files SET xxh3 = '00000000000000000000000000000000' "
                   "WHERE role = 'binary' AND scenario IS NOT NULL");
     rc = merge(&e, "s1/r.db s2/r.db bin.db -o m.db");
     assert_refused(&e, rc, "not run with the same files: the binary of scenario '");
-    snprintf(opt, sizeof opt, "%s/unfinished.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/unfinished.db", e.t.tmp);
     sql_exec(opt, "UPDATE runs SET exit_status = NULL");
     rc = merge(&e, "unfinished.db s2/r.db -o m.db");
     assert_refused(&e, rc, "did not finish");
@@ -518,7 +510,7 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     rc = merge(&e, "u/r.db s2/r.db -o m.db");
     assert_refused(&e, rc, "shards of different splits");
     /* found only while writing: the temporary file goes too */
-    snprintf(opt, sizeof opt, "%s/twice.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/twice.db", e.t.tmp);
     sql_exec(opt, "INSERT INTO trials(scenario_id, seq, crashes, point, k, verdict, restarts, "
                   "duration_ms) SELECT scenario_id, seq, crashes, point, k, verdict, restarts, "
                   "duration_ms FROM trials LIMIT 1");
@@ -537,14 +529,14 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     /* every shard converged: merge exits 0, and the merged verdict and
      * failure count come from the trials, not from the shards' rows */
     ck_assert_int_eq(tu_sh("cd '%s' && mkdir ok && for i in 1 2 3; do cp s$i/r.db ok/$i.db; "
-                           "done", e.tmp), 0);
+                           "done", e.t.tmp), 0);
     for (int i = 1; i <= 3; i++) {
-        snprintf(opt, sizeof opt, "%s/ok/%d.db", e.tmp, i);
+        snprintf(opt, sizeof opt, "%s/ok/%d.db", e.t.tmp, i);
         sql_exec(opt, "UPDATE trials SET verdict = 'converged'; UPDATE runs SET exit_status = 0; "
                       "UPDATE scenarios SET verdict = 'converged', failures = 5, detail = NULL");
     }
     ck_assert_int_eq(merge(&e, "ok/3.db ok/1.db ok/2.db -o ok/m.db"), 0);
-    snprintf(opt, sizeof opt, "%s/ok/m.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/ok/m.db", e.t.tmp);
     u = rows(opt, "SELECT name, verdict, failures, detail FROM scenarios ORDER BY id");
     ck_assert_str_eq(u, "a|converged|0|NULL\nb|converged|0|NULL\n");
     free(u);
@@ -558,9 +550,9 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     free(u);
 
     /* shards downloaded elsewhere: a run dir is found beside its database */
-    ck_assert_int_eq(tu_sh("cd '%s' && mv s1 moved && mv s2 s2.away", e.tmp), 0);
+    ck_assert_int_eq(tu_sh("cd '%s' && mv s1 moved && mv s2 s2.away", e.t.tmp), 0);
     ck_assert_int_eq(merge(&e, "s2.away/r.db moved/r.db s3/r.db -o m.db"), 1);
-    snprintf(opt, sizeof opt, "%s/m.db", e.tmp);
+    snprintf(opt, sizeof opt, "%s/m.db", e.t.tmp);
     u = rows(opt, "SELECT value FROM provenance WHERE key = 'shard_run_dir'");
     ck_assert_msg(strstr(u, "/moved/runs/") != NULL, "%s", u);
     free(u);
@@ -577,7 +569,7 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
         ck_assert_msg(access(u, X_OK) == 0, "%s", u);
         free(u);
     }
-    env_close(&e);
+    tu_env_close(&e.t);
 }
 END_TEST
 
@@ -597,13 +589,13 @@ START_TEST(golden_failure_in_one_shard_merges_as_error)
     setenv("REFPIPE_UNSAFE", "bogus", 1);
     ck_assert_int_eq(run_suite(&e, "s2", "--shard 2/2"), 3);
     unsetenv("REFPIPE_UNSAFE");
-    snprintf(mdb, sizeof mdb, "%s/s2/r.db", e.tmp);
+    snprintf(mdb, sizeof mdb, "%s/s2/r.db", e.t.tmp);
     u = rows(mdb, "SELECT count(*) FROM run_files WHERE role = 'log' AND scenario = 'b'");
     ck_assert_str_eq(u, "0\n");
     free(u);
 
     ck_assert_int_eq(merge(&e, "s2/r.db s1/r.db -o m.db"), 3);
-    snprintf(mdb, sizeof mdb, "%s/m.db", e.tmp);
+    snprintf(mdb, sizeof mdb, "%s/m.db", e.t.tmp);
     u = rows(mdb, "SELECT name, verdict, CASE name WHEN 'b' THEN substr(detail, 1, 18) ELSE '' END "
                   "FROM scenarios ORDER BY id");
     ck_assert_str_eq(u, "a|failed|\nb|error|shard 2/2: golden:\n");
@@ -615,11 +607,11 @@ START_TEST(golden_failure_in_one_shard_merges_as_error)
     /* a log both shards recorded must still be the same */
     ck_assert_int_eq(tu_sh("cd '%s' && rm -rf m.db runs && cp s1/r.db s1x.db && sqlite3 s1x.db "
                            "\"UPDATE run_files SET xxh3 = '00' WHERE role = 'log' AND "
-                           "scenario = 'a'\"", e.tmp), 0);
+                           "scenario = 'a'\"", e.t.tmp), 0);
     ck_assert_int_eq(merge(&e, "s1x.db s2/r.db -o m.db"), 2);
     ck_assert_int_eq(tu_sh("cd '%s' && grep -q \"the log of scenario 'a' differs\" merge.err && "
-                           "test ! -e m.db", e.tmp), 0);
-    env_close(&e);
+                           "test ! -e m.db", e.t.tmp), 0);
+    tu_env_close(&e.t);
 }
 END_TEST
 

@@ -211,3 +211,18 @@ char *tu_script(const char *dir, const char *name, const char *body)
     free(text);
     return path;
 }
+
+void tu_wrapped_scenario(const char *dir, const char *name, const char *body,
+                         const char *faults)
+{
+    char *path = tu_script(dir, "wrap", body), *text = NULL;
+    free(path);
+    ck_assert(asprintf(&path, "%s/s.ini", dir) > 0);
+    ck_assert(asprintf(&text, "[scenario]\nname = %s\n[workload]\nseed = 3\npartitions = 2\n"
+                       "symbols = 3\nticks = 600\nduration = 6s\n[pipeline]\nbinary = ./wrap\n"
+                       "agg = 1s=tumbling:1s\ncheckpoint-every = 100\n[faults]\n%s\n", name,
+                       faults) > 0);
+    tu_write(path, text);
+    free(text);
+    free(path);
+}

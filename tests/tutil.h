@@ -29,6 +29,11 @@ void tu_env_close(tu_env *e);
 /* An executable stand-in pipeline dir/name: `body` runs first, then every
  * command is handed to refpipe-fiu.  Returns its malloc'd path. */
 char *tu_script(const char *dir, const char *name, const char *body);
+/* A scenario behind a stand-in pipeline, in dir: dir/wrap (tu_script with
+ * `body`) and dir/s.ini named `name`, 600 ticks on 2 partitions and a cycle
+ * per 100 records, run through ./wrap, `faults` as its [faults] lines. */
+void tu_wrapped_scenario(const char *dir, const char *name, const char *body,
+                         const char *faults);
 /* Absolute path of a project binary ("refpipe", "replayproof", ...); static buffer per call site is NOT kept: copy it. */
 const char *tu_bin(const char *name);
 /*
