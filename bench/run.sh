@@ -71,7 +71,7 @@ row "bound: cursor walk of all records" "$WT"
 row "run, 1 aggregation (tumbling:1m)" "$(field wall_s "$P1")"
 row "run-fiu, 1 aggregation, unarmed" "$(field wall_s "$F1")"
 awk -v p="$(field wall_s "$P1")" -v f="$(field wall_s "$F1")" 'BEGIN {
-    printf "target: >= 10000000 ticks/s with one aggregation: %s\n", (10000000 <= '"$N"' / p) ? "met" : "NOT met"
+    printf "target: >= 20000000 ticks/s with one aggregation (here: wall time of the whole process): %s\n", (20000000 <= '"$N"' / p) ? "met" : "NOT met"
     printf "fault build overhead, nothing armed: %+.2f%% (target <= 2%%)\n", (f / p - 1) * 100 }'
 
 # In-process runs (rp-bench run: pl_run as `refpipe run --quiet`), timed by
