@@ -383,6 +383,13 @@ struct pl_sink {
     sbuf arena;
     uint32_t *ix; /* sort order of one table's staged rows */
     size_t cix;
+    /* the staged bars' groups, one per (agg, symbol), for their sort: the
+     * groups, an open-addressing table on group index + 1, and scratch */
+    struct sg_grp *grp;
+    size_t ngrp, cgrp;
+    uint32_t *gtab, gmask;
+    uint32_t *gord;
+    size_t cgord;
     uint32_t agg_rank[PL_MAX_AGGS]; /* aggregation names' rank in SQLite's text order */
 };
 
@@ -718,6 +725,9 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
     free(k->sdlq);
     free(k->arena.p);
     free(k->ix);
+    free(k->grp);
+    free(k->gtab);
+    free(k->gord);
     free(k);
     return ret;
 }
@@ -1161,7 +1171,19 @@ typedef struct sg_bar {
     uint64_t w0, w1; /* the symbol's first 16 bytes, big-endian, zero-padded */
     size_t sym;      /* arena offset */
     uint32_t sym_len, agg;
+    uint32_t grp;    /* its (agg, symbol) group */
 } sg_bar;
+
+/* The staged bars of one (agg, symbol) - agg by its name's rank, which is
+ * what the key compares: the sort orders groups, then the rows within a
+ * group by seq (sg_sort_bars). */
+typedef struct sg_grp {
+    uint64_t w0, w1;  /* as in sg_bar */
+    size_t sym;       /* arena offset of its first row's symbol */
+    uint32_t sym_len, agg;
+    uint32_t n;       /* rows */
+    uint32_t at;      /* the sort: first position of its rows */
+} sg_grp;
 
 typedef struct sg_late {
     int64_t partition, offset, event_ns, price, qty, watermark_ns;
@@ -1198,6 +1220,20 @@ static int sg_grow(void **p, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
+/* Room for n entries in *p (capacity *cap): 0 or -ENOMEM. */
+static int u32_room(uint32_t **p, size_t *cap, size_t n)
+{
+    uint32_t *q;
+    if (n <= *cap)
+        return 0;
+    q = realloc(*p, n * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
 /* Copy n bytes into the arena; their offset in *off. */
 static int sg_copy(pl_sink *k, const void *src, size_t n, size_t *off)
 {
@@ -1221,30 +1257,122 @@ static uint64_t be64(const unsigned char *p)
 /*
  * SQLite's order for the bars key (agg, symbol, seq): text by memcmp, a
  * prefix first; seq as a signed integer.  Then the order of the calls.
+ *
+ * A stage holds a few rows per (agg, symbol) and thousands of those pairs,
+ * and the stream emits each pair's rows in seq order.  So the rows are
+ * sorted as groups: each staged row joins its pair's group (a hash table,
+ * sg_group), the groups are sorted by (agg, symbol) - a few thousand
+ * compares instead of a comparison sort of every row through a pointer -
+ * and a counting pass lays the rows out group after group in the order of
+ * the calls, which within a group is nearly always seq order already.
  */
-static int cmp_bar(const void *x, const void *y, void *ctx)
+static int cmp_grp(const void *x, const void *y, void *ctx)
 {
     const pl_sink *k = ctx;
-    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
-    const sg_bar *a = &k->sbar[i], *b = &k->sbar[j];
+    const sg_grp *a = &k->grp[*(const uint32_t *)x], *b = &k->grp[*(const uint32_t *)y];
     if (k->agg_rank[a->agg] != k->agg_rank[b->agg])
         return k->agg_rank[a->agg] < k->agg_rank[b->agg] ? -1 : 1;
     if (a->w0 != b->w0)
         return a->w0 < b->w0 ? -1 : 1;
     if (a->w1 != b->w1)
         return a->w1 < b->w1 ? -1 : 1;
-    /* equal first 16 bytes (zero-padded): the full bytes, then the length */
-    if (a->sym_len != b->sym_len || a->sym_len > 16) {
+    /* equal first 16 bytes (zero-padded): the full bytes, then the length
+     * (two groups are never equal in all of agg rank, bytes and length) */
+    {
         uint32_t n = a->sym_len < b->sym_len ? a->sym_len : b->sym_len;
         int c = n > 16 ? memcmp(k->arena.p + a->sym + 16, k->arena.p + b->sym + 16, n - 16) : 0;
         if (c)
             return c;
-        if (a->sym_len != b->sym_len)
-            return a->sym_len < b->sym_len ? -1 : 1;
+        return a->sym_len < b->sym_len ? -1 : a->sym_len > b->sym_len;
     }
-    if (a->seq != b->seq)
-        return a->seq < b->seq ? -1 : 1;
+}
+
+/* Within a group: seq, then the order of the calls. */
+static int cmp_seq(const void *x, const void *y, void *ctx)
+{
+    const pl_sink *k = ctx;
+    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+    if (k->sbar[i].seq != k->sbar[j].seq)
+        return k->sbar[i].seq < k->sbar[j].seq ? -1 : 1;
     return i < j ? -1 : i > j;
+}
+
+/* Home slot of a group (or of a staged bar: the same fields) in gtab. */
+#define GRP_HOME(k, g)                                                                 \
+    ((uint32_t)((((g)->w0 ^ ((g)->w1 * 0x9E3779B97F4A7C15ULL) ^                        \
+                  ((uint64_t)(k)->agg_rank[(g)->agg] << 32 | (g)->sym_len)) *          \
+                 0xC2B2AE3D27D4EB4FULL) >> 32) & (k)->gmask)
+
+/* Put staged bar g (its symbol already in the arena) into its group. */
+static int sg_group(pl_sink *k, sg_bar *g)
+{
+    uint32_t h, e;
+    if ((k->ngrp + 1) * 2 > (size_t)k->gmask + 1 || !k->gtab) {
+        /* load factor <= 1/2: double the table and reinsert */
+        size_t cap = k->gtab ? ((size_t)k->gmask + 1) * 2 : 1024;
+        uint32_t *t;
+        if (cap > UINT32_MAX || !(t = calloc(cap, sizeof *t)))
+            return -ENOMEM;
+        free(k->gtab);
+        k->gtab = t;
+        k->gmask = (uint32_t)(cap - 1);
+        for (size_t i = 0; i < k->ngrp; i++) {
+            h = GRP_HOME(k, &k->grp[i]);
+            while (k->gtab[h])
+                h = (h + 1) & k->gmask;
+            k->gtab[h] = (uint32_t)i + 1;
+        }
+    }
+    h = GRP_HOME(k, g);
+    while ((e = k->gtab[h]) != 0) {
+        sg_grp *r = &k->grp[e - 1];
+        if (r->w0 == g->w0 && r->w1 == g->w1 && k->agg_rank[r->agg] == k->agg_rank[g->agg] &&
+            r->sym_len == g->sym_len &&
+            (g->sym_len <= 16 ||
+             memcmp(k->arena.p + r->sym + 16, k->arena.p + g->sym + 16, g->sym_len - 16) == 0)) {
+            r->n++;
+            g->grp = e - 1;
+            return 0;
+        }
+        h = (h + 1) & k->gmask;
+    }
+    if (sg_grow((void **)&k->grp, &k->cgrp, k->ngrp, sizeof *k->grp))
+        return -ENOMEM;
+    k->grp[k->ngrp] = (sg_grp){ g->w0, g->w1, g->sym, g->sym_len, g->agg, 1, 0 };
+    k->gtab[h] = (uint32_t)k->ngrp + 1;
+    g->grp = (uint32_t)k->ngrp++;
+    return 0;
+}
+
+/* ix[0..nbar) = the staged bars in key order, ties in the order of the calls. */
+static int sg_sort_bars(pl_sink *k)
+{
+    size_t n = k->nbar, at = 0;
+    if (u32_room(&k->ix, &k->cix, n) || u32_room(&k->gord, &k->cgord, k->ngrp))
+        return -ENOMEM;
+    for (size_t i = 0; i < k->ngrp; i++)
+        k->gord[i] = (uint32_t)i;
+    if (k->ngrp > 1)
+        qsort_r(k->gord, k->ngrp, sizeof *k->gord, cmp_grp, k);
+    for (size_t i = 0; i < k->ngrp; i++) {
+        sg_grp *r = &k->grp[k->gord[i]];
+        r->at = (uint32_t)at;
+        at += r->n;
+    }
+    /* counting pass: stable, so each group's rows are in the order of the calls */
+    for (size_t i = 0; i < n; i++)
+        k->ix[k->grp[k->sbar[i].grp].at++] = (uint32_t)i;
+    /* each group now ends at its at; sort the rare one not in seq order */
+    for (size_t i = 0, b = 0; i < k->ngrp; i++) {
+        size_t e = k->grp[k->gord[i]].at;
+        for (size_t j = b + 1; j < e; j++)
+            if (k->sbar[k->ix[j - 1]].seq > k->sbar[k->ix[j]].seq) {
+                qsort_r(k->ix + b, e - b, sizeof *k->ix, cmp_seq, k);
+                break;
+            }
+        b = e;
+    }
+    return 0;
 }
 
 /* (partition, offset), then the order of the calls. */
@@ -1265,13 +1393,8 @@ CMP_PKEY(cmp_dlq, sdlq)
 /* ix[0..n) = 0..n-1 sorted by cmp. */
 static int sg_sort(pl_sink *k, size_t n, int (*cmp)(const void *, const void *, void *))
 {
-    if (n > k->cix) {
-        uint32_t *p = realloc(k->ix, n * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        k->ix = p;
-        k->cix = n;
-    }
+    if (u32_room(&k->ix, &k->cix, n))
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++)
         k->ix[i] = (uint32_t)i;
     if (n > 1)
@@ -1283,6 +1406,20 @@ static void sg_clear(pl_sink *k)
 {
     k->nbar = k->nlate = k->ndlq = 0;
     k->arena.n = 0;
+    if (k->ngrp * 8 > (size_t)k->gmask + 1) {
+        memset(k->gtab, 0, ((size_t)k->gmask + 1) * sizeof *k->gtab);
+    } else {
+        /* a few groups (rows written one at a time outside a transaction):
+         * clear their slots only; each is found from its home slot, empty
+         * slots on the way being those cleared already */
+        for (size_t i = 0; i < k->ngrp; i++) {
+            uint32_t h = GRP_HOME(k, &k->grp[i]);
+            while (k->gtab[h] != i + 1)
+                h = (h + 1) & k->gmask;
+            k->gtab[h] = 0;
+        }
+    }
+    k->ngrp = 0;
 }
 
 /*
@@ -1297,11 +1434,14 @@ static int sg_flush(pl_sink *k)
     int rc = 0;
     if (!k->nbar && !k->nlate && !k->ndlq)
         return 0;
-    if ((rc = sg_sort(k, k->nbar, cmp_bar)))
+    if ((rc = sg_sort_bars(k)))
         goto fail;
     for (size_t i = 0; i < k->nbar && !rc; i++) {
         const sg_bar *g = &k->sbar[k->ix[i]];
         bar_row a;
+        /* the rows are read in key order, scattered over the stage */
+        if (i + 8 < k->nbar)
+            __builtin_prefetch(&k->sbar[k->ix[i + 8]]);
         a.agg = k->cfg.aggs[g->agg].name;
         a.agg_len = strlen(a.agg);
         a.sym = k->arena.p + g->sym;
@@ -1409,6 +1549,8 @@ int pl_sink_bar(pl_sink *k, const pl_bar *b)
     g->volume = b->volume;
     g->trades = b->trades;
     g->vwap = b->vwap;
+    if (sg_group(k, g))
+        return sg_nomem(k, "bar");
     k->nbar++;
     return sg_added(k);
 }
