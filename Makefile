@@ -61,7 +61,9 @@ TEST_OBJ := $(TEST_SRC:%.c=$(TOP)/plain/%.o)
 .PHONY: all deps test check-run bench clean suite demo mutants-gate mutants fuzz fuzz-build soak
 all: $(BIN)/refpipe $(BIN)/refpipe-fiu $(BIN)/replayproof $(BIN)/rp-crash.so $(BIN)/rp-trace.so \
      $(BIN)/rp-fiu-probe \
-     $(BIN)/rp-tests
+     $(BIN)/rp-tests \
+     $(TOP)/testbin/rp-crash.so $(TOP)/testbin/replayproof $(TOP)/testbin/refpipe-fiu \
+     $(TOP)/testbin/rp-trace.so
 
 $(TOP)/plain/%.o: %.c $(HDRS) | $(TOP)/gen/suites.h
 	@mkdir -p $(dir $@)
@@ -100,6 +102,20 @@ $(BIN)/rp-crash.so: $(FT_SRC) $(wildcard faults/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -fPIC -shared \
 	  -o $@ $(FT_SRC) $(LIBS_FIU)
+
+# The tests' variant of the crash library, with its test hooks
+# (-DFT_FSRV_TEST_HOOKS: RP_FORKSRV_DIE_AFTER), which the shipped one does not
+# honour.  replayproof loads rp-crash.so from its own directory, so testbin/
+# also holds hard links (copies across file systems) of the programs.
+TESTBIN := $(TOP)/testbin
+$(TESTBIN)/rp-crash.so: $(FT_SRC) $(wildcard faults/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DFIU_ENABLE -DFT_FSRV_TEST_HOOKS \
+	  -fPIC -shared -o $@ $(FT_SRC) $(LIBS_FIU)
+$(TESTBIN)/replayproof $(TESTBIN)/refpipe-fiu $(TESTBIN)/rp-trace.so: $(TESTBIN)/%: $(BIN)/%
+	@mkdir -p $(dir $@)
+	ln -f $< $@ 2>/dev/null || cp -f $< $@
+$(TOP)/plain/tests/tutil.o: CFLAGS_ALL += -DRP_TESTBINDIR='"$(TESTBIN)"'
 
 # Trace preload: records the file-system operations under one directory
 # and the libfiu point hits (power-cut explorer).  Needs no libfiu itself;

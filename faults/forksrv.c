@@ -64,7 +64,9 @@ static struct {
     void (*rtld_fini)(void);
     void *stack_end;
     int ctl;
+#ifdef FT_FSRV_TEST_HOOKS
     long die_after;            /* FT_FSRV_ENV_DIE: children left before dying; 0: never */
+#endif
     struct sigaction sa[NSIG];
     sigset_t mask;
 } fs;
@@ -324,10 +326,12 @@ static void fs_serve(void)
         free(body);
         fs_reply(FT_FSRV_STARTED, pid, 0);
         fs_reply(FT_FSRV_EXITED, pid, fs_wait(pid));
+#ifdef FT_FSRV_TEST_HOOKS
         /* the test hook: a server that dies between requests, as one the
          * OOM killer took would (the harness must fall back to fork+exec) */
         if (fs.die_after > 0 && --fs.die_after == 0)
             raise(SIGKILL);
+#endif
         continue;
     fail:
         e = errno;
@@ -380,8 +384,10 @@ __libc_start_main(ft_main_fn main, int argc, char **argv, ft_main_fn init, void 
     fs.fini = fini;
     fs.rtld_fini = rtld_fini;
     fs.stack_end = stack_end;
+#ifdef FT_FSRV_TEST_HOOKS
     v = getenv(FT_FSRV_ENV_DIE);
     fs.die_after = v ? strtol(v, NULL, 10) : 0;
+#endif
     for (int s = 1; s < NSIG; s++)
         sigaction(s, NULL, &fs.sa[s]);
     sigprocmask(SIG_SETMASK, NULL, &fs.mask);

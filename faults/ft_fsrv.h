@@ -28,7 +28,9 @@
 
 #define FT_FSRV_ENV_FD "RP_FORKSRV_FD"  /* the control socket's descriptor number */
 /* Testing the harness's fallback: the server kills itself (SIGKILL) right
- * after reporting its N-th child, i.e. it dies between two requests. */
+ * after reporting its N-th child, i.e. it dies between two requests.  Only
+ * the test variant of the library (compiled with -DFT_FSRV_TEST_HOOKS, the
+ * Makefile's testbin) honours it; the shipped rp-crash.so ignores it. */
 #define FT_FSRV_ENV_DIE "RP_FORKSRV_DIE_AFTER"
 #define FT_FSRV_MAGIC 0x52504653u       /* "RPFS" */
 #define FT_FSRV_VERSION 1

@@ -18,6 +18,9 @@
 #ifndef RP_BINDIR
 #define RP_BINDIR "bin"
 #endif
+#ifndef RP_TESTBINDIR
+#define RP_TESTBINDIR "build/testbin"
+#endif
 
 char *tu_tmpdir(void)
 {
@@ -49,19 +52,29 @@ void tu_workdir_close(const char *work)
         tu_sh("rm -rf '%s'", work);
 }
 
-const char *tu_bin(const char *name)
+static const char *bin_in(const char *bindir, const char *name)
 {
     static char buf[8][PATH_MAX + 64];
     static int slot;
     char cwd[PATH_MAX];
     char *b = buf[slot++ & 7];
-    if (RP_BINDIR[0] == '/')
-        snprintf(b, PATH_MAX + 64, "%.*s/%s", PATH_MAX / 2, RP_BINDIR, name);
+    if (bindir[0] == '/')
+        snprintf(b, PATH_MAX + 64, "%.*s/%s", PATH_MAX / 2, bindir, name);
     else {
         ck_assert(getcwd(cwd, sizeof cwd) != NULL);
-        snprintf(b, PATH_MAX + 64, "%.*s/%s/%.64s", PATH_MAX / 2, cwd, RP_BINDIR, name);
+        snprintf(b, PATH_MAX + 64, "%.*s/%s/%.64s", PATH_MAX / 2, cwd, bindir, name);
     }
     return b;
+}
+
+const char *tu_bin(const char *name)
+{
+    return bin_in(RP_BINDIR, name);
+}
+
+const char *tu_testbin(const char *name)
+{
+    return bin_in(RP_TESTBINDIR, name);
 }
 
 int tu_sh(const char *fmt, ...)

@@ -36,6 +36,9 @@ void tu_wrapped_scenario(const char *dir, const char *name, const char *body,
                          const char *faults);
 /* Absolute path of a project binary ("refpipe", "replayproof", ...); static buffer per call site is NOT kept: copy it. */
 const char *tu_bin(const char *name);
+/* The same in the tests' bin dir, whose rp-crash.so has its test hooks
+ * (RP_FORKSRV_DIE_AFTER): replayproof, refpipe-fiu, rp-trace.so, rp-crash.so. */
+const char *tu_testbin(const char *name);
 /*
  * Run a shell command built from fmt.  Returns the exit status, or 128+signal
  * when killed by a signal.  stdout/stderr go where the test's go unless the
