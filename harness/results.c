@@ -4,7 +4,7 @@
  *
  * Layout: helpers (mkdir -p, SQLite error mapping, statement runner); the
  * schema and its version check; runs; scenarios; trials, divergences and
- * hit counts; batch transactions.
+ * hit counts; batch transactions; kill-matrix cells and shrunk reproducers.
  *
  * The database accumulates across runs: tables are created once and never
  * dropped or rewritten, and a file of another schema version is refused
@@ -244,6 +244,46 @@ static const char *prov_schema_sql =
     "  shard INTEGER NOT NULL,\n"
     "  shards INTEGER NOT NULL) STRICT;\n";
 
+/* The kill matrix (`replayproof mutants`, hn_res_mutant_add) and its shrunk
+ * reproducers (`mutants --shrink`, hn_res_shrink_add): tables that only add,
+ * so a file made before them gets them (empty) when it is opened, and the
+ * schema version is unchanged. */
+static const char *mutants_schema_sql =
+    "CREATE TABLE IF NOT EXISTS mutants(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  mutant TEXT NOT NULL,\n"
+    "  scenario TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,\n"
+    "  outcome TEXT NOT NULL,\n"
+    "  verdict TEXT,\n"
+    "  how TEXT,\n"
+    "  trials INTEGER NOT NULL,\n"
+    "  duration_ms INTEGER NOT NULL,\n"
+    "  reproduce TEXT,\n"
+    "  detail TEXT) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS mutants_by_run ON mutants(run_id, mutant);\n"
+    "CREATE TABLE IF NOT EXISTS shrinks(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  mutant TEXT,\n"
+    "  scenario TEXT NOT NULL,\n"
+    "  verdict TEXT NOT NULL,\n"
+    "  records_before INTEGER NOT NULL, records INTEGER NOT NULL,\n"
+    "  partitions_before INTEGER NOT NULL, partitions INTEGER NOT NULL,\n"
+    "  symbols_before INTEGER NOT NULL, symbols INTEGER NOT NULL,\n"
+    "  aggs_before INTEGER NOT NULL, aggs INTEGER NOT NULL,\n"
+    "  faults_before INTEGER NOT NULL, faults INTEGER NOT NULL,\n"
+    "  replays INTEGER NOT NULL,\n"
+    "  budget_exhausted INTEGER NOT NULL,\n"
+    "  scenario_path TEXT NOT NULL,\n"
+    "  scenario_text TEXT,\n"
+    "  csv_path TEXT NOT NULL,\n"
+    "  csv_text TEXT,\n"
+    "  trial TEXT,\n"
+    "  reproduce TEXT NOT NULL) STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS shrinks_by_run ON shrinks(run_id);\n";
+
 /* Create the schema or check the version of an existing one.  Runs under
  * BEGIN IMMEDIATE so that two runs opening a new file at once cannot both
  * decide to create it. */
@@ -256,7 +296,8 @@ static int check_schema(hn_res *r, pl_errbuf *eb)
     if ((ret = exec_sql(r, "BEGIN IMMEDIATE", "begin", eb)))
         return ret;
     if ((ret = exec_sql(r, schema_sql, "creating the schema", eb)) ||
-        (ret = exec_sql(r, prov_schema_sql, "creating the provenance tables", eb)))
+        (ret = exec_sql(r, prov_schema_sql, "creating the provenance tables", eb)) ||
+        (ret = exec_sql(r, mutants_schema_sql, "creating the mutants tables", eb)))
         goto fail;
     if ((ret = prepare(r, "SELECT value FROM meta WHERE key = 'schema_version'", &st, eb)))
         goto fail;
@@ -669,31 +710,10 @@ void hn_res_rollback(hn_res *r)
 
 /* ---------------------------------------------------------------- mutants */
 
-/* The kill matrix (`replayproof mutants`).  Created here, on first use,
- * rather than in schema_sql: a database that never ran mutants has no such
- * table, and the schema version is unchanged (the table only adds). */
-static const char *mutants_sql =
-    "CREATE TABLE IF NOT EXISTS mutants(\n"
-    "  id INTEGER PRIMARY KEY,\n"
-    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
-    "  mutant TEXT NOT NULL,\n"
-    "  scenario TEXT NOT NULL,\n"
-    "  path TEXT NOT NULL,\n"
-    "  outcome TEXT NOT NULL,\n"
-    "  verdict TEXT,\n"
-    "  how TEXT,\n"
-    "  trials INTEGER NOT NULL,\n"
-    "  duration_ms INTEGER NOT NULL,\n"
-    "  reproduce TEXT,\n"
-    "  detail TEXT) STRICT;\n"
-    "CREATE INDEX IF NOT EXISTS mutants_by_run ON mutants(run_id, mutant);\n";
-
 int hn_res_mutant_add(hn_res *r, int64_t run_id, const hn_res_mutant *m, pl_errbuf *eb)
 {
     sqlite3_stmt *st = NULL;
     int ret;
-    if ((ret = exec_sql(r, mutants_sql, "creating the mutants table", eb)))
-        return ret;
     if ((ret = prepare(r,
                        "INSERT INTO mutants(run_id, mutant, scenario, path, outcome, verdict, "
                        "how, trials, duration_ms, reproduce, detail) "
@@ -718,36 +738,10 @@ int hn_res_mutant_add(hn_res *r, int64_t run_id, const hn_res_mutant *m, pl_errb
 
 /* ---------------------------------------------------------------- shrinks */
 
-/* Shrunk reproducers (`replayproof mutants --shrink`): created on first use,
- * like mutants. */
-static const char *shrinks_sql =
-    "CREATE TABLE IF NOT EXISTS shrinks(\n"
-    "  id INTEGER PRIMARY KEY,\n"
-    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
-    "  mutant TEXT,\n"
-    "  scenario TEXT NOT NULL,\n"
-    "  verdict TEXT NOT NULL,\n"
-    "  records_before INTEGER NOT NULL, records INTEGER NOT NULL,\n"
-    "  partitions_before INTEGER NOT NULL, partitions INTEGER NOT NULL,\n"
-    "  symbols_before INTEGER NOT NULL, symbols INTEGER NOT NULL,\n"
-    "  aggs_before INTEGER NOT NULL, aggs INTEGER NOT NULL,\n"
-    "  faults_before INTEGER NOT NULL, faults INTEGER NOT NULL,\n"
-    "  replays INTEGER NOT NULL,\n"
-    "  budget_exhausted INTEGER NOT NULL,\n"
-    "  scenario_path TEXT NOT NULL,\n"
-    "  scenario_text TEXT,\n"
-    "  csv_path TEXT NOT NULL,\n"
-    "  csv_text TEXT,\n"
-    "  trial TEXT,\n"
-    "  reproduce TEXT NOT NULL) STRICT;\n"
-    "CREATE INDEX IF NOT EXISTS shrinks_by_run ON shrinks(run_id);\n";
-
 int hn_res_shrink_add(hn_res *r, int64_t run_id, const hn_res_shrink *s, pl_errbuf *eb)
 {
     sqlite3_stmt *st = NULL;
     int ret, i = 1;
-    if ((ret = exec_sql(r, shrinks_sql, "creating the shrinks table", eb)))
-        return ret;
     if ((ret = prepare(r,
                        "INSERT INTO shrinks(run_id, mutant, scenario, verdict, records_before, "
                        "records, partitions_before, partitions, symbols_before, symbols, "

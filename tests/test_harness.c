@@ -355,6 +355,16 @@ START_TEST(results_schema_created_checked_refused)
     ck_assert_int_eq(hn_res_open(e.db, &db, &eb), 0);
     hn_res_close(db);
     ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM scenarios WHERE verdict = 'running'"), 1);
+    /* the kill-matrix tables come with the schema, not with the first row */
+    ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                               "AND name IN ('mutants', 'shrinks')"), 2);
+    /* a file made before them gets them when it is opened, its rows kept */
+    ck_assert_int_eq(tu_sh("sqlite3 '%s' 'DROP TABLE shrinks; DROP TABLE mutants'", e.db), 0);
+    ck_assert_int_eq(hn_res_open(e.db, &db, &eb), 0);
+    hn_res_close(db);
+    ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                               "AND name IN ('mutants', 'shrinks')"), 2);
+    ck_assert_int_eq(q_int(&e, "SELECT count(*) FROM runs"), 1);
     /* another schema version is refused, not migrated */
     ck_assert_int_eq(tu_sh("sqlite3 '%s' \"UPDATE meta SET value = '9'\"", e.db), 0);
     ck_assert_int_eq(hn_res_open(e.db, &db, &eb), PL_ECONFIG);
