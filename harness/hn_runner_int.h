@@ -134,9 +134,9 @@ typedef struct pool {
  * copies and set c->snaps.  The number of usable copies, or a negative code. */
 int hn__snaps_prepare(ctx *c, const char *point);
 /* The snapshot a kill at POINT:K starts from: 1 with *hit and *k2 (the hit
- * to arm in the restored process), or 0 when it starts from record 0. */
-int hn__snap_pick(const hn__snaps *sn, const char *point, uint64_t k, uint64_t *hit,
-                  uint64_t *k2);
+ * to arm in the restored process), 0 when it starts from record 0, or a
+ * negative code.  Probes a copy the first time a trial wants it. */
+int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, uint64_t *k2);
 /* Copy the snapshot taken at hit into the state dir. */
 int hn__snap_restore(const ctx *c, uint64_t hit, const char *state);
 /* Free, and remove the copies. */

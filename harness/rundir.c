@@ -58,6 +58,22 @@ static int copy_file(const char *from, const char *to, mode_t mode, pl_errbuf *e
         ret = pl_err_os(eb, errno, "open(%s)", to);
         goto out;
     }
+    /* in the kernel when it can (no user-space buffer); from the first
+     * call that cannot, by read and write */
+    for (;;) {
+        ssize_t c = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (c > 0)
+            continue;
+        if (c == 0)
+            goto out;
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
+            ret = pl_err_os(eb, errno, "copy_file_range(%s)", to);
+            goto out;
+        }
+        break;
+    }
     while ((n = read(in, buf, sizeof buf)) != 0) {
         if (n < 0) {
             if (errno == EINTR)
@@ -75,6 +91,7 @@ out:
     return ret;
 }
 
+/* cp -R of regular files, directories and symlinks (others are skipped). */
 int hn_rundir_copy_tree(const char *from, const char *to, pl_errbuf *eb)
 {
     struct stat st;

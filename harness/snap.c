@@ -11,10 +11,11 @@
  * Why a trial may start there: a copy taken at hit H of the snapshot point
  * is, byte for byte, the state dir a kill at that hit leaves behind.  A
  * trial "kill at X:K" whose K-th hit of X comes after mark H is then run as
- * "restore the copy, kill at X:(K - hits of X at H)": by determinism the
- * restored process repeats the golden run's hits after H, so it dies at
- * the same operation with the same durable state as the trial from record
- * 0, minus the replay of the prefix.  Three rules keep that true:
+ * "restore the copy, kill at X:(K - hits of X at H + hits of X the restore
+ * itself makes)": by determinism the restored process repeats the golden
+ * run's hits after H, so it dies at the same operation with the same
+ * durable state as the trial from record 0, minus the replay of the
+ * prefix.  Three rules keep that true:
  *
  *   (1) A probe per snapshot restores it, armed as a trial's first
  *       process is (with a crash that never fires), and runs with the
@@ -22,10 +23,12 @@
  *       or the copy is not used: a recovery did not bring it back to the
  *       golden run's state (the pipeline is not safe to kill at the
  *       snapshot point, or a restored process computes differently).
- *       Probing stops at the second such copy.  And its first marks line
- *       must equal the golden run's next line minus this one for a point
- *       X, or the restore itself hits X (log/block/enter does: a restored
- *       reader enters its blocks anew) and the snapshot is not used for X.
+ *       A copy is probed when a trial first wants it; after the second
+ *       copy that fails, no trial of the scenario starts from a copy.  Its first marks line minus
+ *       the golden run's growth between the two marks is what the restore
+ *       itself hits (log/block/enter: a restored reader enters its current
+ *       blocks anew, before it reads on); negative, the snapshot is not
+ *       used for that point.
  *       Without convergence digests (early stop off) there are no
  *       snapshot starts.
  *   (2) Only trials of kills alone start from a snapshot: power cuts, I/O
@@ -33,8 +36,9 @@
  *   (3) A trial from a snapshot that does not converge runs again from
  *       record 0 (trials.c), and that run's verdict is the trial's (an
  *       error naming both when they disagree): a red verdict is always
- *       reproducible as planned.  The soundness-guard
- *       share of trials (full-run-fraction) never starts from a snapshot.
+ *       reproducible as planned.  Early stop's soundness-guard trials may
+ *       start from a snapshot: what they check is the recovery, which
+ *       still runs to the end.
  */
 #include "hn_runner_int.h"
 
@@ -55,12 +59,16 @@
 #define SNAP_NAMES 64 /* distinct points in the marks, at most */
 
 typedef struct snap {
-    uint64_t hit;                /* of the snapshot point */
+    uint64_t hit;                 /* of the snapshot point */
+    int probed;                   /* rule (1) checked (when a trial first wanted it) */
     unsigned char ok[SNAP_NAMES]; /* rule (1) holds for this point */
+    uint64_t extra[SNAP_NAMES];   /* hits the restore itself makes */
 } snap;
 
 struct hn__snaps {
     char dir[PATH_MAX];             /* marks, one copy per snapshot */
+    char point[HN_POINT_MAX + 1];   /* the snapshot point */
+    int failed, off;                /* probes that failed; 2 turn snapshot starts off */
     char names[SNAP_NAMES][HN_POINT_MAX + 1];
     int nnames;
     uint64_t nmarks;                /* marks lines, hits 1 .. nmarks */
@@ -211,8 +219,11 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s, const char *point)
     }
     if (rows < 1 || !pw[1])
         goto out; /* converged, but rule (1) cannot be checked: not used */
-    for (int i = 0; i < sn->nnames; i++)
-        s->ok[i] = pc[SNAP_NAMES + (uint64_t)i] == b[i] - a[i];
+    for (int i = 0; i < sn->nnames; i++) {
+        uint64_t got = pc[SNAP_NAMES + (uint64_t)i], want = b[i] - a[i];
+        s->ok[i] = got >= want;
+        s->extra[i] = got - want;
+    }
     /* a point the probe hit that the golden run never named: rule (1)
      * cannot be checked for it, and parse_marks(add = 0) made the row
      * not whole, so nothing is ok in that case */
@@ -228,12 +239,13 @@ int hn__snaps_prepare(ctx *c, const char *point)
     hn__snaps *sn = calloc(1, sizeof *sn);
     char marks[PATH_MAX], copy[PATH_MAX];
     int64_t rows;
-    int ret = 0, used = 0, failed = 0;
+    int ret = 0;
 
     if (!sn)
         return pl_err(c->eb, -ENOMEM, "out of memory");
     if (!c->conv[0])
         goto fail; /* rule (1) needs the golden run's convergence digests */
+    snprintf(sn->point, sizeof sn->point, "%s", point);
     if ((ret = pl_fs_pathf(sn->dir, c->eb, "%s/snapshots", c->dir)) ||
         (ret = pl_fs_pathf(marks, c->eb, "%s/marks", sn->dir)))
         goto fail;
@@ -249,62 +261,66 @@ int hn__snaps_prepare(ctx *c, const char *point)
         goto fail;
     }
     /* hit 1 is the start's own checkpoint; the last mark has no next line
-     * to check the probe against */
+     * to check a probe against.  Probes run when a trial first asks for a
+     * copy (hn__snap_pick): a scenario that stops at its first failing
+     * trial (mutants) probes only the copies it used. */
     for (uint64_t h = 2; h < sn->nmarks; h++) {
         struct stat st;
-        snap *s = &sn->s[sn->ns];
         if ((ret = pl_fs_pathf(copy, c->eb, "%s/%" PRIu64, sn->dir, h)))
             goto fail;
-        if (stat(copy, &st) != 0 || !sn->whole[h] || !sn->whole[h + 1])
-            continue;
-        s->hit = h;
-        if ((ret = probe(c, sn, s, point)) < 0)
-            goto fail;
-        if (ret == 0) {
-            /* rule (1): not used.  Near the end of the log a correct
-             * pipeline may have no chance to stop (no row emitted before
-             * the final checkpoint); a broken one fails everywhere, so two
-             * failures end the probing (each ran to the end of the log) */
-            hn__note(c, "snapshot starts: a recovery from the copy at %s hit %" PRIu64
-                     " did not converge early; copy not used", point, h);
-            memset(s->ok, 0, sizeof s->ok);
-            if (++failed == 2)
-                break;
-            continue;
-        }
-        for (int i = 0; i < sn->nnames; i++)
-            if (s->ok[i]) {
-                sn->ns++;
-                used++;
-                break;
-            }
+        if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1])
+            sn->s[sn->ns++].hit = h;
     }
-    hn__note(c, "snapshot starts: %d of the %" PRIu64 " checkpoint marks have a usable copy",
-             used, sn->nmarks);
+    hn__note(c, "snapshot starts: %d copies at the %" PRIu64 " marks of %s", sn->ns,
+             sn->nmarks, point);
     c->snaps = sn;
-    return used;
+    return sn->ns;
 
 fail:
     hn__snaps_free(sn);
     return ret;
 }
 
-int hn__snap_pick(const hn__snaps *sn, const char *point, uint64_t k, uint64_t *hit,
-                  uint64_t *k2)
+int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, uint64_t *k2)
 {
-    int i = -1;
-    if (!sn)
+    hn__snaps *sn = c->snaps;
+    int i = -1, ret;
+    if (!sn || sn->off)
         return 0;
     for (int j = 0; j < sn->nnames && i < 0; j++)
         if (strcmp(sn->names[j], point) == 0)
             i = j;
     if (i < 0)
         return 0;
-    for (int j = sn->ns - 1; j >= 0; j--) {
-        uint64_t before = sn->cnt[sn->s[j].hit * SNAP_NAMES + (uint64_t)i];
-        if (sn->s[j].ok[i] && before < k) {
-            *hit = sn->s[j].hit;
-            *k2 = k - before;
+    for (int j = sn->ns - 1; j >= 0 && !sn->off; j--) {
+        snap *s = &sn->s[j];
+        uint64_t before = sn->cnt[s->hit * SNAP_NAMES + (uint64_t)i];
+        if (before >= k)
+            continue;
+        if (!s->probed) {
+            s->probed = 1;
+            if ((ret = probe(c, sn, s, sn->point)) < 0)
+                return ret;
+            if (ret == 0) {
+                /* rule (1): not used.  Near the end of the log a correct
+                 * pipeline may have no chance to stop (no row emitted
+                 * before the final checkpoint); a broken one fails
+                 * everywhere, and each failure ran to the end of the log:
+                 * two of them end snapshot starts for the scenario */
+                hn__note(c, "snapshot starts: a recovery from the copy at %s hit %" PRIu64
+                         " did not converge early; copy not used", sn->point, s->hit);
+                memset(s->ok, 0, sizeof s->ok);
+                if (++sn->failed == 2) {
+                    hn__note(c, "snapshot starts off for this scenario: two copies failed "
+                             "their probes");
+                    sn->off = 1;
+                }
+                continue;
+            }
+        }
+        if (s->ok[i]) {
+            *hit = s->hit;
+            *k2 = k - before + s->extra[i];
             return 1;
         }
     }

@@ -404,8 +404,10 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         hn_run_trial_format(t, spec, sizeof spec);
         hn__note(c, "trial %s in %s", spec, s->dir);
     }
-    if (c->snaps && !from_zero && !s->guard && snap_eligible(t) &&
-        hn__snap_pick(c->snaps, t->fault[0].point, t->fault[0].k, &s->snap_hit, &s->snap_k)) {
+    if (c->snaps && !from_zero && snap_eligible(t) &&
+        (ret = hn__snap_pick(c, t->fault[0].point, t->fault[0].k, &s->snap_hit, &s->snap_k))) {
+        if (ret < 0)
+            return ret;
         if (hn__snap_restore(c, s->snap_hit, s->state) < 0) {
             /* an optimisation must not fail the trial (a full disk, say):
              * from record 0 instead */
