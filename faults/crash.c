@@ -635,6 +635,20 @@ static void ft_snap_configure(void)
     ft_cfg.snap_on = 1;
 }
 
+/* Whether an armed entry or a counted pattern already covers name: then
+ * the callback sees its hits, and enabling it again would replace libfiu's
+ * entry (and leak the old one). */
+static int ft_enabled(const char *name)
+{
+    for (int i = 0; i < ft_cfg.narmed; i++)
+        if (ft_match(ft_cfg.armed[i].pattern, name))
+            return 1;
+    for (int i = 0; i < ft_cfg.npatterns; i++)
+        if (ft_match(ft_cfg.patterns[i], name))
+            return 1;
+    return 0;
+}
+
 /* Reads RP_FIU_* from the environment and arms libfiu.  Run once per
  * process before main: by the constructor, or in a fork server's child
  * (forksrv.c) once the request's environment is in place. */
@@ -681,7 +695,7 @@ void ft__configure(void)
         ft_enable(ft_cfg.armed[i].pattern);
     for (int i = 0; i < ft_cfg.npatterns; i++)
         ft_enable(ft_cfg.patterns[i]);
-    if (ft_cfg.snap_on)
+    if (ft_cfg.snap_on && !ft_enabled(ft_cfg.snap.point))
         ft_enable(ft_cfg.snap.point);
     if (ft_cfg.count_path && atexit(ft_write_counts) != 0)
         ft_die("atexit failed");
