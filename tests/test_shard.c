@@ -307,7 +307,8 @@ static const char *scn_sql =
     "trials_run, failures, detail, workload FROM scenarios ORDER BY id";
 static const char *trial_sql =
     "SELECT s.name, t.seq, t.crashes, t.point, t.k, t.verdict, t.restarts, t.bars, t.late, "
-    "t.dlq, t.detail FROM trials t JOIN scenarios s ON s.id = t.scenario_id ORDER BY 1, 2";
+    "t.dlq, t.detail, t.snap_hit FROM trials t JOIN scenarios s ON s.id = t.scenario_id "
+    "ORDER BY 1, 2";
 static const char *div_sql =
     "SELECT s.name, t.seq, d.tbl, d.line, d.expected, d.actual FROM divergences d JOIN "
     "scenarios s ON s.id = d.scenario_id LEFT JOIN trials t ON t.id = d.trial_id "
