@@ -76,5 +76,10 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
  */
 int hn_rundir_prune(const char *runs, int keep, const char *current, int *removed,
                     pl_errbuf *eb);
+/* The same, never removing a run dir named by the last component of one of
+ * spare[0..nspare) (a merge spares its own and the shards' run dirs that its
+ * database names). */
+int hn_rundir_prune_but(const char *runs, int keep, const char *const *spare, int nspare,
+                        int *removed, pl_errbuf *eb);
 
 #endif

@@ -61,6 +61,9 @@ typedef struct hn_merge_info {
                                    at least 1 when a shard is missing */
     char run_dir[PATH_MAX];     /* the merge's run dir, DIR/runs/<UTC>-<id> beside out
                                    (absolute; `latest` points at it); "" before it is made */
+    int pruned;                 /* old run dirs removed from DIR/runs (keep_runs); -1 when
+                                   that failed (prune_eb says why; the merge stands) */
+    pl_errbuf prune_eb;
 } hn_merge_info;
 
 /*
@@ -76,9 +79,12 @@ typedef struct hn_merge_info {
  * (info->run_dir, recorded as provenance run_dir) where `report` writes by
  * default, made once the database is complete.  It is built under a
  * temporary name in out's directory, fsync'ed and renamed: out is complete
- * or absent.  Returns 0 with *info filled, or a negative code (eb set).
+ * or absent.  Then, with keep_runs > 0, the oldest run dirs of DIR/runs
+ * beyond keep_runs are removed as after `run` (hn_rundir_prune), except the
+ * merge's own and the shards' run dirs it found (info->pruned).  Returns 0
+ * with *info filled, or a negative code (eb set).
  */
-int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *const argv[],
-             hn_merge_info *info, pl_errbuf *eb);
+int hn_merge(const char *const *inputs, int n, const char *out, int keep_runs, int argc,
+             char *const argv[], hn_merge_info *info, pl_errbuf *eb);
 
 #endif

@@ -950,8 +950,8 @@ static void unlink_tmp(const char *tmp)
     }
 }
 
-int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *const argv[],
-             hn_merge_info *info, pl_errbuf *eb)
+int hn_merge(const char *const *inputs, int n, const char *out, int keep_runs, int argc,
+             char *const argv[], hn_merge_info *info, pl_errbuf *eb)
 {
     m_in *ins = NULL;
     char tmp[PATH_MAX] = "", dir[PATH_MAX], shard_dir[PATH_MAX], runs[PATH_MAX], *slash;
@@ -1048,7 +1048,21 @@ int hn_merge(const char *const *inputs, int n, const char *out, int argc, char *
     }
     tmp[0] = 0;
     /* without this a power cut can forget the rename */
-    ret = pl_fs_sync_parent(out, eb);
+    if ((ret = pl_fs_sync_parent(out, eb)))
+        goto out;
+    /* old run dirs go as after a run (--keep-runs), but not the ones the
+     * merged database names: its own and the shards' found here */
+    if (keep_runs > 0) {
+        const char *spare[1 + HN_SHARD_MAX];
+        int nspare = 0;
+        spare[nspare++] = info->run_dir;
+        for (int k = 0; k < n && nspare < 1 + HN_SHARD_MAX; k++)
+            if (ins[k].local_dir[0])
+                spare[nspare++] = ins[k].local_dir;
+        if (hn_rundir_prune_but(runs, keep_runs, spare, nspare, &info->pruned,
+                                &info->prune_eb) < 0)
+            info->pruned = -1;
+    }
 out:
     if (tmp[0])
         unlink_tmp(tmp);

@@ -72,7 +72,7 @@ static const rp_cmd cmds[] = {
      "replayproof report [RUN] [-o DIR]    (RUN: number, run dir or database; default the last)",
      report_options},
     {"merge", cmd_merge, "merge the results databases of the shards of one suite (run --shard)",
-     "replayproof merge SHARD.db... -o MERGED.db", merge_options},
+     "replayproof merge SHARD.db... -o MERGED.db [--keep-runs N]", merge_options},
     {"mutants", cmd_mutants, "run the scenarios against every broken variant: the kill matrix",
      "replayproof mutants [OPTIONS] [SCENARIO.ini...]   (default: scenarios/*.ini)",
      mutants_options},
@@ -587,6 +587,18 @@ static void note_line(void *ctx, const char *line)
     fflush(ctx);
 }
 
+/* What hn_rundir_prune did to the run dirs of runs after `cmd` (removed:
+ * how many went, -1 failed with eb): one line, none when nothing went. */
+static void said_pruned(const char *cmd, int removed, const pl_errbuf *eb, const char *runs,
+                        int keep_runs)
+{
+    if (removed < 0)
+        fprintf(stderr, "replayproof %s: %s\n", cmd, eb->msg);
+    else if (removed)
+        printf("removed the %d oldest run dir%s of %s (--keep-runs %d)\n", removed,
+               removed == 1 ? "" : "s", runs, keep_runs);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -813,10 +825,8 @@ static int cmd_run(int argc, char **argv)
     if (keep_runs > 0) {
         int removed = 0;
         if (hn_rundir_prune(runs, keep_runs, rundir, &removed, &eb) < 0)
-            fprintf(stderr, "replayproof run: %s\n", eb.msg);
-        else if (removed)
-            printf("removed the %d oldest run dir%s of %s (--keep-runs %d)\n", removed,
-                   removed == 1 ? "" : "s", runs, keep_runs);
+            removed = -1;
+        said_pruned("run", removed, &eb, runs, keep_runs);
     }
     return status;
 }
@@ -1515,6 +1525,8 @@ static const char *merge_options(void)
 {
     return "  -o, --output PATH  the merged database; must not exist (written under a\n"
            "                     temporary name and renamed when complete)\n"
+           "  --keep-runs N      run dirs kept beside MERGED.db, as for run (never the\n"
+           "                     merge's own or a shard's it uses); 0 keeps all (20)\n"
            "The newest run of each SHARD.db must be a finished `replayproof run --shard I/N`\n"
            "of the same suite: same N, distinct I, same scenarios, plans and files.  A\n"
            "missing shard is allowed and recorded as incomplete coverage.  Then\n"
@@ -1529,6 +1541,7 @@ static const char *merge_options(void)
 static int cmd_merge(int argc, char **argv)
 {
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
+                                       {"keep-runs", required_argument, NULL, O_KEEP_RUNS},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     const char *out = NULL;
@@ -1536,7 +1549,7 @@ static int cmd_merge(int argc, char **argv)
     pl_errbuf eb = {{0}};
     rp_run *m = NULL;
     char **words;
-    int opt, rc;
+    int opt, rc, keep_runs = HN_RUNDIR_KEEP_RUNS;
 
     opterr = 0;
     optind = 1;
@@ -1544,6 +1557,10 @@ static int cmd_merge(int argc, char **argv)
         switch (opt) {
         case 'o':
             out = optarg;
+            break;
+        case O_KEEP_RUNS:
+            if (parse_count("merge", "--keep-runs", optarg, 0, &keep_runs) < 0)
+                return 2;
             break;
         default:
             return other_option("merge", opt, argv);
@@ -1562,8 +1579,8 @@ static int cmd_merge(int argc, char **argv)
     }
     words[0] = "replayproof";
     memcpy(words + 1, argv, (size_t)argc * sizeof *words);
-    rc = hn_merge((const char *const *)argv + optind, argc - optind, out, argc + 1, words, &info,
-                  &eb);
+    rc = hn_merge((const char *const *)argv + optind, argc - optind, out, keep_runs, argc + 1,
+                  words, &info, &eb);
     free(words);
     if (rc < 0)
         return fail("merge", rc, &eb);
@@ -1581,6 +1598,13 @@ static int cmd_merge(int argc, char **argv)
         rp_model_free(m);
     }
     printf("run dir: %s\n", rel(info.run_dir));
+    {
+        char runs[PATH_MAX], *slash;
+        snprintf(runs, sizeof runs, "%s", info.run_dir);
+        if ((slash = strrchr(runs, '/')))
+            *slash = 0;
+        said_pruned("merge", info.pruned, &info.prune_eb, rel(runs), keep_runs);
+    }
     printf("exit status %d; report: %s report --results %s (writes into the run dir)\n",
            info.exit_status, "replayproof", out);
     return info.exit_status;

@@ -383,19 +383,35 @@ static int cmp_run(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* 1 when name is the last component of one of spare[0..nspare). */
+static int spared(const char *name, const char *const *spare, int nspare)
+{
+    for (int i = 0; i < nspare; i++) {
+        const char *base = spare[i] ? strrchr(spare[i], '/') : NULL;
+        base = base ? base + 1 : spare[i];
+        if (base && strcmp(name, base) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int hn_rundir_prune(const char *runs, int keep, const char *current, int *removed,
                     pl_errbuf *eb)
+{
+    return hn_rundir_prune_but(runs, keep, &current, current ? 1 : 0, removed, eb);
+}
+
+int hn_rundir_prune_but(const char *runs, int keep, const char *const *spare, int nspare,
+                        int *removed, pl_errbuf *eb)
 {
     DIR *d = opendir(runs);
     struct dirent *e;
     run_ent *ents = NULL;
     char path[PATH_MAX];
-    const char *cur = current ? strrchr(current, '/') : NULL;
     size_t n = 0, cap = 0;
     int ret = 0;
 
     *removed = 0;
-    cur = cur ? cur + 1 : current;
     if (!d)
         return pl_err_os(eb, errno, "opendir(%s)", runs);
     while ((e = readdir(d))) {
@@ -422,7 +438,7 @@ int hn_rundir_prune(const char *runs, int keep, const char *current, int *remove
     if (n > 1)
         qsort(ents, n, sizeof *ents, cmp_run);
     for (size_t i = 0; keep > 0 && n - (size_t)*removed > (size_t)keep && i < n; i++) {
-        if (cur && strcmp(ents[i].name, cur) == 0)
+        if (spared(ents[i].name, spare, nspare))
             continue;
         if (pl_fs_pathf(path, NULL, "%s/%s", runs, ents[i].name) == 0)
             pl_fs_rm_rf(path);

@@ -480,6 +480,29 @@ START_TEST(shards_union_is_the_plan_and_merge_is_the_unsharded_run)
     }
     tu_sh("rm -rf '%s/m.db' '%s'/mrep*", e.t.tmp, e.t.tmp);
 
+    /* old run dirs beside the merged database go as after a run
+     * (--keep-runs): here two made by hand, the oldest, and the first
+     * merge's; other names and the latest link stay */
+    ck_assert_int_eq(tu_sh("cd '%s/runs' && mkdir 20200101T000000Z-00000a 20200101T000001Z-00000b "
+                           "keepme && test $(ls -d 2*Z-* | wc -l) -eq 4", e.t.tmp), 0);
+    ck_assert_int_eq(merge(&e, "s1/r.db s2/r.db s3/r.db -o m.db --keep-runs 2"), 1);
+    ck_assert_int_eq(tu_sh("cd '%s' && grep -qx 'removed the 3 oldest run dirs of runs "
+                           "(--keep-runs 2)' merge.out && cd runs && test $(ls -d 2*Z-* | wc -l) "
+                           "-eq 2 && test ! -e 20200101T000001Z-00000b && test -d keepme && "
+                           "test -d latest", e.t.tmp), 0);
+    /* a shard's run dir that the merged database names is spared, as is the
+     * merge's own: beside shard 1's database, with one made by hand */
+    ck_assert_int_eq(tu_sh("mkdir '%s/s1/runs/20200101T000000Z-00000c'", e.t.tmp), 0);
+    ck_assert_int_eq(merge(&e, "s1/r.db s2/r.db s3/r.db -o s1/m.db --keep-runs 1"), 1);
+    ck_assert_int_eq(tu_sh("cd '%s' && grep -qx 'removed the 1 oldest run dir of s1/runs "
+                           "(--keep-runs 1)' merge.out && test $(ls -d s1/runs/2*Z-* | wc -l) "
+                           "-eq 2", e.t.tmp), 0);
+    ck_assert_int_eq(tu_sh("cd '%s' && d=$(sqlite3 s1/m.db \"SELECT value FROM provenance "
+                           "WHERE key = 'shard_run_dir'\") && test -d \"$d\" && "
+                           "test \"$(dirname \"$d\")\" = \"$(cd s1/runs && pwd -P)\"", e.t.tmp),
+                     0);
+    tu_sh("rm -rf '%s/m.db' '%s/s1/m.db'", e.t.tmp, e.t.tmp);
+
     /* refusals: exit 2, one line, nothing written */
     ck_assert_int_eq(tu_sh("cd '%s' && cp s1/r.db dup.db && cp s2/r.db plan.db && "
                            "cp s2/r.db split.db && cp s3/r.db bin.db && cp s2/r.db twice.db && "
