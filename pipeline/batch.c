@@ -105,19 +105,80 @@ typedef struct bar {
 /* Events read between two stop checks while bars are computed. */
 #define STOP_WORK (1u << 20)
 
-/* ---- 1. canonical order ---------------------------------------------- */
+/* ---- sorting that a stop request can end ------------------------------- */
+
+/* Elements qsort sorts at once, and merged between two stop checks. */
+#define SORT_RUN 65536
 
 /*
  * The sorts of millions of records take seconds, and qsort cannot be left
- * early: on a stop request the comparators answer "equal" at once, the sort
- * runs out quickly, and the caller sees pl_stop before using the (then
- * meaningless) order.
+ * early (answering "equal" once a stop is requested still leaves it all its
+ * merge passes: about a second under load).  So runs of SORT_RUN elements
+ * are sorted by qsort, then merged pairwise, bottom up, through a buffer of
+ * the same size; the stop request is checked after each run and every
+ * SORT_RUN elements merged.  The comparators here order by unique keys, so
+ * the result is exactly qsort's.  Without memory for the buffer the runs
+ * are left to one qsort (the order is the same, a stop is only seen later).
  */
+int pl__batch_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *),
+                   pl_errbuf *eb)
+{
+    char *src = base, *dst, *buf;
+    int rc;
+
+    if (n <= SORT_RUN) {
+        if (n > 1) /* qsort must not be given NULL, even for 0 rows */
+            qsort(base, n, size, cmp);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i += SORT_RUN) {
+        qsort(src + i * size, n - i < SORT_RUN ? n - i : SORT_RUN, size, cmp);
+        if ((rc = pl_check_stop(eb, "batch")) < 0)
+            return rc;
+    }
+    buf = dst = malloc(n * size);
+    if (!buf) {
+        qsort(base, n, size, cmp);
+        return 0;
+    }
+    for (size_t w = SORT_RUN; w < n; w = w > n / 2 ? n : 2 * w) {
+        size_t since = 0;
+        char *t;
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                if (cmp(src + j * size, src + i * size) < 0)
+                    memcpy(dst + k++ * size, src + j++ * size, size);
+                else
+                    memcpy(dst + k++ * size, src + i++ * size, size);
+                if (++since == SORT_RUN) {
+                    since = 0;
+                    if ((rc = pl_check_stop(eb, "batch")) < 0) {
+                        free(buf);
+                        return rc;
+                    }
+                }
+            }
+            memcpy(dst + k * size, src + i * size, (mid - i) * size);
+            k += mid - i;
+            memcpy(dst + k * size, src + j * size, (hi - j) * size);
+        }
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != base)
+        memcpy(base, src, n * size);
+    free(buf);
+    return 0;
+}
+
+/* ---- 1. canonical order ---------------------------------------------- */
+
 static int cmp_canonical(const void *a, const void *b)
 {
     const rec *x = a, *y = b;
-    if (pl_stop)
-        return 0;
     if (x->ingest != y->ingest)
         return x->ingest < y->ingest ? -1 : 1;
     if (x->part != y->part)
@@ -177,8 +238,8 @@ static int load_records(pl_log *log, rec **out, size_t *nout, pl_errbuf *eb)
         if (rc < 0)
             goto fail;
     }
-    rc = 0;
-    qsort(r, n, sizeof *r, cmp_canonical);
+    if ((rc = pl__batch_sort(r, n, sizeof *r, cmp_canonical, eb)) < 0)
+        goto fail;
     *out = r;
     *nout = n;
     return 0;
@@ -330,10 +391,7 @@ static int cmp_sym(const char *a, uint32_t an, const char *b, uint32_t bn)
 static int cmp_symbol_t_pos(const void *a, const void *b)
 {
     const event *x = a, *y = b;
-    int c;
-    if (pl_stop)
-        return 0;
-    c = cmp_sym(x->sym, x->sym_len, y->sym, y->sym_len);
+    int c = cmp_sym(x->sym, x->sym_len, y->sym, y->sym_len);
     if (c != 0)
         return c;
     if (x->t != y->t)
@@ -548,8 +606,7 @@ static int write_bars(const char *outdir, const pl_config *cfg, event *ev, size_
         order[j] = a;
     }
     qsort(order, (size_t)naggs, sizeof order[0], cmp_agg_name);
-    qsort(ev, nev, sizeof *ev, cmp_symbol_t_pos);
-    if ((rc = pl_check_stop(eb, "batch")) < 0) /* the order is meaningless then */
+    if ((rc = pl__batch_sort(ev, nev, sizeof *ev, cmp_symbol_t_pos, eb)) < 0)
         goto fail;
 
     rc = open_table(outdir, "bars.csv", path, sizeof path, &f,
@@ -613,8 +670,8 @@ static int write_late(const char *outdir, late_row *l, size_t n, pl_digests *d,
     pl_dfile *f = NULL;
     int rc;
 
-    if (n > 0) /* qsort must not be given NULL, even for 0 rows */
-        qsort(l, n, sizeof *l, cmp_late);
+    if ((rc = pl__batch_sort(l, n, sizeof *l, cmp_late, eb)) < 0)
+        return rc;
     rc = open_table(outdir, "late.csv", path, sizeof path, &f,
                     "partition,offset,event_ns,symbol,price,qty,watermark_ns\n", eb);
     if (rc < 0)
@@ -653,8 +710,8 @@ static int write_dlq(const char *outdir, dlq_row *r, size_t n, pl_digests *d, pl
     pl_dfile *f = NULL;
     int rc;
 
-    if (n > 0)
-        qsort(r, n, sizeof *r, cmp_dlq);
+    if ((rc = pl__batch_sort(r, n, sizeof *r, cmp_dlq, eb)) < 0)
+        return rc;
     rc = open_table(outdir, "dlq.csv", path, sizeof path, &f,
                     "partition,offset,reason,payload_hex\n", eb);
     if (rc < 0)
@@ -722,8 +779,6 @@ int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_diges
     if (rc < 0)
         goto fail;
     rc = load_records(log, &r, &n, eb);
-    if (rc == 0)
-        rc = pl_check_stop(eb, "batch"); /* the sort took a while */
     if (rc < 0)
         goto fail;
     rc = classify(r, n, pl_log_partitions(log), cfg, &tb, eb);

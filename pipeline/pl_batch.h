@@ -18,4 +18,11 @@
 int pl_batch_run(pl_log *log, const pl_config *cfg, const char *outdir, pl_digests *d,
                  pl_errbuf *eb);
 
+/* Internal (tested on its own): qsort(base, n, size, cmp) that checks
+ * pl_stop every few ten thousand elements of work.  Returns 0, or -EINTR
+ * (eb set, the order then meaningless) once a stop was requested.  Equal
+ * elements end in no particular order, as with qsort. */
+int pl__batch_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *),
+                   pl_errbuf *eb);
+
 #endif

@@ -9,6 +9,7 @@
  * The last test compares sliding windows with a brute-force enumeration.
  */
 #include <check.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,6 +709,92 @@ START_TEST(sliding_matches_brute_force)
 }
 END_TEST
 
+/* ------------------------------------------------- the stoppable sort */
+
+/* Unique keys in a scrambled order (multiplying by an odd constant is a
+ * bijection mod 2^64); v keeps the element's identity. */
+typedef struct kv {
+    uint64_t k;
+    uint64_t v;
+} kv;
+
+static long kv_cmps, kv_stop_at; /* comparisons so far; request a stop at this one */
+
+static int cmp_kv(const void *a, const void *b)
+{
+    const kv *x = a, *y = b;
+    if (++kv_cmps == kv_stop_at)
+        pl_stop = 1;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static kv *kv_make(size_t n)
+{
+    kv *a = malloc((n ? n : 1) * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (size_t i = 0; i < n; i++) {
+        a[i].k = (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
+        a[i].v = i;
+    }
+    return a;
+}
+
+/* The same order as libc's qsort, for sizes around the sort's run length
+ * (65536 elements) and several merge passes. */
+START_TEST(batch_sort_is_qsort)
+{
+    static const size_t sizes[] = {0, 1, 2, 1000, 65535, 65536, 65537, 3 * 65536 + 7,
+                                   5 * 65536 + 1};
+    pl_errbuf eb = {{0}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        kv *a = kv_make(n), *b = kv_make(n);
+        kv_stop_at = 0;
+        ck_assert_int_eq(pl__batch_sort(a, n, sizeof *a, cmp_kv, &eb), 0);
+        if (n > 1)
+            qsort(b, n, sizeof *b, cmp_kv);
+        ck_assert_msg(memcmp(a, b, n * sizeof *a) == 0, "n = %zu: not qsort's order", n);
+        for (size_t i = 1; i < n; i++)
+            ck_assert(a[i - 1].k < a[i].k);
+        free(a);
+        free(b);
+    }
+}
+END_TEST
+
+/* A stop requested in the middle of the sort (at a given comparison, in the
+ * runs and in the last merge) ends it within one run's work, -EINTR. */
+START_TEST(batch_sort_stops_promptly)
+{
+    const size_t n = 8 * 65536;
+    pl_errbuf eb = {{0}};
+    long total, at[2];
+    kv *a = kv_make(n);
+    kv_cmps = kv_stop_at = 0;
+    ck_assert_int_eq(pl__batch_sort(a, n, sizeof *a, cmp_kv, &eb), 0);
+    total = kv_cmps;
+    free(a);
+    /* the last merge pass compares fewer than n times: at[1] lies in it */
+    at[0] = 1000;
+    at[1] = total - (long)n / 4;
+    for (int i = 0; i < 2; i++) {
+        a = kv_make(n);
+        pl_stop = 0;
+        kv_cmps = 0;
+        kv_stop_at = at[i];
+        eb.msg[0] = 0;
+        ck_assert_int_eq(pl__batch_sort(a, n, sizeof *a, cmp_kv, &eb), -EINTR);
+        ck_assert(strstr(eb.msg, "interrupted") != NULL);
+        /* in a run: what remains of its qsort; in a merge: < 65536 steps */
+        ck_assert_msg(kv_cmps - at[i] <= (i == 0 ? 65536L * 20 : 65536L),
+                      "stop at comparison %ld of %ld seen after %ld more", at[i], total,
+                      kv_cmps - at[i]);
+        free(a);
+    }
+    pl_stop = 0;
+}
+END_TEST
+
 Suite *batch_suite(void)
 {
     Suite *s = suite_create("batch");
@@ -730,6 +817,8 @@ Suite *batch_suite(void)
     tcase_add_test(tc, empty_log);
     tcase_add_test(tc, bad_outdir);
     tcase_add_test(tc, sliding_matches_brute_force);
+    tcase_add_test(tc, batch_sort_is_qsort);
+    tcase_add_test(tc, batch_sort_stops_promptly);
     suite_add_tcase(s, tc);
     return s;
 }
