@@ -210,6 +210,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/rp-bench $(BIN)/rp-fsrv-bench
 	@sh bench/run.sh
 	@sh bench/harness.sh
+	@BIN=$(BIN) sh bench/mutants.sh
 	@BIN=$(BIN) sh bench/flaky.sh
 
 # make soak: the flakiness audit.  The scenarios (SOAK_SCENARIOS, default

@@ -50,6 +50,8 @@ typedef struct hn_mut_cell {
     int64_t ms;           /* wall time of the cell */
     char reproduce[8192]; /* one command, runnable from the project root */
     char detail[1024];
+    char notice[512];     /* the first line the run wanted the user to see (the fork
+                             server could not be used, and why), "" if none */
 } hn_mut_cell;
 
 /*
@@ -74,6 +76,42 @@ typedef struct hn_mut_opts {
  */
 int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts *o,
                     volatile sig_atomic_t *stop, hn_mut_cell *cell, pl_errbuf *eb);
+
+/* The matrix, cells run side by side in worker processes (hn_fpool.h). */
+typedef struct hn_mut_matrix {
+    const hn_scenario *scs;   /* the columns */
+    int nsc;
+    const hn_mutant *ms;      /* the rows; NULL: one row, the unmodified pipeline */
+    int nm;
+    int depth;                /* > 0: a row stops at its depth-th catch; its other cells
+                                 are HN_MUT_NOT_RUN */
+    int cells;                /* cells at once (worker processes, >= 1) */
+    const int64_t *cost;      /* per scenario, what a whole run of it took (ms; the
+                                 baseline), or NULL: the order of the cells */
+    /* each finished cell, in the order they finish; a negative return stops the
+     * matrix (running cells are stopped) with that code */
+    int (*done)(void *ctx, int i, int j, const hn_mut_cell *c);
+    void *ctx;
+} hn_mut_matrix;
+
+/*
+ * Run the cells of mx into cells[i * nsc + j] (nm x nsc, or 1 x nsc for the
+ * baseline).  Every cell is the same hn_mut_run_cell as run alone, in a
+ * worker process of its own, up to mx->cells at once; only the order
+ * differs, and what a cell finds does not depend on it:
+ *   - without depth, every cell runs; those of the costliest scenarios start
+ *     first, so that the last to finish are short ones;
+ *   - with depth, a row runs one cell at a time (its catches are counted in
+ *     order, so that it stops at exactly its depth-th catch) and rows run side
+ *     by side; a row's next cell is the scenario that has caught the most
+ *     rows so far (then the cheapest, then the first given), so the cells
+ *     left out ('.') depend on the finishing order of earlier rows, while the
+ *     kill depth reported, min(depth, the scenarios that catch it), does not.
+ * Returns 0 when every cell ran or was left out by depth; a negative code
+ * (a cell's harness failure, done's code, -EINTR) with eb set.
+ */
+int hn_mut_run_matrix(const hn_mut_matrix *mx, const hn_mut_opts *o,
+                      volatile sig_atomic_t *stop, hn_mut_cell *cells, pl_errbuf *eb);
 
 /* Kill depth of mutant i: cells[i * nsc + j] caught, over j. */
 int hn_mut_depth(const hn_mut_cell *cells, int nsc, int i);

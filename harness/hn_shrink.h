@@ -28,6 +28,8 @@ typedef struct hn_shrink_opts {
     const char *workdir;  /* base for the replays' work dirs (emptied after each) */
     int budget;           /* attempts at most (> 0) */
     const hn_trial *trial; /* the failing trial, or NULL: a batch disagreement */
+    int known_verdict;    /* with trial: its verdict (enum hn_verdict) as already seen
+                             by the caller, or 0: replay the original scenario to learn it */
     void (*note)(void *ctx, const char *line);
     void *note_ctx;
     volatile sig_atomic_t *stop;

@@ -11,8 +11,12 @@
  * every pipeline process (golden, batch, discovery, trials), so a cell is
  * exactly what `REFPIPE_UNSAFE=NAME replayproof run SCENARIO` would do, and
  * that is the reproducer it prints.
+ *
+ * The matrix (hn_mut_run_matrix) runs its cells in worker processes
+ * (hn_fpool.h); the schedule below chooses which cell starts next.
  */
 #include "hn_mutants.h"
+#include "hn_fpool.h"
 #include "pl_fs.h"
 
 #include <errno.h>
@@ -174,6 +178,14 @@ static void on_phase(void *ctx, const hn_scenario *sc, const char *phase,
     }
 }
 
+static void on_notice(void *ctx, const hn_scenario *sc, const char *line)
+{
+    cellrun *c = ctx;
+    (void)sc;
+    if (!c->cell->notice[0])
+        snprintf(c->cell->notice, sizeof c->cell->notice, "%s", line);
+}
+
 static void on_trial(void *ctx, const hn_scenario *sc, const hn_trial_result *t, int done,
                      int total, int failed)
 {
@@ -232,6 +244,8 @@ int hn_mut_run_cell(const hn_scenario *sc, const hn_mutant *m, const hn_mut_opts
     ro.hooks.phase = on_phase;
     ro.hooks.trial = on_trial;
     ro.hooks.note = NULL;
+    /* kept with the cell: the caller decides whether it was said already */
+    ro.hooks.notice = on_notice;
 
     ret = hn_run_scenario(msc, &ro, &r, eb);
     cell->ms = mono_ms() - t0;
@@ -284,6 +298,173 @@ out:
         pl_fs_rm_rf(r.workdir);
     hn_run_result_free(&r);
     free(msc);
+    return ret;
+}
+
+/* ------------------------------------------------------------ the schedule */
+
+enum { CELL_PENDING = 0, CELL_RUNNING, CELL_DONE };
+
+typedef struct matrix_run {
+    const hn_mut_matrix *mx;
+    const hn_mut_opts *o;
+    volatile sig_atomic_t *stop;
+    hn_mut_cell *cells;
+    int nrows;
+    char *state;       /* per cell: CELL_* */
+    int *busy;         /* per row: a cell of it is running */
+    int *caught;       /* per row: catches so far */
+    int *kills;        /* per scenario: catches so far */
+    int *order;        /* without depth: the cells in the order they start */
+    int next_cell;     /* without depth: the next of order */
+    pl_errbuf *eb;
+} matrix_run;
+
+/* A task's result as it crosses the pipe. */
+typedef struct cell_res {
+    int ret;
+    pl_errbuf eb;
+    hn_mut_cell cell;
+} cell_res;
+
+/* Costliest scenario first, then the first given; rows in order. */
+static int cmp_cost(const void *a, const void *b, void *ctx)
+{
+    const matrix_run *r = ctx;
+    int x = *(const int *)a, y = *(const int *)b;
+    int nsc = r->mx->nsc, jx = x % nsc, jy = y % nsc;
+    int64_t cx = r->mx->cost ? r->mx->cost[jx] : 0, cy = r->mx->cost ? r->mx->cost[jy] : 0;
+    if (cx != cy)
+        return cx > cy ? -1 : 1;
+    if (jx != jy)
+        return jx < jy ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Row i's next cell: the scenario that caught the most so far, then the
+ * cheapest, then the first given; -1 when none is left. */
+static int row_next(const matrix_run *r, int i)
+{
+    const hn_mut_matrix *mx = r->mx;
+    int best = -1;
+    for (int j = 0; j < mx->nsc; j++) {
+        if (r->state[(size_t)i * mx->nsc + j] != CELL_PENDING)
+            continue;
+        if (best < 0 || r->kills[j] > r->kills[best] ||
+            (r->kills[j] == r->kills[best] && mx->cost && mx->cost[j] < mx->cost[best]))
+            best = j;
+    }
+    return best;
+}
+
+static int sched_next(void *ctx)
+{
+    matrix_run *r = ctx;
+    const hn_mut_matrix *mx = r->mx;
+    int waiting = 0;
+    if (!mx->depth) {
+        while (r->next_cell < r->nrows * mx->nsc &&
+               r->state[r->order[r->next_cell]] != CELL_PENDING)
+            r->next_cell++;
+        if (r->next_cell == r->nrows * mx->nsc)
+            return HN_FPOOL_DONE;
+        r->state[r->order[r->next_cell]] = CELL_RUNNING;
+        return r->order[r->next_cell++];
+    }
+    for (int i = 0; i < r->nrows; i++) {
+        int j;
+        if (r->caught[i] >= mx->depth)
+            continue;
+        if (r->busy[i]) {
+            waiting = 1;
+            continue;
+        }
+        if ((j = row_next(r, i)) < 0)
+            continue;
+        r->busy[i] = 1;
+        r->state[(size_t)i * mx->nsc + j] = CELL_RUNNING;
+        return i * mx->nsc + j;
+    }
+    return waiting ? HN_FPOOL_WAIT : HN_FPOOL_DONE;
+}
+
+static void sched_run(void *ctx, int task, void *res)
+{
+    const matrix_run *r = ctx;
+    cell_res *cr = res;
+    int i = task / r->mx->nsc, j = task % r->mx->nsc;
+    cr->ret = hn_mut_run_cell(&r->mx->scs[j], r->mx->ms ? &r->mx->ms[i] : NULL, r->o, r->stop,
+                              &cr->cell, &cr->eb);
+}
+
+static int sched_done(void *ctx, int task, const void *res)
+{
+    matrix_run *r = ctx;
+    const hn_mut_matrix *mx = r->mx;
+    const cell_res *cr = res;
+    int i = task / mx->nsc, j = task % mx->nsc;
+    if (cr->ret < 0) {
+        *r->eb = cr->eb;
+        return cr->ret;
+    }
+    r->cells[task] = cr->cell;
+    r->state[task] = CELL_DONE;
+    r->busy[i] = 0;
+    if (cr->cell.outcome == HN_MUT_CAUGHT) {
+        r->caught[i]++;
+        r->kills[j]++;
+    }
+    return mx->done ? mx->done(mx->ctx, i, j, &r->cells[task]) : 0;
+}
+
+int hn_mut_run_matrix(const hn_mut_matrix *mx, const hn_mut_opts *o,
+                      volatile sig_atomic_t *stop, hn_mut_cell *cells, pl_errbuf *eb)
+{
+    matrix_run r;
+    hn_fpool p;
+    int ret, n;
+
+    memset(&r, 0, sizeof r);
+    r.mx = mx;
+    r.o = o;
+    r.stop = stop;
+    r.cells = cells;
+    r.eb = eb;
+    r.nrows = mx->ms ? mx->nm : 1;
+    n = r.nrows * mx->nsc;
+    r.state = calloc((size_t)n, 1);
+    r.busy = calloc((size_t)r.nrows, sizeof *r.busy);
+    r.caught = calloc((size_t)r.nrows, sizeof *r.caught);
+    r.kills = calloc((size_t)mx->nsc, sizeof *r.kills);
+    r.order = calloc((size_t)n, sizeof *r.order);
+    if (!r.state || !r.busy || !r.caught || !r.kills || !r.order) {
+        ret = pl_err(eb, -ENOMEM, "out of memory");
+        goto out;
+    }
+    memset(cells, 0, (size_t)n * sizeof *cells);
+    for (int k = 0; k < n; k++)
+        r.order[k] = k;
+    qsort_r(r.order, (size_t)n, sizeof *r.order, cmp_cost, &r);
+
+    memset(&p, 0, sizeof p);
+    p.workers = mx->cells;
+    p.res_size = sizeof(cell_res);
+    p.ctx = &r;
+    p.next = sched_next;
+    p.run = sched_run;
+    p.done = sched_done;
+    p.stop = stop;
+    ret = hn_fpool_run(&p, eb);
+    /* what a depth-limited row did not need */
+    for (int k = 0; k < n; k++)
+        if (r.state[k] != CELL_DONE)
+            cells[k].outcome = HN_MUT_NOT_RUN;
+out:
+    free(r.state);
+    free(r.busy);
+    free(r.caught);
+    free(r.kills);
+    free(r.order);
     return ret;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hn_gen.h"
+#include "hn_fpool.h"
 #include "hn_mutants.h"
 #include "hn_progress.h"
 #include "hn_prov.h"
@@ -469,7 +470,7 @@ static int parse_count(const char *cmd, const char *opt, const char *s, int min,
 
 enum { O_RESULTS = 1000, O_WORKDIR, O_KEEP, O_BUDGET, O_TRIAL, O_ONLY, O_ALL, O_STRICT, O_OUT,
        O_LARGE, O_KEEP_RUNS, O_KEEP_MAX, O_SHRINK, O_SHARD, O_NO_FSRV, O_NO_EARLY, O_DEPTH,
-       O_NO_SNAP };
+       O_NO_SNAP, O_CELLS };
 
 /* A path for messages: relative to the current directory when under it. */
 static const char *rel(const char *path)
@@ -927,8 +928,11 @@ static const char *mutants_options(void)
            "  --no-early-stop    every recovery runs to the end\n"
            "  --no-snapshots     every trial starts from record 0\n"
            "  --shrink N         then shrink one catch of each mutant (replayproof shrink,\n"
-           "                     budget N replays) into out/shrink/MUTANT/\n"           "  --depth N          stop a mutant's row once N scenarios caught it (its\n"
+           "                     budget N replays) into out/shrink/MUTANT/\n"
+           "  --depth N          stop a mutant's row once N scenarios caught it (its\n"
            "                     other cells are not run: '.'); the gate uses 2\n"
+           "  --cells N          cells (and shrinks) side by side, each in a process of its\n"
+           "                     own with -j trials (default: online CPUs)\n"
            "  -q, --quiet        no progress lines; the matrix only\n"
            "  --no-fork-server   every trial process by fork+exec (as for run)\n"
            "First every scenario runs unmodified (the baseline: it must pass), then each\n"
@@ -951,94 +955,280 @@ static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_s
     return hn_res_mutant_add(db, run_id, &row, eb);
 }
 
+static int online_cpus_n(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* What the matrix's callbacks need (the parent's side of the workers). */
+typedef struct mut_ctx {
+    const hn_scenario *scs;
+    const hn_mutant *ms;
+    hn_res *db;
+    int64_t run_id;
+    int quiet;
+    int bad;  /* baseline: the scenario that failed, -1 */
+    int said; /* the error that ended the matrix is printed */
+} mut_ctx;
+
+static int baseline_done(void *ctx, int i, int j, const hn_mut_cell *c)
+{
+    mut_ctx *m = ctx;
+    (void)i;
+    if (c->notice[0])
+        notice_stderr(NULL, &m->scs[j], c->notice);
+    if (c->outcome == HN_MUT_CAUGHT) {
+        /* the other scenarios are not worth waiting for */
+        m->bad = j;
+        return -ECANCELED;
+    }
+    if (!m->quiet)
+        fprintf(stderr, "baseline %s: converged, %d trials, %lld.%03lld s\n", m->scs[j].name,
+                c->trials, (long long)(c->ms / 1000), (long long)(c->ms % 1000));
+    return 0;
+}
+
+static int cell_done(void *ctx, int i, int j, const hn_mut_cell *c)
+{
+    mut_ctx *m = ctx;
+    pl_errbuf eb = {{0}};
+    int ret;
+    if (c->notice[0])
+        notice_stderr(NULL, &m->scs[j], c->notice);
+    if ((ret = store_cell(m->db, m->run_id, &m->ms[i], &m->scs[j], c, &eb)) < 0) {
+        fprintf(stderr, "replayproof mutants: %s x %s: %s\n", m->ms[i].name, m->scs[j].path,
+                eb.msg);
+        m->said = 1;
+        return ret;
+    }
+    if (!m->quiet)
+        fprintf(stderr, "%s x %s: %s%s (%d trials, %lld.%03lld s)\n", m->ms[i].name,
+                m->scs[j].name, c->outcome == HN_MUT_CAUGHT ? "caught, " : "not caught",
+                c->outcome == HN_MUT_CAUGHT ? c->verdict : "", c->trials,
+                (long long)(c->ms / 1000), (long long)(c->ms % 1000));
+    return 0;
+}
+
 /* One catch of each mutant (the first scenario that caught it) shrunk into
  * out/shrink/MUTANT/: the variant goes into the scenario's env, so the
- * shrunk scenario reproduces on its own. */
-static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, int nsc,
-                          const hn_mut_cell *cells, int budget, const char *workdir,
-                          hn_res *db, int64_t run_id)
+ * shrunk scenario reproduces on its own.  The shrinks are independent (each
+ * its own output dir and work dir): they run side by side in worker
+ * processes (hn_fpool.h), the costliest scenarios' first, and are printed
+ * and stored in the order of the mutants. */
+typedef struct shrink_res {
+    int ret;             /* < 0: a harness failure (eb) */
+    int skipped;         /* not shrunk: a golden-phase verdict other than batch's */
+    int trial;           /* shrunk as a trial (not as a batch disagreement) */
+    pl_errbuf eb;
+    hn_shrink_result res;
+} shrink_res;
+
+typedef struct shrink_ctx {
+    const hn_mutant *ms;
+    const hn_scenario *scs;
+    int nsc;
+    const hn_mut_cell *cells;
+    int budget;
+    const char *workdir;
+    hn_res *db;
+    int64_t run_id;
+    int *task_m, *task_j; /* task -> mutant, scenario (tasks in the mutants' order) */
+    int *start;           /* the tasks in the order they start */
+    int ntasks, next;
+    shrink_res *res;      /* per task */
+    char *have;           /* per task: its result arrived */
+    int printed;          /* tasks printed so far, in order */
+} shrink_ctx;
+
+static int shrink_next(void *ctx)
 {
+    shrink_ctx *x = ctx;
+    return x->next < x->ntasks ? x->start[x->next++] : HN_FPOOL_DONE;
+}
+
+/* The trial verdict named name, or 0 (converged: no failure to go by). */
+static int verdict_by_name(const char *name)
+{
+    for (int v = 1; v < HN_V__COUNT; v++)
+        if (!strcmp(hn_verdict_name(v), name))
+            return v;
+    return 0;
+}
+
+static void shrink_run(void *ctx, int task, void *out)
+{
+    shrink_ctx *x = ctx;
+    shrink_res *sr = out;
+    int i = x->task_m[task], j = x->task_j[task];
+    const hn_mut_cell *c = &x->cells[(size_t)i * x->nsc + j];
     hn_scenario *sc = malloc(sizeof *sc);
-    int ret = 0;
-    if (!sc)
-        return -ENOMEM;
-    printf("\n== shrunk reproducers (budget %d replays each)\n", budget);
-    for (int i = 0; i < nm && ret == 0 && !stop_flag; i++) {
-        const hn_mut_cell *c = NULL;
-        hn_shrink_opts so;
-        hn_shrink_result res;
-        hn_trial t;
-        pl_errbuf eb = {{0}};
-        char out[4096], work[4096], repro[2 * 4096 + HN_TRIAL_SPEC_MAX];
-        int j;
-        for (j = 0; j < nsc && !c; j++)
-            if (cells[(size_t)i * nsc + j].outcome == HN_MUT_CAUGHT)
-                c = &cells[(size_t)i * nsc + j];
-        if (!c)
-            continue;
-        j--;
-        *sc = scs[j];
-        if (sc->nenv >= HN_MAX_ENV)
-            continue;
-        snprintf(sc->env[sc->nenv++], sizeof sc->env[0], "REFPIPE_UNSAFE=%s", ms[i].name);
-        memset(&so, 0, sizeof so);
-        so.budget = budget;
-        so.stop = &stop_flag;
-        /* a trial catch is a schedule; a golden-phase catch is shrunk as a batch
-         * disagreement (other golden-phase verdicts are not shrunk) */
-        if (c->trials > 0 && hn_run_trial_parse(c->how, &t, &eb) == 0)
-            so.trial = &t;
-        else if (strcmp(c->verdict, hn_sc_verdict_name(HN_SC_BATCH_DISAGREES))) {
-            printf("%s: not shrunk (%s)\n", ms[i].name, c->verdict);
-            continue;
-        }
-        snprintf(out, sizeof out, "out/shrink/%s", ms[i].name);
-        snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX",
-                 workdir ? workdir : hn_run_default_base());
-        if (!mkdtemp(work)) {
-            ret = -errno;
-            fprintf(stderr, "replayproof mutants: %s: %s\n", work, strerror(errno));
-            break;
-        }
-        so.outdir = out;
-        so.workdir = work;
-        ret = hn_shrink(sc, &so, &res, &eb);
-        rmdir(work);
-        if (ret < 0) {
-            fprintf(stderr, "replayproof mutants: shrinking %s: %s\n", ms[i].name, eb.msg);
-            break;
-        }
-        if (!res.reproduced) {
-            printf("%s x %s: did not reproduce in CSV form (%s)\n", ms[i].name, scs[j].name,
-                   res.verdict);
-            continue;
-        }
-        snprintf(repro, sizeof repro, "bin/replayproof %s %s%s%s",
-                 so.trial ? "replay" : "run --budget 1", res.scenario,
-                 so.trial ? " --trial " : "", so.trial ? res.trial : "");
-        printf("%s x %s (%s): records %lld -> %lld, partitions %d -> %d, symbols %d -> %d, "
-               "aggregations %d -> %d; %d replays%s\n   %s\n",
-               ms[i].name, scs[j].name, res.verdict, (long long)res.records0,
-               (long long)res.records, res.partitions0, res.partitions, res.symbols0,
-               res.symbols, res.aggs0, res.aggs, res.attempts,
-               res.budget_exhausted ? " (budget ended first: not minimal)" : "", repro);
-        fflush(stdout);
-        {
-            /* stored with the run: the scenario, its CSV and the command */
-            char *sct = rp_read_file(res.scenario, 1 << 20), *csv = rp_read_file(res.csv, 16 << 20);
-            hn_res_shrink row = {ms[i].name, scs[j].name, res.verdict, res.records0, res.records,
-                                 res.partitions0, res.partitions, res.symbols0, res.symbols,
-                                 res.aggs0, res.aggs, res.faults0, res.faults, res.attempts,
-                                 res.budget_exhausted, res.scenario, sct, res.csv, csv,
-                                 so.trial ? res.trial : NULL, repro};
-            ret = hn_res_shrink_add(db, run_id, &row, &eb);
-            free(sct);
-            free(csv);
-            if (ret < 0)
-                fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
-        }
+    hn_shrink_opts so;
+    hn_trial t;
+    char dir[4096], work[4096];
+    if (!sc) {
+        sr->ret = pl_err(&sr->eb, -ENOMEM, "out of memory");
+        return;
     }
+    *sc = x->scs[j];
+    snprintf(sc->env[sc->nenv++], sizeof sc->env[0], "REFPIPE_UNSAFE=%s", x->ms[i].name);
+    memset(&so, 0, sizeof so);
+    so.budget = x->budget;
+    so.stop = &stop_flag;
+    /* a trial catch is a schedule; a golden-phase catch is shrunk as a batch
+     * disagreement (other golden-phase verdicts are not shrunk) */
+    if (c->trials > 0 && hn_run_trial_parse(c->how, &t, &sr->eb) == 0) {
+        so.trial = &t;
+        /* the cell saw its verdict: no replay of the original scenario to learn
+         * it again (the CSV form is replayed and must fail the same way) */
+        so.known_verdict = verdict_by_name(c->verdict);
+        sr->trial = 1;
+    } else if (strcmp(c->verdict, hn_sc_verdict_name(HN_SC_BATCH_DISAGREES))) {
+        sr->skipped = 1;
+        free(sc);
+        return;
+    }
+    snprintf(dir, sizeof dir, "out/shrink/%s", x->ms[i].name);
+    snprintf(work, sizeof work, "%s/rp-shrink-XXXXXX",
+             x->workdir ? x->workdir : hn_run_default_base());
+    if (!mkdtemp(work)) {
+        sr->ret = pl_err_os(&sr->eb, errno, "%s", work);
+        free(sc);
+        return;
+    }
+    so.outdir = dir;
+    so.workdir = work;
+    sr->ret = hn_shrink(sc, &so, &sr->res, &sr->eb);
+    rmdir(work);
     free(sc);
+}
+
+/* Print and store one shrink's result. */
+static int shrink_report(const shrink_ctx *x, int task)
+{
+    const shrink_res *sr = &x->res[task];
+    const hn_shrink_result *res = &sr->res;
+    int i = x->task_m[task], j = x->task_j[task], ret;
+    char repro[2 * 4096 + HN_TRIAL_SPEC_MAX];
+    pl_errbuf eb = {{0}};
+    if (sr->skipped) {
+        printf("%s: not shrunk (%s)\n", x->ms[i].name, x->cells[(size_t)i * x->nsc + j].verdict);
+        return 0;
+    }
+    if (!res->reproduced) {
+        printf("%s x %s: did not reproduce in CSV form (%s)\n", x->ms[i].name, x->scs[j].name,
+               res->verdict);
+        return 0;
+    }
+    snprintf(repro, sizeof repro, "bin/replayproof %s %s%s%s",
+             sr->trial ? "replay" : "run --budget 1", res->scenario,
+             sr->trial ? " --trial " : "", sr->trial ? res->trial : "");
+    printf("%s x %s (%s): records %lld -> %lld, partitions %d -> %d, symbols %d -> %d, "
+           "aggregations %d -> %d; %d replays%s\n   %s\n",
+           x->ms[i].name, x->scs[j].name, res->verdict, (long long)res->records0,
+           (long long)res->records, res->partitions0, res->partitions, res->symbols0,
+           res->symbols, res->aggs0, res->aggs, res->attempts,
+           res->budget_exhausted ? " (budget ended first: not minimal)" : "", repro);
+    fflush(stdout);
+    {
+        /* stored with the run: the scenario, its CSV and the command */
+        char *sct = rp_read_file(res->scenario, 1 << 20), *csv = rp_read_file(res->csv, 16 << 20);
+        hn_res_shrink row = {x->ms[i].name, x->scs[j].name, res->verdict, res->records0,
+                             res->records, res->partitions0, res->partitions, res->symbols0,
+                             res->symbols, res->aggs0, res->aggs, res->faults0, res->faults,
+                             res->attempts, res->budget_exhausted, res->scenario, sct,
+                             res->csv, csv, sr->trial ? res->trial : NULL, repro};
+        ret = hn_res_shrink_add(x->db, x->run_id, &row, &eb);
+        free(sct);
+        free(csv);
+        if (ret < 0)
+            fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+    }
+    return ret;
+}
+
+static int shrink_done(void *ctx, int task, const void *out)
+{
+    shrink_ctx *x = ctx;
+    int ret = 0;
+    x->res[task] = *(const shrink_res *)out;
+    x->have[task] = 1;
+    if (x->res[task].ret < 0) {
+        fprintf(stderr, "replayproof mutants: shrinking %s: %s\n", x->ms[x->task_m[task]].name,
+                x->res[task].eb.msg);
+        return x->res[task].ret;
+    }
+    /* in the mutants' order, as soon as the ones before it are there */
+    while (ret == 0 && x->printed < x->ntasks && x->have[x->printed])
+        ret = shrink_report(x, x->printed++);
+    return ret;
+}
+
+static int shrink_catches(const hn_mutant *ms, int nm, const hn_scenario *scs, int nsc,
+                          const hn_mut_cell *cells, const int64_t *cost, int budget,
+                          int workers, const char *workdir, hn_res *db, int64_t run_id)
+{
+    shrink_ctx x;
+    hn_fpool p;
+    pl_errbuf eb = {{0}};
+    int ret = 0;
+
+    memset(&x, 0, sizeof x);
+    x.ms = ms;
+    x.scs = scs;
+    x.nsc = nsc;
+    x.cells = cells;
+    x.budget = budget;
+    x.workdir = workdir;
+    x.db = db;
+    x.run_id = run_id;
+    x.task_m = calloc((size_t)nm + 1, sizeof *x.task_m);
+    x.task_j = calloc((size_t)nm + 1, sizeof *x.task_j);
+    x.start = calloc((size_t)nm + 1, sizeof *x.start);
+    x.res = calloc((size_t)nm + 1, sizeof *x.res);
+    x.have = calloc((size_t)nm + 1, 1);
+    if (!x.task_m || !x.task_j || !x.start || !x.res || !x.have) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < nm; i++) {
+        int j = 0;
+        while (j < nsc && cells[(size_t)i * nsc + j].outcome != HN_MUT_CAUGHT)
+            j++;
+        if (j == nsc || scs[j].nenv >= HN_MAX_ENV)
+            continue;
+        x.task_m[x.ntasks] = i;
+        x.task_j[x.ntasks++] = j;
+    }
+    /* the costliest scenarios' first, so that the last to finish are short
+     * ones (insertion sort: stable, the mutants' order among equals) */
+    for (int k = 0; k < x.ntasks; k++) {
+        int at = k;
+        while (at > 0 && cost[x.task_j[x.start[at - 1]]] < cost[x.task_j[k]]) {
+            x.start[at] = x.start[at - 1];
+            at--;
+        }
+        x.start[at] = k;
+    }
+    printf("\n== shrunk reproducers (budget %d replays each)\n", budget);
+    fflush(stdout);
+    memset(&p, 0, sizeof p);
+    p.workers = workers;
+    p.res_size = sizeof(shrink_res);
+    p.ctx = &x;
+    p.next = shrink_next;
+    p.run = shrink_run;
+    p.done = shrink_done;
+    p.stop = &stop_flag;
+    ret = hn_fpool_run(&p, &eb);
+    if (ret < 0 && ret != -EINTR && eb.msg[0])
+        fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+out:
+    free(x.task_m);
+    free(x.task_j);
+    free(x.start);
+    free(x.res);
+    free(x.have);
     return ret;
 }
 
@@ -1054,6 +1244,7 @@ static int cmd_mutants(int argc, char **argv)
         {"no-early-stop", no_argument, NULL, O_NO_EARLY},
         {"no-snapshots", no_argument, NULL, O_NO_SNAP},
         {"depth", required_argument, NULL, O_DEPTH},
+        {"cells", required_argument, NULL, O_CELLS},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *results = "out/results.db", *only = NULL;
     hn_mut_opts mo;
@@ -1065,11 +1256,15 @@ static int cmd_mutants(int argc, char **argv)
     char **files, bin[4096];
     pl_errbuf eb = {{0}};
     int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0, shrink = 0;
-    int depth = 0;
+    int depth = 0, cells_at_once = online_cpus_n();
+    hn_mut_matrix mx;
+    mut_ctx mc;
+    hn_mut_cell *bl = NULL;
+    int64_t *cost = NULL;
 
     memset(&mo, 0, sizeof mo);
+    memset(&mc, 0, sizeof mc);
     hn_run_opts_init(&mo.run);
-    mo.run.hooks.notice = notice_stderr;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, ":j:qh", lo, NULL)) != -1) {
@@ -1109,6 +1304,10 @@ static int cmd_mutants(int argc, char **argv)
             break;
         case O_DEPTH:
             if (parse_count("mutants", "--depth", optarg, 1, &depth) < 0)
+                return 2;
+            break;
+        case O_CELLS:
+            if (parse_count("mutants", "--cells", optarg, 1, &cells_at_once) < 0)
                 return 2;
             break;
         case O_NO_FSRV:
@@ -1216,47 +1415,51 @@ static int cmd_mutants(int argc, char **argv)
     catch_stop_signals();
 
     /* the baseline: a scenario that fails without a mutant catches nothing */
-    for (int j = 0; j < nsc; j++) {
-        hn_mut_cell c;
-        rc = hn_mut_run_cell(&scs[j], NULL, &mo, &stop_flag, &c, &eb);
-        if (rc < 0 || c.outcome == HN_MUT_CAUGHT) {
-            fprintf(stderr, "replayproof mutants: %s: %s\n", scs[j].path,
-                    rc < 0 ? eb.msg : "fails without a mutant (baseline); fix it first");
-            if (rc == 0)
-                fprintf(stderr, "   %s %s: %s\n   %s\n", c.verdict, c.how, c.detail,
-                        c.reproduce);
-            status = rc < 0 && pl_err_is_input(rc) ? 2 : 3;
-            goto end;
-        }
-        if (!quiet)
-            fprintf(stderr, "baseline %s: converged, %d trials, %lld.%03lld s\n", scs[j].name,
-                    c.trials, (long long)(c.ms / 1000), (long long)(c.ms % 1000));
+    bl = calloc((size_t)nsc, sizeof *bl);
+    cost = calloc((size_t)nsc, sizeof *cost);
+    if (!bl || !cost) {
+        fprintf(stderr, "replayproof mutants: out of memory\n");
+        status = 3;
+        goto end;
     }
-    for (int i = 0; i < nm; i++) {
-        for (int j = 0; j < nsc; j++) {
-            hn_mut_cell *c = &cells[(size_t)i * nsc + j];
-            /* --depth N: a mutant caught N times needs no more cells (the gate) */
-            if (depth && hn_mut_depth(cells, nsc, i) >= depth) {
-                c->outcome = HN_MUT_NOT_RUN;
-                continue;
-            }
-            rc = hn_mut_run_cell(&scs[j], &ms[i], &mo, &stop_flag, c, &eb);
-            if (rc == 0)
-                rc = store_cell(db, mo.run.run_id, &ms[i], &scs[j], c, &eb);
-            if (rc < 0) {
-                fprintf(stderr, "replayproof mutants: %s x %s: %s\n", ms[i].name,
-                        scs[j].path, eb.msg);
-                status = 3;
-                goto end;
-            }
-            if (!quiet)
-                fprintf(stderr, "%s x %s: %s%s%s (%d trials, %lld.%03lld s)\n", ms[i].name,
-                        scs[j].name,
-                        c->outcome == HN_MUT_CAUGHT ? "caught, " : "not caught",
-                        c->outcome == HN_MUT_CAUGHT ? c->verdict : "",
-                        c->outcome == HN_MUT_CAUGHT ? "" : "", c->trials,
-                        (long long)(c->ms / 1000), (long long)(c->ms % 1000));
-        }
+    memset(&mx, 0, sizeof mx);
+    mx.scs = scs;
+    mx.nsc = nsc;
+    mx.cells = cells_at_once;
+    mx.done = baseline_done;
+    mx.ctx = &mc;
+    mc.scs = scs;
+    mc.quiet = quiet;
+    mc.bad = -1;
+    rc = hn_mut_run_matrix(&mx, &mo, &stop_flag, bl, &eb);
+    if (rc < 0 || mc.bad >= 0) {
+        const hn_mut_cell *c = mc.bad >= 0 ? &bl[mc.bad] : NULL;
+        if (c)
+            fprintf(stderr, "replayproof mutants: %s: fails without a mutant (baseline); fix it "
+                    "first\n   %s %s: %s\n   %s\n", scs[mc.bad].path, c->verdict, c->how,
+                    c->detail, c->reproduce);
+        else
+            fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        status = !c && pl_err_is_input(rc) ? 2 : 3;
+        goto end;
+    }
+    /* what a whole run of each scenario took orders the cells */
+    for (int j = 0; j < nsc; j++)
+        cost[j] = bl[j].ms;
+    mx.ms = ms;
+    mx.nm = nm;
+    mx.depth = depth;
+    mx.cost = cost;
+    mx.done = cell_done;
+    mc.ms = ms;
+    mc.db = db;
+    mc.run_id = mo.run.run_id;
+    rc = hn_mut_run_matrix(&mx, &mo, &stop_flag, cells, &eb);
+    if (rc < 0) {
+        if (!mc.said)
+            fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        status = 3;
+        goto end;
     }
     hn_mut_print(stdout, ms, nm, scs, nsc, cells);
     {
@@ -1280,7 +1483,8 @@ static int cmd_mutants(int argc, char **argv)
         status = weak ? 1 : 0;
     }
     if (shrink &&
-        shrink_catches(ms, nm, scs, nsc, cells, shrink, mo.run.workdir, db, mo.run.run_id) < 0)
+        shrink_catches(ms, nm, scs, nsc, cells, cost, shrink, cells_at_once, mo.run.workdir, db,
+                       mo.run.run_id) < 0)
         status = 3;
 end:
     printf("exit status %d; results in %s (run %lld, table mutants)\n", status, results,
@@ -1292,6 +1496,8 @@ end:
 out:
     hn_res_close(db);
     free(cells);
+    free(bl);
+    free(cost);
     free(ms);
     free(scs);
     if (have_glob)
