@@ -247,11 +247,26 @@ static inline uint32_t mwin(const merge *m, uint32_t a, uint32_t b)
     return (kb < ka || (kb == ka && b < a)) ? b : a;
 }
 
-/* Leaf `leaf` changed its key: replay its path up to the root. */
+/*
+ * Leaf `leaf` changed its key: replay its path up to the root.  The winner
+ * so far (w, its key kw) stays in registers and meets, at each level, the
+ * winner of the sibling subtree, which did not change: those loads do not
+ * wait on the level below, so only the compare-and-select chain is serial.
+ * On equal keys the left one wins (lower leaf index): w when its node j is
+ * a left child (j even), the sibling when j is a right child.
+ */
 static inline void mreplay(merge *m, uint32_t leaf)
 {
-    for (uint32_t j = (m->leaves + leaf) >> 1; j >= 1; j >>= 1)
-        m->tree[j] = mwin(m, m->tree[2 * j], m->tree[2 * j + 1]);
+    uint32_t w = leaf;
+    uint64_t kw = m->key[leaf];
+    for (uint32_t j = m->leaves + leaf; j > 1; j >>= 1) {
+        uint32_t o = m->tree[j ^ 1];
+        uint64_t ko = m->key[o];
+        uint64_t take = 0 - (uint64_t)((ko < kw) | ((j & 1) & (ko == kw)));
+        w ^= (w ^ o) & (uint32_t)take;
+        kw ^= (kw ^ ko) & take;
+        m->tree[j >> 1] = w;
+    }
 }
 
 static int merge_alloc(merge *m, uint32_t parts)
