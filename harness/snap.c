@@ -48,7 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +63,7 @@
 typedef struct snap {
     uint64_t hit;                 /* of the snapshot point */
     int probed;                   /* rule (1) checked (when a trial first wanted it) */
+    uint64_t bytes;               /* the copy's size */
     unsigned char ok[SNAP_NAMES]; /* rule (1) holds for this point */
     uint64_t extra[SNAP_NAMES];   /* hits the restore itself makes */
 } snap;
@@ -234,6 +237,28 @@ out:
     return ret;
 }
 
+/* Bytes of the regular files under dir (a copy: plain files, few dirs). */
+static uint64_t tree_size(const char *dir, int depth)
+{
+    char p[PATH_MAX];
+    DIR *d = depth < 8 ? opendir(dir) : NULL;
+    struct dirent *e;
+    struct stat st;
+    uint64_t n = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p ||
+            lstat(p, &st) != 0)
+            continue;
+        n += S_ISDIR(st.st_mode) ? tree_size(p, depth + 1)
+             : S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    }
+    closedir(d);
+    return n;
+}
+
 int hn__snaps_prepare(ctx *c, const char *point)
 {
     hn__snaps *sn = calloc(1, sizeof *sn);
@@ -268,8 +293,10 @@ int hn__snaps_prepare(ctx *c, const char *point)
         struct stat st;
         if ((ret = pl_fs_pathf(copy, c->eb, "%s/%" PRIu64, sn->dir, h)))
             goto fail;
-        if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1])
+        if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1]) {
+            sn->s[sn->ns].bytes = tree_size(copy, 0);
             sn->s[sn->ns++].hit = h;
+        }
     }
     hn__note(c, "snapshot starts: %d copies at the %" PRIu64 " marks of %s", sn->ns,
              sn->nmarks, point);
@@ -330,8 +357,20 @@ int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, ui
 int hn__snap_restore(const ctx *c, uint64_t hit, const char *state)
 {
     char from[PATH_MAX];
+    struct statvfs vfs;
+    uint64_t bytes = 0;
     int ret = pl_fs_pathf(from, NULL, "%s/%" PRIu64, c->snaps->dir, hit);
-    return ret ? ret : hn_rundir_copy_tree(from, state, NULL);
+    if (ret)
+        return ret;
+    for (int j = 0; j < c->snaps->ns; j++)
+        if (c->snaps->s[j].hit == hit)
+            bytes = c->snaps->s[j].bytes;
+    /* a copy that cannot fit is not begun: a half copy on a full disk
+     * would only change how the trial from record 0 meets that disk */
+    if (statvfs(state, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < bytes + (UINT64_C(1) << 20))
+        return -ENOSPC;
+    return hn_rundir_copy_tree(from, state, NULL);
 }
 
 void hn__snaps_free(hn__snaps *sn)
