@@ -684,14 +684,16 @@ int rp_html_write(FILE *o, const rp_run *r, const rp_charts *c, const char *self
                 failed, r->nscn, r->nscn == 1 ? "" : "s");
         for (int i = 0; i < r->nscn; i++) {
             const rp_scn *s = &r->scn[i];
-            if (!s->early_stopped && !s->guard_run)
+            if (!s->early_stopped && !s->guard_run && !s->snap_started)
                 continue;
-            /* docs/semantics.md, "Early stop at convergence" */
+            /* docs/semantics.md, "Early stop at convergence", "Snapshot starts" */
             fputs("<p>", o);
             h(o, s->name);
             fprintf(o, ": %d of %" PRId64 " trials converged early (their recovery stopped at "
                        "a golden checkpoint with equal digests; no export), %d ran in full as "
-                       "the soundness guard.</p>\n", s->early_stopped, s->run, s->guard_run);
+                       "the soundness guard; %d started from a copy of the discovery run's "
+                       "state at a checkpoint.</p>\n", s->early_stopped, s->run, s->guard_run,
+                    s->snap_started);
         }
     }
     for (int i = 0; i < r->nscn; i++)

@@ -158,8 +158,9 @@ static void suite(FILE *o, const rp_run *r, const rp_scn *s, const char *self)
                "      <property name=\"failure_groups\" value=\"%d\"/>\n"
                "      <property name=\"trials_converged_early\" value=\"%d\"/>\n"
                "      <property name=\"trials_full_run_guard\" value=\"%d\"/>\n"
+               "      <property name=\"trials_from_snapshot\" value=\"%d\"/>\n"
                "    </properties>\n",
-            s->run, s->ngroups, s->early_stopped, s->guard_run);
+            s->run, s->ngroups, s->early_stopped, s->guard_run, s->snap_started);
     if (err) {
         testcase_open(o, s, "scenario", s->duration_ms);
         fputs(">\n      <error type=\"harness\" message=\"", o);

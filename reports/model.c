@@ -302,12 +302,17 @@ static int load_trials(ld *l, rp_scn *s)
 {
     sqlite3_stmt *st = NULL, *dv = NULL;
     int ret = 0, rc;
-    if ((ret = prep(l, has_column(l, "trials", "early")
+    /* early stop's and snapshot starts' columns came within version 1 */
+    if ((ret = prep(l, has_column(l, "trials", "snap_hit")
                            ? "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
-                             "state_dir, detail, early, converged_at FROM trials WHERE "
+                             "state_dir, detail, early, converged_at, snap_hit FROM trials "
+                             "WHERE scenario_id = ?1 ORDER BY seq, id"
+                       : has_column(l, "trials", "early")
+                           ? "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
+                             "state_dir, detail, early, converged_at, NULL FROM trials WHERE "
                              "scenario_id = ?1 ORDER BY seq, id"
                            : "SELECT id, seq, crashes, point, k, verdict, restarts, duration_ms, "
-                             "state_dir, detail, NULL, NULL FROM trials WHERE "
+                             "state_dir, detail, NULL, NULL, NULL FROM trials WHERE "
                              "scenario_id = ?1 ORDER BY seq, id",
                     &st)) ||
         (ret = prep(l, "SELECT tbl, line, expected, actual FROM divergences WHERE "
@@ -344,6 +349,7 @@ static int load_trials(ld *l, rp_scn *s)
                                   ? -1 : sqlite3_column_int64(st, 11);
             s->early_stopped += t->early == 1;
             s->guard_run += t->early == 2;
+            s->snap_started += sqlite3_column_type(st, 12) != SQLITE_NULL;
         }
         if (t->v != RP_V_CONVERGED)
             s->nfailed++;

@@ -74,6 +74,7 @@ typedef struct rp_scn {
     rp_div bdiv[3];            /* golden run against refpipe batch */
     int by_v[RP_NV];
     int early_stopped, guard_run; /* trials that stopped at convergence; guard trials */
+    int snap_started;             /* trials that started from a snapshot copy */
     int nhist;
     rp_hist *hist;             /* runs of this scenario name, oldest first, this one included */
     char *config;              /* the scenario file's text as kept in the run dir, or NULL */

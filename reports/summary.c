@@ -70,16 +70,17 @@ int rp_summary_write(FILE *o, const rp_run *r, const char *self)
             fputs(" |\n", o);
         }
         for (int i = 0; i < r->nscn; i++)
-            if (r->scn[i].early_stopped || r->scn[i].guard_run) {
-                fputs("\nEarly stop at convergence: ", o);
+            if (r->scn[i].early_stopped || r->scn[i].guard_run || r->scn[i].snap_started) {
+                fputs("\nEarly stop at convergence and snapshot starts: ", o);
                 for (int j = 0, n = 0; j < r->nscn; j++) {
                     const rp_scn *s = &r->scn[j];
-                    if (!s->early_stopped && !s->guard_run)
+                    if (!s->early_stopped && !s->guard_run && !s->snap_started)
                         continue;
                     fputs(n++ ? "; " : "", o);
                     rp_md(o, s->name);
                     fprintf(o, " %d of %" PRId64 " trials stopped early, %d ran in full as "
-                            "the soundness guard", s->early_stopped, s->run, s->guard_run);
+                            "the soundness guard, %d started from a snapshot",
+                            s->early_stopped, s->run, s->guard_run, s->snap_started);
                 }
                 fputs(".\n", o);
                 break;

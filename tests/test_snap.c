@@ -168,6 +168,12 @@ START_TEST(snapshot_starts_change_no_verdict)
                                                "IS NOT NULL"), 20);
     ck_assert_int_eq(tu_query_int(DIR, "b.db", "SELECT count(*) FROM trials WHERE snap_hit "
                                                "IS NOT NULL"), 0);
+    /* the report says so: the JUnit property and summary.md of the run
+     * (b.db's run came last; a.db's run dir is the older one) */
+    ck_assert_int_eq(tu_sh("cd %s/runs && j=$(grep -l 'trials_from_snapshot\" value=\"[1-9]' "
+                           "*/junit.xml | wc -l) && test \"$j\" -eq 1 && "
+                           "grep -q 'trials_from_snapshot\" value=\"0\"' latest/junit.xml && "
+                           "grep -lq 'started from a snapshot' */summary.md", DIR), 0);
 }
 END_TEST
 
