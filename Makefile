@@ -168,7 +168,8 @@ suite: deps
 
 # The kill matrix: every broken variant of the fault build (refpipe-fiu
 # unsafe) against every scenario; exit 0 when each is caught by >= 2; then
-# one catch of each shrunk into out/shrink/MUTANT/.
+# one catch of each shrunk into out/shrink/MUTANT/.  Cells and shrinks run
+# one per CPU at a time (--cells); make bench times this with the suite.
 mutants: deps
 	@$(MAKE) --no-print-directory all
 	$(BIN)/replayproof mutants --shrink 40 $(wildcard scenarios/*.ini)
