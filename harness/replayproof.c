@@ -969,7 +969,6 @@ typedef struct mut_ctx {
     int64_t run_id;
     int quiet;
     int bad;  /* baseline: the scenario that failed, -1 */
-    int said; /* the error that ended the matrix is printed */
 } mut_ctx;
 
 static int baseline_done(void *ctx, int i, int j, const hn_mut_cell *c)
@@ -992,16 +991,8 @@ static int baseline_done(void *ctx, int i, int j, const hn_mut_cell *c)
 static int cell_done(void *ctx, int i, int j, const hn_mut_cell *c)
 {
     mut_ctx *m = ctx;
-    pl_errbuf eb = {{0}};
-    int ret;
     if (c->notice[0])
         notice_stderr(NULL, &m->scs[j], c->notice);
-    if ((ret = store_cell(m->db, m->run_id, &m->ms[i], &m->scs[j], c, &eb)) < 0) {
-        fprintf(stderr, "replayproof mutants: %s x %s: %s\n", m->ms[i].name, m->scs[j].path,
-                eb.msg);
-        m->said = 1;
-        return ret;
-    }
     if (!m->quiet)
         fprintf(stderr, "%s x %s: %s%s (%d trials, %lld.%03lld s)\n", m->ms[i].name,
                 m->scs[j].name, c->outcome == HN_MUT_CAUGHT ? "caught, " : "not caught",
@@ -1455,9 +1446,22 @@ static int cmd_mutants(int argc, char **argv)
     mc.db = db;
     mc.run_id = mo.run.run_id;
     rc = hn_mut_run_matrix(&mx, &mo, &stop_flag, cells, &eb);
+    /* stored in the matrix's order (a report lists them so), also the cells
+     * that finished before an interruption */
+    for (int i = 0; i < nm; i++)
+        for (int j = 0; j < nsc; j++) {
+            const hn_mut_cell *c = &cells[(size_t)i * nsc + j];
+            pl_errbuf seb = {{0}};
+            if (c->outcome != HN_MUT_NOT_RUN &&
+                store_cell(db, mo.run.run_id, &ms[i], &scs[j], c, &seb) < 0) {
+                fprintf(stderr, "replayproof mutants: %s x %s: %s\n", ms[i].name, scs[j].path,
+                        seb.msg);
+                status = 3;
+                goto end;
+            }
+        }
     if (rc < 0) {
-        if (!mc.said)
-            fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
+        fprintf(stderr, "replayproof mutants: %s\n", eb.msg);
         status = 3;
         goto end;
     }
