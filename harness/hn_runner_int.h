@@ -109,10 +109,18 @@ typedef struct slot {
     uint64_t snap_hit;         /* started from the snapshot at this hit of the snapshot
                                   point (snap.c), 0: from record 0 */
     uint64_t snap_k;           /* ... and its first crash armed at this hit instead */
-    int snap_redo;             /* finished unconverged from a snapshot: run again from 0 */
-    int snap_v1;               /* ... and the verdict and detail of that first run */
-    uint64_t snap_h1;          /* (0: this is no such second run) */
+    int snap_redo;             /* run again from record 0: 1 the trial as planned (it did
+                                  not converge from a snapshot), 2 its double-crash form
+                                  (alt: it converged as planned) */
+    int snap_v1;               /* ... and the verdict and detail of the first run */
+    uint64_t snap_h1;          /* its snapshot's hit (0: this is no such second run) */
+    uint64_t snap_k1;          /* and the hit its first crash was armed at there */
     char snap_d1[400];
+    int snap_alt;              /* this run is the double-crash form */
+    hn_trial alt;              /* the double-crash form: a kill at the snapshot point's
+                                  hit snap_h1, then the planned faults, the first at
+                                  snap_k1 */
+    char snap_plan[HN_TRIAL_SPEC_MAX]; /* the planned trial, as text */
     int64_t t0;
     long trace_lines;
     proc p;

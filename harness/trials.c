@@ -20,7 +20,11 @@
  * Snapshot starts (snap.c): a trial of kills alone may start from a copy of
  * the discovery run's state at a checkpoint, its first crash armed at the
  * hit that follows; one that does not converge so runs again from record 0
- * (finish() -> snap_redo -> hn__on_exit_slot), whose verdict counts.
+ * (finish() -> snap_redo -> hn__on_exit_slot), whose verdict counts.  When
+ * that run converges, the copy start is run in its from-record-0 form, a
+ * double-crash trial (a kill at the copy's hit, then the planned faults):
+ * its red verdict is the trial's, under that schedule, so that it replays
+ * and shrinks like any other; if it converges too, the trial is an error.
  *
  * A crash must be the one we armed: rp-crash.so appends a line to the trace
  * file before it sends SIGKILL, so a SIGKILL without a new trace line (the
@@ -43,6 +47,25 @@
 
 /* ------------------------------------------------------------------ trials */
 
+/* The double-crash form of a copy start (the top of this file); 0, or -1
+ * when it would have too many faults. */
+static int snap_alt(const ctx *c, slot *s)
+{
+    const hn_trial *t = s->t;
+    hn_trial *a = &s->alt;
+    if (t->nfaults + 1 > HN_MAX_CRASHES)
+        return -1;
+    memset(a, 0, sizeof *a);
+    a->nfaults = t->nfaults + 1;
+    a->fault[0].kind = HN_F_KILL;
+    snprintf(a->fault[0].point, sizeof a->fault[0].point, "%s", c->snap_point);
+    a->fault[0].k = s->snap_h1;
+    for (int i = 0; i < t->nfaults; i++)
+        a->fault[i + 1] = t->fault[i];
+    a->fault[1].k = s->snap_k1;
+    return 0;
+}
+
 static void finish(const ctx *c, slot *s, int verdict)
 {
     hn_trial_result *res = &s->res;
@@ -51,26 +74,45 @@ static void finish(const ctx *c, slot *s, int verdict)
         s->snap_redo = 1;
         s->snap_v1 = verdict;
         s->snap_h1 = s->snap_hit;
+        s->snap_k1 = s->snap_k;
         snprintf(s->snap_d1, sizeof s->snap_d1, "%.399s", res->detail);
+        hn_run_trial_format(s->t, s->snap_plan, sizeof s->snap_plan);
         hn__note(c, "from the snapshot at %s hit %llu the trial ended %s; running it again "
                  "from record 0", c->snap_point, (unsigned long long)s->snap_hit,
                  hn_verdict_name(verdict));
         s->phase = PH_IDLE;
         return;
     }
-    if (s->snap_h1 && s->snap_v1 != verdict) {
-        /* the two starts disagree: neither verdict can be trusted alone */
+    if (s->snap_h1 && !s->snap_alt && verdict == HN_V_CONVERGED && snap_alt(c, s) == 0) {
+        /* red from the copy, green as planned: the copy start from record 0 */
+        hn__note(c, "as planned the trial converges from record 0; running its form with a "
+                 "kill at %s hit %llu first", c->snap_point, (unsigned long long)s->snap_h1);
+        s->snap_redo = 2;
+        s->phase = PH_IDLE;
+        return;
+    }
+    if (s->snap_h1) {
         char was[sizeof res->detail];
         snprintf(was, sizeof was, "%s", res->detail);
-        snprintf(res->detail, sizeof res->detail, "snapshot start disagrees: from the "
-                 "snapshot at %s hit %llu (the state a kill there leaves) the trial ended %s "
-                 "(%.300s); from record 0 it ended %s%s%.300s", c->snap_point,
-                 (unsigned long long)s->snap_h1, hn_verdict_name(s->snap_v1), s->snap_d1,
-                 hn_verdict_name(verdict), was[0] ? ": " : "", was);
+        if (s->snap_alt && verdict != HN_V_CONVERGED)
+            /* reproducible from record 0 under this (double-crash) schedule */
+            snprintf(res->detail, sizeof res->detail, "found from a snapshot start: as "
+                     "planned (%.200s) the trial converges; with a kill at %s hit %llu "
+                     "first it does not: %.500s", s->snap_plan, c->snap_point,
+                     (unsigned long long)s->snap_h1, was);
+        else if (verdict == HN_V_CONVERGED) {
+            /* neither the planned trial nor its double-crash form is red */
+            snprintf(res->detail, sizeof res->detail, "snapshot start disagrees: from the "
+                     "snapshot at %s hit %llu (the state a kill there leaves) the trial "
+                     "ended %s (%.300s); from record 0 it converges, also with a kill there "
+                     "first", c->snap_point, (unsigned long long)s->snap_h1,
+                     hn_verdict_name(s->snap_v1), s->snap_d1);
+            verdict = HN_V_ERROR;
+        }
         hn__note(c, "%s", res->detail);
-        verdict = HN_V_ERROR;
     }
     s->snap_h1 = 0;
+    s->snap_alt = 0;
     res->verdict = verdict;
     if (res->early == HN_EARLY_GUARD && res->converged_at >= 0 && verdict != HN_V_CONVERGED) {
         /* early stop would have called this trial converged: unsound */
@@ -354,6 +396,7 @@ static int snap_eligible(const hn_trial *t)
 int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
 {
     int ret, from_zero = s->snap_redo;
+    s->snap_alt = s->snap_redo == 2;
     s->snap_redo = 0;
     if (!from_zero)
         s->snap_h1 = 0;
@@ -606,7 +649,8 @@ int hn__on_exit_slot(const ctx *c, slot *s, int timed_out)
     } else
         ret = s->phase == PH_RUN ? on_run_exit(c, s, st) : on_export_exit(c, s, st);
     if (ret == 0 && s->phase == PH_IDLE && s->snap_redo)
-        ret = hn__trial_start(c, s, s->res.seq, s->t);
+        /* the planned trial again, or its double-crash form (s->alt) */
+        ret = hn__trial_start(c, s, s->res.seq, s->snap_redo == 2 ? &s->alt : s->t);
     return ret;
 }
 

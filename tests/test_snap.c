@@ -193,6 +193,55 @@ START_TEST(mutant_verdicts_are_the_same_from_snapshots)
 }
 END_TEST
 
+/* A stand-in that computes wrongly from its third run on one state dir:
+ * the golden and discovery runs and every trial from record 0 (a crashed
+ * run and a recovery) never see it, a copy (one run behind it) and its
+ * probe neither; a trial from a copy does.  As planned such a trial
+ * converges from record 0, so the copy start is run in its double-crash
+ * form from record 0 (a kill at the copy's hit first), which is red: that
+ * is the verdict, under that schedule, and it replays. */
+START_TEST(red_only_from_a_copy_is_reported_in_its_double_crash_form)
+{
+    char spec[512] = "";
+    char *text;
+    FILE *f;
+    tu_wrapped_scenario(DIR, "third",
+                        "if [ \"$1\" = run ]; then mkdir -p \"$3\"\n"
+                        "  n=$(( $(cat \"$3/runs\" 2>/dev/null || echo 0) + 1 ))\n"
+                        "  echo $n > \"$3/runs\"\n"
+                        "  [ $n -ge 3 ] && export REFPIPE_UNSAFE=float-vwap\nfi",
+                        "points = sink/commit/after\nhits = all\nfull-run-fraction = 0\n");
+    ck_assert_int_eq(run("a.db", ""), 1);
+    ck_assert_int_ge(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE verdict IN "
+                                               "('diverged', 'conflict') AND crashes LIKE "
+                                               "'ckpt/done/after:%,sink/commit/after:%' AND "
+                                               "detail LIKE 'found from a snapshot start%'"), 3);
+    ck_assert_int_eq(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE verdict NOT "
+                                               "IN ('diverged', 'conflict', 'converged')"), 0);
+    /* the trial from record 0 (k = 1: no copy before it) converges */
+    ck_assert_int_eq(tu_query_int(DIR, "a.db", "SELECT count(*) FROM trials WHERE crashes = "
+                                               "'sink/commit/after:1' AND verdict = "
+                                               "'converged'"), 1);
+    /* the reported schedule reproduces from record 0 */
+    ck_assert_int_eq(tu_sh("cd %s && sqlite3 a.db \"SELECT crashes FROM trials WHERE detail "
+                           "LIKE 'found from a snapshot start%%' ORDER BY seq LIMIT 1\" > spec",
+                           DIR), 0);
+    text = NULL;
+    {
+        char p[700];
+        snprintf(p, sizeof p, "%s/spec", DIR);
+        f = fopen(p, "r");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_ptr_nonnull(fgets(spec, sizeof spec, f));
+        fclose(f);
+        spec[strcspn(spec, "\n")] = 0;
+    }
+    ck_assert_int_eq(tu_sh("cd %s && '%s' replay s.ini --workdir '%s' --trial '%s' > rep 2>&1",
+                           DIR, tu_bin("replayproof"), env.work, spec), 1);
+    free(text);
+}
+END_TEST
+
 START_TEST(bad_keys_are_refused)
 {
     scenario("");
@@ -219,6 +268,7 @@ Suite *snap_suite(void)
     tcase_add_test(tc, bad_snapshot_variables_stop_the_target);
     tcase_add_test(tc, snapshot_starts_change_no_verdict);
     tcase_add_test(tc, mutant_verdicts_are_the_same_from_snapshots);
+    tcase_add_test(tc, red_only_from_a_copy_is_reported_in_its_double_crash_form);
     tcase_add_test(tc, bad_keys_are_refused);
     suite_add_tcase(s, tc);
     return s;
