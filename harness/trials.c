@@ -104,9 +104,10 @@ static void finish(const ctx *c, slot *s, int verdict)
             /* neither the planned trial nor its double-crash form is red */
             snprintf(res->detail, sizeof res->detail, "snapshot start disagrees: from the "
                      "snapshot at %s hit %llu (the state a kill there leaves) the trial "
-                     "ended %s (%.300s); from record 0 it converges, also with a kill there "
-                     "first", c->snap_point, (unsigned long long)s->snap_h1,
-                     hn_verdict_name(s->snap_v1), s->snap_d1);
+                     "ended %s (%.300s); from record 0 it converges%s", c->snap_point,
+                     (unsigned long long)s->snap_h1, hn_verdict_name(s->snap_v1), s->snap_d1,
+                     s->snap_alt ? ", also with a kill there first"
+                                 : " (with a kill there first it would have too many faults)");
             verdict = HN_V_ERROR;
         }
         hn__note(c, "%s", res->detail);
