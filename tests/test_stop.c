@@ -153,13 +153,18 @@ START_TEST(run_and_batch_stop)
     char cmd[4200];
     long long ms;
     int st;
+    /* five mixed aggregations: refpipe got fast enough that one finished
+     * 3 M records inside the delay on an idle machine */
+    static const char aggs[] = "--agg 1m=tumbling:1m --agg s=sliding:1m:10s --agg t=ticks:100 "
+                               "--agg v=volume:5000 --agg d=dollar:1000000";
     big_log(1);
-    snprintf(cmd, sizeof cmd, "'%s' run log st --quiet --checkpoint-every 500000",
-             tu_bin("refpipe"));
-    st = term_after(cmd, 400, &ms);
+    snprintf(cmd, sizeof cmd, "'%s' run log st --quiet --checkpoint-every 500000 %s",
+             tu_bin("refpipe"), aggs);
+    st = term_after(cmd, 300, &ms);
     expect_stopped(st, ms, "run");
     /* a stopped run is resumable: the same command completes */
-    ck_assert_int_eq(tu_sh("cd '%s' && '%s' run log st --quiet", dir, tu_bin("refpipe")), 0);
+    ck_assert_int_eq(tu_sh("cd '%s' && '%s' run log st --quiet %s", dir, tu_bin("refpipe"), aggs),
+                     0);
     snprintf(cmd, sizeof cmd, "'%s' batch log b", tu_bin("refpipe"));
     st = term_after(cmd, 1500, &ms);
     expect_stopped(st, ms, "batch");
