@@ -278,6 +278,8 @@ typedef struct hn_scenario_result {
 } hn_scenario_result;
 
 void hn_run_result_free(hn_scenario_result *r);
+/* Online CPUs, 1 .. 256: the default -j of run and --cells of mutants. */
+int hn_run_online_cpus(void);
 
 /* Callbacks; any may be NULL.  They run in the calling process. */
 typedef struct hn_run_hooks {

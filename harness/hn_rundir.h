@@ -36,6 +36,8 @@
 /* cp -R of regular files, directories and symlinks (others are skipped);
  * `to` may exist.  Used for run dirs and for snapshot starts (snap.c). */
 int hn_rundir_copy_tree(const char *from, const char *to, pl_errbuf *eb);
+/* Bytes of the regular files under path (symlinks not followed). */
+int64_t hn_rundir_tree_bytes(const char *path);
 int hn_rundir_create(const char *runs, char *out, size_t n, pl_errbuf *eb);
 
 /*

@@ -955,12 +955,6 @@ static int store_cell(hn_res *db, int64_t run_id, const hn_mutant *m, const hn_s
     return hn_res_mutant_add(db, run_id, &row, eb);
 }
 
-static int online_cpus_n(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* What the matrix's callbacks need (the parent's side of the workers). */
 typedef struct mut_ctx {
     const hn_scenario *scs;
@@ -1247,7 +1241,7 @@ static int cmd_mutants(int argc, char **argv)
     char **files, bin[4096];
     pl_errbuf eb = {{0}};
     int quiet = 0, strict = 0, opt, nsc, nm = 0, status = 0, rc, have_glob = 0, shrink = 0;
-    int depth = 0, cells_at_once = online_cpus_n();
+    int depth = 0, cells_at_once = hn_run_online_cpus();
     hn_mut_matrix mx;
     mut_ctx mc;
     hn_mut_cell *bl = NULL;

@@ -39,7 +39,7 @@ static int size_entry(const char *path, const struct stat *st, int flag, struct 
     return 0;
 }
 
-static int64_t tree_bytes(const char *path)
+int64_t hn_rundir_tree_bytes(const char *path)
 {
     tree_bytes_acc = 0;
     nftw(path, size_entry, 16, FTW_PHYS);
@@ -226,7 +226,7 @@ int hn_rundir_keep_tables(const char *dir, const char *work, int with_batch, int
         if ((ret = pl_fs_pathf(a, eb, "%s/%s", work, tables[i])) ||
             (ret = pl_fs_pathf(b, eb, "%s/%s", dir, tables[i + 1])))
             return ret;
-        if (access(a, X_OK) < 0 || access(b, F_OK) == 0 || tree_bytes(a) > *budget)
+        if (access(a, X_OK) < 0 || access(b, F_OK) == 0 || hn_rundir_tree_bytes(a) > *budget)
             continue;
         if ((ret = pl_fs_mkdir_p(b, eb)))
             return ret;
@@ -317,7 +317,7 @@ int hn_rundir_keep(const char *dir, hn_scenario_result *r, hn_res *db, int64_t r
         if ((ret = pl_fs_pathf(a, eb, "%s/trials/%ld", work, seqs[i])) ||
             (ret = pl_fs_pathf(b, eb, "%s/trials/%ld", dir, seqs[i])))
             goto out;
-        sz = tree_bytes(a);
+        sz = hn_rundir_tree_bytes(a);
         keep = sz <= *budget;
         if (keep) {
             char parent[PATH_MAX];

@@ -650,7 +650,7 @@ static int shard_slice(const hn_run_opts *o, hn_trial **kills, int *nkills, int 
     return 0;
 }
 
-static int online_cpus(void)
+int hn_run_online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
@@ -734,7 +734,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         goto out;
     snprintf(r->workdir, sizeof r->workdir, "%s", c.dir);
     /* trial processes through fork servers, one per slot (hn_fsrv.h) */
-    if ((ret = hn__fsrvs_init(&c, o->jobs > 0 ? o->jobs : online_cpus(),
+    if ((ret = hn__fsrvs_init(&c, o->jobs > 0 ? o->jobs : hn_run_online_cpus(),
                               o->no_fork_server || sc->no_fork_server)) < 0)
         goto out;
     if (o->db && (ret = hn_res_scenario_begin(o->db, o->run_id, sc->name, sc->path, &sid, eb)))
@@ -791,7 +791,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
         pl.scenario_id = sid;
         pl.seqs = kseq;
         t1 = hn__now_ns();
-        ret = hn__run_pool(&pl, trials, ntrials, o->jobs > 0 ? o->jobs : online_cpus());
+        ret = hn__run_pool(&pl, trials, ntrials, o->jobs > 0 ? o->jobs : hn_run_online_cpus());
         r->trials_ms = (hn__now_ns() - t1) / 1000000;
         if (ret < 0)
             goto out;
@@ -803,7 +803,7 @@ int hn_run_scenario(const hn_scenario *sc, const hn_run_opts *o, hn_scenario_res
             pl.seq_base = ntrials;
             pl.seqs = pseq;
             t1 = hn__now_ns();
-            ret = hn__run_pool(&pl, pcs, npcs, o->jobs > 0 ? o->jobs : online_cpus());
+            ret = hn__run_pool(&pl, pcs, npcs, o->jobs > 0 ? o->jobs : hn_run_online_cpus());
             r->pc_ms = (hn__now_ns() - t1) / 1000000;
             r->pc_run = r->run - killed_run;
             if (ret < 0)

@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -158,11 +157,11 @@ static int64_t parse_marks(hn__snaps *sn, const char *path, uint64_t **cnt,
 /* Restore snapshot s in a scratch dir and run it to convergence; fills
  * s->ok by rule (1).  Returns 1 when it converged, 0 when it did not or
  * could not run (a copy that fails, a full disk), or a negative code. */
-static int probe(const ctx *c, hn__snaps *sn, snap *s, const char *point)
+static int probe(const ctx *c, hn__snaps *sn, snap *s)
 {
     char pdir[PATH_MAX], state[PATH_MAX], from[PATH_MAX], out[PATH_MAX], log[PATH_MAX];
     char ev_pre[PATH_MAX + 16], ev_count[PATH_MAX + 32], ev_snap[HN_POINT_MAX + 24];
-    char ev_out[PATH_MAX + 24], ev_crash[HN_POINT_MAX + 24], ev_trace[PATH_MAX + 32];
+    char ev_out[PATH_MAX + 24], ev_crash[HN_POINT_MAX + 40], ev_trace[PATH_MAX + 32];
     char *argv[MAX_ARGS + 8], *extra[8], *text;
     uint64_t *pc = NULL;
     unsigned char *pw = NULL;
@@ -181,10 +180,10 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s, const char *point)
         goto out; /* ret 0: not usable (a full disk, say) */
     snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
     snprintf(ev_count, sizeof ev_count, "RP_FIU_COUNT=%s/counts", pdir);
-    snprintf(ev_snap, sizeof ev_snap, "RP_FIU_SNAP=%s:0", point);
+    snprintf(ev_snap, sizeof ev_snap, "RP_FIU_SNAP=%s:0", sn->point);
     snprintf(ev_out, sizeof ev_out, "RP_FIU_SNAP_OUT=%s", out);
     /* armed, as a trial's first process is, with a hit it never reaches */
-    snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:9223372036854775807", point);
+    snprintf(ev_crash, sizeof ev_crash, "RP_FIU_CRASH=%s:9223372036854775807", sn->point);
     snprintf(ev_trace, sizeof ev_trace, "RP_FIU_TRACE=%s/trace", pdir);
     extra[0] = ev_pre;
     extra[1] = ev_count;
@@ -237,28 +236,6 @@ out:
     return ret;
 }
 
-/* Bytes of the regular files under dir (a copy: plain files, few dirs). */
-static uint64_t tree_size(const char *dir, int depth)
-{
-    char p[PATH_MAX];
-    DIR *d = depth < 8 ? opendir(dir) : NULL;
-    struct dirent *e;
-    struct stat st;
-    uint64_t n = 0;
-    if (!d)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-            (size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p ||
-            lstat(p, &st) != 0)
-            continue;
-        n += S_ISDIR(st.st_mode) ? tree_size(p, depth + 1)
-             : S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    }
-    closedir(d);
-    return n;
-}
-
 int hn__snaps_prepare(ctx *c, const char *point)
 {
     hn__snaps *sn = calloc(1, sizeof *sn);
@@ -294,7 +271,7 @@ int hn__snaps_prepare(ctx *c, const char *point)
         if ((ret = pl_fs_pathf(copy, c->eb, "%s/%" PRIu64, sn->dir, h)))
             goto fail;
         if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1]) {
-            sn->s[sn->ns].bytes = tree_size(copy, 0);
+            sn->s[sn->ns].bytes = (uint64_t)hn_rundir_tree_bytes(copy);
             sn->s[sn->ns++].hit = h;
         }
     }
@@ -326,7 +303,7 @@ int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, ui
             continue;
         if (!s->probed) {
             s->probed = 1;
-            if ((ret = probe(c, sn, s, sn->point)) < 0)
+            if ((ret = probe(c, sn, s)) < 0)
                 return ret;
             if (ret == 0) {
                 /* rule (1): not used.  Near the end of the log a correct
