@@ -13,8 +13,9 @@
 #
 # The fork server (default) and fork+exec (--no-fork-server) run on the same
 # scenario and -j, interleaved, best of BENCH_ROUNDS each: trials/s and the
-# ratio, measured side by side; then the cost of one process start each way
-# (rp-fsrv-bench).
+# ratio, measured side by side, on the standard scenario and on
+# scenarios/io-errors.ini (I/O errors through libfiu's POSIX preload); then
+# the cost of one process start each way (rp-fsrv-bench).
 #
 # The power-cut explorer runs on the same scenario with the four
 # persistence models (BENCH_PC_BUDGET crash states, default 400): crash
@@ -63,11 +64,15 @@ seed = 1
 converge = true
 EOF
 
-# one_run JOBS [OPTION] -> "trials seconds" of the trial phase (from the summary)
-one_run() {
-    $B/replayproof run -q -j "$1" ${2:-} --results "$D/results.db" "$D/standard.ini" >"$D/out" ||
+# one_run_ini INI JOBS [OPTION] -> "trials seconds" of the trial phase (from
+# the summary); one_run JOBS [OPTION]: the standard scenario
+one_run_ini() {
+    $B/replayproof run -q -j "$2" ${3:-} --results "$D/results.db" "$1" >"$D/out" ||
         { cat "$D/out" >&2; echo "bench/harness.sh: replayproof run failed" >&2; exit 1; }
     awk '/^   trials: / { n = $2 } /^   time: / { s = $7 } END { print n, s }' "$D/out"
+}
+one_run() {
+    one_run_ini "$D/standard.ini" "$@"
 }
 
 # fastest: of "trials seconds" lines, the one with the fewest seconds
@@ -115,16 +120,35 @@ while [ "$r" -lt "$ROUNDS" ]; do
     best_fs=$(printf '%s\n%s\n' "$best_fs" "$(one_run "$CPUS")" | fastest)
     r=$((r + 1))
 done
+# the I/O-error scenario: its processes with libfiu's POSIX preload go
+# through a second server per slot (its power-cut trials, under rp-trace.so,
+# are forked and executed either way)
+io_fs="" io_fe=""
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+    io_fe=$(printf '%s\n%s\n' "$io_fe" "$(one_run_ini scenarios/io-errors.ini "$CPUS" \
+        --no-fork-server)" | fastest)
+    io_fs=$(printf '%s\n%s\n' "$io_fs" "$(one_run_ini scenarios/io-errors.ini "$CPUS")" | fastest)
+    r=$((r + 1))
+done
 echo
-echo "== fork server vs fork+exec (standard scenario, -j $CPUS, best of $ROUNDS, same run)"
+echo "== fork server vs fork+exec (standard scenario unless named; -j $CPUS, best of $ROUNDS, same run)"
 rate_header
 rate_row "fork+exec (--no-fork-server)" "$best_fe"
 rate_row "fork server (default)" "$best_fs"
+rate_row "io-errors.ini, fork+exec" "$io_fe"
+rate_row "io-errors.ini, fork server" "$io_fs"
 set -- $best_fe
 EN=$1 ES=$2
 set -- $best_fs
 awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" \
     'BEGIN { printf "speed-up, fork server over fork+exec: %.2fx\n", (fn / fs) / (en / es) }'
+set -- $io_fe
+EN=$1 ES=$2
+set -- $io_fs
+awk -v en="$EN" -v es="$ES" -v fn="$1" -v fs="$2" 'BEGIN {
+    printf "speed-up on io-errors.ini (I/O errors through the POSIX preload server): %.2fx\n",
+        (fn / fs) / (en / es) }'
 # where it comes from: one process start (a trial starts two or more)
 $B/rp-fsrv-bench 200 "$(pwd)/$B/rp-crash.so" "$B/refpipe-fiu" faults | awk -F'[= ]' '{
     printf "one process start (refpipe-fiu faults, 200 each, alternating): fork+exec %.2f ms, " \

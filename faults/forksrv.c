@@ -23,6 +23,14 @@
  *   - the request's environment as environ, then RP_FIU_* read from it
  *     (ft__configure), so that faults are armed per request.
  *
+ * The server may run with libfiu's POSIX preload loaded after this library
+ * (LD_PRELOAD="rp-crash.so fiu_posix_preload.so", the harness's second
+ * server per slot): its wrappers then see the server's own calls (the
+ * socket, poll, fork, waitpid), but nothing is armed in the server, so they
+ * pass straight through; a child arms its posix/... points from its request
+ * after the fork, with the one libfiu both libraries share, and the count
+ * of each point starts there, as in a freshly executed process.
+ *
  * The server reaps each child, ends what is left of its process group while
  * the child is still a zombie (so the group id cannot have been reused), and
  * reports the wait status.  It stops when the harness closes the socket.
@@ -179,10 +187,14 @@ static int fs_parse(char *body, uint32_t len, int argc, int envc, fs_req *r)
 }
 
 static void fs_child(fs_req *r, int in, int out, int err) __attribute__((noreturn));
+/* Room for variables ft__configure adds (REFPIPE_FIU_EVENTS) */
+#define FS_ENV_SPARE 8
+
 static void fs_child(fs_req *r, int in, int out, int err)
 {
     char **env, **words;
     int n = 0;
+    size_t room = (size_t)r->argc + (size_t)r->envc + 2 + FS_ENV_SPARE;
 
     /* own process group first: a kill of the group must not miss it */
     setpgid(0, 0);
@@ -205,6 +217,12 @@ static void fs_child(fs_req *r, int in, int out, int err)
     program_invocation_name = r->words[0];
     program_invocation_short_name = strrchr(r->words[0], '/') ? strrchr(r->words[0], '/') + 1
                                                                : r->words[0];
+    /* allocated before the faults are armed: a fail point of libfiu's POSIX
+     * preload at libc/mm/calloc counts the program's calls, not ours (and
+     * must not fail this one) */
+    words = calloc(room, sizeof *words);
+    if (!words)
+        fs_die("calloc", ENOMEM);
     /* faults from this request's RP_FIU_* (it may add a variable) */
     ft__configure();
 
@@ -212,9 +230,13 @@ static void fs_child(fs_req *r, int in, int out, int err)
      * block from environ as it is now */
     for (env = environ; *env; env++)
         n++;
-    words = calloc((size_t)r->argc + (size_t)n + 2, sizeof *words);
-    if (!words)
-        fs_die("calloc", ENOMEM);
+    if ((size_t)r->argc + (size_t)n + 2 > room) {
+        /* more variables than foreseen (never, today): allocate again, now armed */
+        free(words);
+        words = calloc((size_t)r->argc + (size_t)n + 2, sizeof *words);
+        if (!words)
+            fs_die("calloc", ENOMEM);
+    }
     memcpy(words, r->words, (size_t)r->argc * sizeof *words);
     memcpy(words + r->argc + 1, environ, (size_t)n * sizeof *words);
     errno = 0;

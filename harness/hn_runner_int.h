@@ -37,6 +37,7 @@
 extern const char *const hn__tbl_name[3];
 
 typedef struct hn__snaps hn__snaps;
+struct hn__fsrv_slot;            /* a slot's fork servers (procs.c) */
 
 typedef struct ctx {
     const hn_scenario *sc;
@@ -67,7 +68,7 @@ typedef struct ctx {
     char asan_env[512];
     char donor[PATH_MAX];         /* foreign-config corruption: a state dir of another
                                      configuration ("" until made) */
-    struct hn__fsrvs *fs;         /* fork servers, one per slot, and what they ran
+    struct hn__fsrvs *fs;         /* fork servers, per slot and preload, and what they ran
                                      (procs.c); NULL in a replay: fork+exec */
     char conv[PATH_MAX];          /* the golden run's convergence digests; "" when early
                                      stop is off or the pipeline cannot do it */
@@ -173,11 +174,12 @@ void hn__describe(const ctx *c, char *out, size_t n, char *const argv[], char *c
  * pidfd and a deadline of now + the scenario's timeout. */
 int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
               const char *outpath, const char *errpath, proc *p);
-/* The same through a fork server when srv is one that can run it (the
- * pipeline binary, preloading nothing but rp-crash.so); otherwise as
- * hn__spawn. */
-int hn__spawn_in(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
-                 int nextra, const char *outpath, const char *errpath, proc *p);
+/* The same through one of slot sl's fork servers when one can run it (the
+ * pipeline binary, preloading nothing, rp-crash.so, or rp-crash.so and
+ * libfiu's POSIX preload); otherwise (or sl NULL) as hn__spawn. */
+int hn__spawn_in(const ctx *c, struct hn__fsrv_slot *sl, char *const argv[],
+                 char *const extra[], int nextra, const char *outpath, const char *errpath,
+                 proc *p);
 /* Collect an exited (or killed) child and close its pidfd. */
 int hn__reap(const ctx *c, proc *p, int *status);
 /* SIGKILL the child's process group and the child. */
@@ -190,10 +192,11 @@ void hn__abandon(const ctx *c, proc *p);
 int hn__fsrvs_init(ctx *c, int n, int off);
 /* Trial processes started through a server and by fork+exec so far. */
 void hn__fsrvs_count(const ctx *c, int64_t *nsrv, int64_t *nexec);
-/* Slot idx's fork server, started on first use; NULL when processes are
- * to be forked and executed (no servers, or they could not be started:
- * the first such failure is reported through hooks.notice, once). */
-hn_fsrv *hn__slot_srv(const ctx *c, int idx);
+/* Slot idx's fork servers (one per preload set, each started when first
+ * needed); NULL when every process is to be forked and executed (no
+ * servers, or they could not be started: the first failure of each kind is
+ * reported through hooks.notice, once). */
+struct hn__fsrv_slot *hn__slot_srv(const ctx *c, int idx);
 /* Stop every server. */
 void hn__fsrvs_free(ctx *c);
 /* Wait for one child, killing it at its deadline (*timed_out = 1). */

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hn_faults.h"
+
 extern char **environ;
 
 #define FSRV_WAIT_NS 30000000000LL     /* a server reports a killed child's status */
@@ -165,30 +167,59 @@ long hn__count_lines(const char *path)
     return n;
 }
 
-struct hn__fsrvs {
-    int off;                   /* fell back to fork+exec (said so once) */
-    int64_t nsrv, nexec;       /* trial processes started each way */
-    int n;
-    hn_fsrv **srv;             /* one per slot, NULL until first used */
+/* The preloads a fork server can serve: each kind is a server of its own,
+ * started with exactly the LD_PRELOAD a trial process of that kind gets
+ * (trials.c), so one libfiu instance serves the preload and rp-crash.so's
+ * arming, as in a process started by fork+exec. */
+enum { FS_CRASH = 0,   /* rp-crash.so only (and processes that preload nothing) */
+       FS_POSIX,       /* rp-crash.so, then libfiu's POSIX preload (I/O errors) */
+       FS_KINDS };
+
+struct hn__fsrv_slot {
+    hn_fsrv *srv[FS_KINDS];    /* NULL until first used */
 };
 
-static void fsrv_notice(const ctx *c, const char *why)
+struct hn__fsrvs {
+    int off[FS_KINDS];         /* fell back to fork+exec (said so once) */
+    int64_t nsrv, nexec;       /* trial processes started each way */
+    int n;
+    struct hn__fsrv_slot *slot; /* one per slot */
+};
+
+static void fsrv_notice(const ctx *c, int kind, int others_on, const char *why)
 {
     char line[1024];
     if (!c->o->hooks.notice)
         return;
-    snprintf(line, sizeof line, "fork server not used (%s); every trial process is forked and "
-             "executed", why);
+    if (kind == FS_POSIX)
+        snprintf(line, sizeof line, "fork server with libfiu's POSIX preload not used (%s); "
+                 "processes with an I/O error at its points are forked and executed", why);
+    else if (others_on)
+        snprintf(line, sizeof line, "fork server not used (%s); trial processes without an "
+                 "I/O error at libfiu's POSIX points are forked and executed", why);
+    else
+        snprintf(line, sizeof line, "fork server not used (%s); every trial process is forked "
+                 "and executed", why);
     c->o->hooks.notice(c->o->hooks.ctx, c->sc, line);
 }
 
-/* Fall back to fork+exec for the rest of the scenario, saying why once. */
-static void fsrv_off(const ctx *c, const char *why)
+/* Fall back to fork+exec for the rest of the scenario, saying why once:
+ * for the processes of one server kind when its server died (the other
+ * kind's may be well), for every kind from this one on when all is set (the
+ * binary cannot host an rp-crash.so server, so a server that also preloads
+ * libfiu's POSIX preload cannot do better). */
+static void fsrv_off(const ctx *c, int kind, int all, const char *why)
 {
-    if (!c->fs || c->fs->off)
+    int on = 0;
+    if (!c->fs || c->fs->off[kind])
         return;
-    c->fs->off = 1;
-    fsrv_notice(c, why);
+    c->fs->off[kind] = 1;
+    for (int k = kind + 1; k < FS_KINDS; k++) {
+        if (all)
+            c->fs->off[k] = 1;
+        on |= !c->fs->off[k];
+    }
+    fsrv_notice(c, kind, on, why);
 }
 
 /* -------------------------------------------------------- child processes */
@@ -285,20 +316,36 @@ static char **child_env(const ctx *c, char *const extra[], int nextra)
     return envp;
 }
 
-/* Can srv run this process as fork+exec would?  Only the pipeline binary,
- * and only with no preload but rp-crash.so (which the server has loaded;
- * it stays idle in a process that arms nothing).  libfiu's POSIX preload,
- * rp-trace.so, another binary: fork+exec. */
-static int srv_fits(const ctx *c, const hn_fsrv *srv, char *const argv[], char *const extra[],
-                    int nextra)
+/* "LD_PRELOAD=" + what a server of kind preloads. */
+static int kind_preload(const ctx *c, int kind, char *out, size_t n)
 {
-    if (!srv || strcmp(argv[0], hn_fsrv_bin(srv)) != 0)
-        return 0;
-    for (int j = 0; j < nextra; j++)
-        if (strncmp(extra[j], "LD_PRELOAD=", 11) == 0 && strcmp(extra[j] + 11, c->preload) != 0)
-            return 0;
-    return 1;
+    int w = kind == FS_CRASH ? snprintf(out, n, "LD_PRELOAD=%s", c->preload)
+                             : snprintf(out, n, "LD_PRELOAD=%s:%s", c->preload,
+                                        HN_POSIX_PRELOAD);
+    return w >= 0 && (size_t)w < n ? 0 : -1;
 }
+
+/* Which server can run this process as fork+exec would, or -1: only the
+ * pipeline binary, and only with the preloads of a server kind (a process
+ * that preloads nothing runs in the rp-crash.so server, the library loaded
+ * but idle).  rp-trace.so, another binary: fork+exec. */
+static int srv_kind(const ctx *c, char *const argv[], char *const extra[], int nextra)
+{
+    char want[2 * PATH_MAX + 32];
+    if (strcmp(argv[0], c->bin) != 0)
+        return -1;
+    for (int j = 0; j < nextra; j++) {
+        if (strncmp(extra[j], "LD_PRELOAD=", 11) != 0)
+            continue;
+        for (int k = 0; k < FS_KINDS; k++)
+            if (kind_preload(c, k, want, sizeof want) == 0 && strcmp(extra[j], want) == 0)
+                return k;
+        return -1;
+    }
+    return FS_CRASH;
+}
+
+static hn_fsrv *slot_server(const ctx *c, struct hn__fsrv_slot *sl, int kind);
 
 /*
  * Start argv[0] with the base environment plus extra ("KEY=VALUE", replacing
@@ -306,20 +353,22 @@ static int srv_fits(const ctx *c, const hn_fsrv *srv, char *const argv[], char *
  * and stderr to errpath (NULL: to outpath too), in a new process group;
  * through srv when it can run it.
  */
-static int spawn(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
-                 int nextra, const char *outpath, const char *errpath, proc *p)
+static int spawn(const ctx *c, struct hn__fsrv_slot *sl, char *const argv[],
+                 char *const extra[], int nextra, const char *outpath, const char *errpath,
+                 proc *p)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     char **envp;
-    int rc, ret = 0;
+    int rc, ret = 0, kind = sl ? srv_kind(c, argv, extra, nextra) : -1;
+    hn_fsrv *srv = kind >= 0 ? slot_server(c, sl, kind) : NULL;
 
     envp = child_env(c, extra, nextra);
     if (!envp)
         return pl_err(c->eb, -ENOMEM, "out of memory");
     memset(p, 0, sizeof *p);
     p->pidfd = -1;
-    if (srv_fits(c, srv, argv, extra, nextra)) {
+    if (srv) {
         pl_errbuf seb = {{0}};
         ret = hn_fsrv_spawn(srv, argv, envp, outpath, errpath, &p->pid, &seb);
         if (ret == 0) {
@@ -335,8 +384,9 @@ static int spawn(const ctx *c, hn_fsrv *srv, char *const argv[], char *const ext
             free(envp);
             return pl_err(c->eb, ret, "%s", seb.msg);
         }
-        /* the server is gone: this process and every later one by fork+exec */
-        fsrv_off(c, seb.msg);
+        /* the server is gone: this process and every later one of its kind
+         * by fork+exec */
+        fsrv_off(c, kind, 0, seb.msg);
     }
 
     posix_spawn_file_actions_init(&fa);
@@ -380,10 +430,11 @@ int hn__spawn(const ctx *c, char *const argv[], char *const extra[], int nextra,
     return spawn(c, NULL, argv, extra, nextra, outpath, errpath, p);
 }
 
-int hn__spawn_in(const ctx *c, hn_fsrv *srv, char *const argv[], char *const extra[],
-                 int nextra, const char *outpath, const char *errpath, proc *p)
+int hn__spawn_in(const ctx *c, struct hn__fsrv_slot *sl, char *const argv[],
+                 char *const extra[], int nextra, const char *outpath, const char *errpath,
+                 proc *p)
 {
-    int ret = spawn(c, srv, argv, extra, nextra, outpath, errpath, p);
+    int ret = spawn(c, sl, argv, extra, nextra, outpath, errpath, p);
     if (ret == 0 && c->fs)
         ++*(p->srv ? &c->fs->nsrv : &c->fs->nexec);
     return ret;
@@ -455,49 +506,69 @@ void hn__abandon(const ctx *c, proc *p)
 int hn__fsrvs_init(ctx *c, int n, int off)
 {
     c->fs = calloc(1, sizeof *c->fs);
-    if (!c->fs || !(c->fs->srv = calloc((size_t)n, sizeof *c->fs->srv))) {
+    if (!c->fs || !(c->fs->slot = calloc((size_t)n, sizeof *c->fs->slot))) {
         free(c->fs);
         c->fs = NULL;
         return pl_err(c->eb, -ENOMEM, "out of memory");
     }
     c->fs->n = n;
-    c->fs->off = off;
+    for (int k = 0; k < FS_KINDS; k++)
+        c->fs->off[k] = off;
     for (int i = 0; i < c->nenv && !off; i++)
         if (strncmp(c->env[i], "LD_PRELOAD=", 11) == 0 && c->env[i][11]) {
             /* a process without faults would run under that preload, and the
              * server has another one */
-            fsrv_off(c, "the environment sets LD_PRELOAD");
+            fsrv_off(c, FS_CRASH, 1, "the environment sets LD_PRELOAD");
             break;
         }
     return 0;
 }
 
-hn_fsrv *hn__slot_srv(const ctx *c, int idx)
+struct hn__fsrv_slot *hn__slot_srv(const ctx *c, int idx)
 {
     struct hn__fsrvs *fs = c->fs;
-    char log[PATH_MAX], why[768], ev_pre[PATH_MAX + 16], **envp;
+    int on = 0;
+    for (int k = 0; fs && k < FS_KINDS; k++)
+        on |= !fs->off[k];
+    if (!on || idx < 0 || idx >= fs->n)
+        return NULL;
+    return &fs->slot[idx];
+}
+
+/* Slot sl's server of a kind, started on first use; NULL when processes of
+ * that kind are to be forked and executed. */
+static hn_fsrv *slot_server(const ctx *c, struct hn__fsrv_slot *sl, int kind)
+{
+    struct hn__fsrvs *fs = c->fs;
+    char log[PATH_MAX], why[768], ev_pre[2 * PATH_MAX + 32], **envp = NULL;
     char *extra[2];
     pl_errbuf eb = {{0}};
     int rc;
-    if (!fs || fs->off || idx < 0 || idx >= fs->n)
+    if (!fs || fs->off[kind])
         return NULL;
-    if (fs->srv[idx])
-        return fs->srv[idx];
-    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+    if (sl->srv[kind])
+        return sl->srv[kind];
+    if (!hn_fsrv_usable(c->bin, why, sizeof why)) {
+        /* the binary itself: no server of any kind */
+        fsrv_off(c, FS_CRASH, 1, why);
+        return NULL;
+    }
     extra[0] = ev_pre;
     extra[1] = (char *)c->asan_env;
-    envp = child_env(c, extra, 2);
-    if (!envp)
+    if (kind_preload(c, kind, ev_pre, sizeof ev_pre) < 0)
+        rc = pl_err(&eb, -ENAMETOOLONG, "LD_PRELOAD too long");
+    else if (!(envp = child_env(c, extra, 2)))
         rc = pl_err(&eb, -ENOMEM, "out of memory");
-    else if (pl_fs_pathf(log, &eb, "%s/fsrv-%d.log", c->dir, idx) < 0)
+    else if (pl_fs_pathf(log, &eb, "%s/fsrv-%d%s.log", c->dir, (int)(sl - fs->slot),
+                         kind == FS_POSIX ? "-posix" : "") < 0)
         rc = -ENAMETOOLONG;
     else
         rc = hn_fsrv_start(c->bin, envp, log, c->timeout_ns < FSRV_HANDSHAKE_NS
                                                   ? c->timeout_ns : FSRV_HANDSHAKE_NS,
-                           &fs->srv[idx], why, sizeof why, &eb);
+                           &sl->srv[kind], why, sizeof why, &eb);
     free(envp);
     if (rc == 0)
-        return fs->srv[idx];
+        return sl->srv[kind];
     /* whatever went wrong, fork+exec still works: fall back, say why once,
      * with what the server printed (a loader error, say) */
     if (rc < 0)
@@ -509,7 +580,7 @@ hn_fsrv *hn__slot_srv(const ctx *c, int idx)
         if (tail[0])
             snprintf(why + o, sizeof why - o, ": %s", tail);
     }
-    fsrv_off(c, why);
+    fsrv_off(c, kind, kind == FS_CRASH, why);
     return NULL;
 }
 
@@ -524,8 +595,9 @@ void hn__fsrvs_free(ctx *c)
     if (!c->fs)
         return;
     for (int i = 0; i < c->fs->n; i++)
-        hn_fsrv_stop(c->fs->srv[i]);
-    free(c->fs->srv);
+        for (int k = 0; k < FS_KINDS; k++)
+            hn_fsrv_stop(c->fs->slot[i].srv[k]);
+    free(c->fs->slot);
     free(c->fs);
     c->fs = NULL;
 }
