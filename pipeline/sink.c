@@ -55,14 +55,16 @@
  *      nothing).  Rows of a transaction count only once it commits.
  * (11) Rows are batched, never reordered across commits: pl_sink_bar, _late
  *      and _dlq only stage a row in memory (copying its text); the stage is
- *      written into the open transaction, table by table in key order with
- *      one prepared statement per table, by pl_sink_commit before its
- *      COMMIT, or earlier once it is full.  So a row is durable exactly
- *      with the commit of the transaction it was staged in (3), and staged
- *      rows that were never committed vanish with it (close, crash).  The
- *      writes and their checks are the per-row ones of (1) and (2); a
- *      failure in the middle of writing the stage latches (4), because part
- *      of it is then in the transaction.
+ *      written into the open transaction, table by table in key order, by
+ *      pl_sink_commit before its COMMIT, or earlier once it is full.  So a
+ *      row is durable exactly with the commit of the transaction it was
+ *      staged in (3), and staged rows that were never committed vanish with
+ *      it (close, crash).  The staged bars go in as one statement (INSERT
+ *      ... SELECT from the stage) that SQLite aborts as a whole when any of
+ *      their keys is stored; then, as late and dlq rows always, one by one
+ *      with the per-row writes and checks of (1) and (2).  A failure in the
+ *      middle of writing the stage latches (4), because part of it is then
+ *      in the transaction.
  *
  *      pl_sink_open --> IDLE --pl_sink_begin--> IN_TXN --pl_sink_commit--> IDLE
  *                        |                        | (write the stage, COMMIT)
@@ -362,6 +364,7 @@ struct pl_sink {
     pl_config cfg; /* a copy: aggregation names are bound SQLITE_STATIC */
     char path[PATH_MAX];
     sqlite3_stmt *ins_bar, *get_bar, *ins_late, *get_late, *ins_dlq, *get_dlq, *ins_conflict;
+    sqlite3_stmt *ins_bars; /* the whole stage's bars in one INSERT ... SELECT (11) */
     sqlite3_stmt *begin, *commit, *put_meta;
     int in_txn;
     int wal_frames; /* frames in the WAL after the last commit (wal hook) */
@@ -395,6 +398,7 @@ struct pl_sink {
 
 static void sink_row_stored(pl_sink *k, char tbl, const void *row);
 static int sg_flush(pl_sink *k);
+static int sg_vtab_register(pl_sink *k);
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -645,6 +649,16 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
                         : "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
                           "?11,?12) ON CONFLICT DO NOTHING",
                     &k->ins_bar, k->path, eb)) ||
+        (rc = sg_vtab_register(k)) != SQLITE_OK ||
+        (ret = prep(k->db,
+                    pl_unsafe(PL_UNSAFE_BLIND_UPSERT)
+                        /* deliberately wrong, as ins_bar above */
+                        ? "INSERT OR REPLACE INTO bars(" BAR_COLS ") SELECT " BAR_COLS
+                          " FROM sink_stage"
+                        /* no conflict clause: a key that exists aborts the statement
+                         * (ABORT undoes only this statement), see sg_write_bars */
+                        : "INSERT INTO bars(" BAR_COLS ") SELECT " BAR_COLS " FROM sink_stage",
+                    &k->ins_bars, k->path, eb)) ||
         (ret = prep(k->db,
                     "SELECT " BAR_COLS " FROM bars WHERE agg = ?1 AND symbol = ?2 AND seq = ?3",
                     &k->get_bar, k->path, eb)) ||
@@ -668,8 +682,11 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
         (ret = prep(k->db,
                     "INSERT INTO meta(key, value) VALUES(?1, ?2)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    &k->put_meta, k->path, eb)))
+                    &k->put_meta, k->path, eb))) {
+        if (!ret)
+            ret = sq_err(eb, k->db, rc, "register sink_stage", k->path);
         goto fail;
+    }
     k->ready = 1;
     *out = k;
     return 0;
@@ -685,6 +702,7 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
         return 0;
     if (k->db) {
         sqlite3_finalize(k->ins_bar);
+        sqlite3_finalize(k->ins_bars);
         sqlite3_finalize(k->get_bar);
         sqlite3_finalize(k->ins_late);
         sqlite3_finalize(k->get_late);
@@ -1423,6 +1441,202 @@ static void sg_clear(pl_sink *k)
 }
 
 /*
+ * The staged bars as a table: sink_stage, an eponymous virtual table of this
+ * connection whose rows are k->sbar in the order of k->ix (the key order
+ * sg_sort_bars made), so that one INSERT ... SELECT writes them all.  Read
+ * only, and only by ins_bars inside sg_write_bars.
+ */
+typedef struct sg_vcur {
+    sqlite3_vtab_cursor base;
+    size_t i;
+} sg_vcur;
+
+typedef struct sg_vtab {
+    sqlite3_vtab base;
+    pl_sink *k;
+} sg_vtab;
+
+static int sg_vconnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                       sqlite3_vtab **out, char **err)
+{
+    sg_vtab *t;
+    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(agg TEXT, symbol TEXT, seq INTEGER,"
+                                      " start_ns INTEGER, end_ns INTEGER, open INTEGER,"
+                                      " high INTEGER, low INTEGER, close INTEGER,"
+                                      " volume INTEGER, trades INTEGER, vwap INTEGER)");
+    if (rc != SQLITE_OK)
+        return rc;
+    t = sqlite3_malloc(sizeof *t);
+    if (!t)
+        return SQLITE_NOMEM;
+    memset(t, 0, sizeof *t);
+    t->k = aux;
+    *out = &t->base;
+    return SQLITE_OK;
+}
+
+static int sg_vdisconnect(sqlite3_vtab *t)
+{
+    sqlite3_free(t);
+    return SQLITE_OK;
+}
+
+static int sg_vbest(sqlite3_vtab *t, sqlite3_index_info *ii)
+{
+    ii->estimatedCost = (double)((sg_vtab *)t)->k->nbar + 1;
+    ii->estimatedRows = (sqlite3_int64)((sg_vtab *)t)->k->nbar;
+    return SQLITE_OK;
+}
+
+static int sg_vopen(sqlite3_vtab *t, sqlite3_vtab_cursor **out)
+{
+    sg_vcur *c = sqlite3_malloc(sizeof *c);
+    if (!c)
+        return SQLITE_NOMEM;
+    memset(c, 0, sizeof *c);
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int sg_vclose(sqlite3_vtab_cursor *c)
+{
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
+
+static int sg_vfilter(sqlite3_vtab_cursor *c, int idx, const char *idxs, int argc,
+                      sqlite3_value **argv)
+{
+    ((sg_vcur *)c)->i = 0;
+    return SQLITE_OK;
+}
+
+static int sg_vnext(sqlite3_vtab_cursor *c)
+{
+    ((sg_vcur *)c)->i++;
+    return SQLITE_OK;
+}
+
+static int sg_veof(sqlite3_vtab_cursor *c)
+{
+    return ((sg_vcur *)c)->i >= ((sg_vtab *)c->pVtab)->k->nbar;
+}
+
+static int sg_vcolumn(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
+{
+    const pl_sink *k = ((sg_vtab *)c->pVtab)->k;
+    const sg_bar *g = &k->sbar[k->ix[((sg_vcur *)c)->i]];
+    int64_t v;
+    switch (col) {
+    case 0: /* the names outlive the statement: the handle's copy of cfg */
+        sqlite3_result_text(ctx, k->cfg.aggs[g->agg].name, -1, SQLITE_STATIC);
+        return SQLITE_OK;
+    case 1: /* the arena does not move while the statement runs */
+        sqlite3_result_text(ctx, k->arena.p + g->sym, (int)g->sym_len, SQLITE_STATIC);
+        return SQLITE_OK;
+    case 2: v = g->seq; break;
+    case 3: v = g->start_ns; break;
+    case 4: v = g->end_ns; break;
+    case 5: v = g->open; break;
+    case 6: v = g->high; break;
+    case 7: v = g->low; break;
+    case 8: v = g->close; break;
+    case 9: v = g->volume; break;
+    case 10: v = g->trades; break;
+    default: v = g->vwap; break;
+    }
+    sqlite3_result_int64(ctx, v);
+    return SQLITE_OK;
+}
+
+static int sg_vrowid(sqlite3_vtab_cursor *c, sqlite3_int64 *rowid)
+{
+    *rowid = (sqlite3_int64)((sg_vcur *)c)->i;
+    return SQLITE_OK;
+}
+
+/* xCreate NULL: eponymous only, nothing can CREATE VIRTUAL TABLE with it */
+static const sqlite3_module sg_module = {
+    .iVersion = 0,
+    .xConnect = sg_vconnect,
+    .xBestIndex = sg_vbest,
+    .xDisconnect = sg_vdisconnect,
+    .xOpen = sg_vopen,
+    .xClose = sg_vclose,
+    .xFilter = sg_vfilter,
+    .xNext = sg_vnext,
+    .xEof = sg_veof,
+    .xColumn = sg_vcolumn,
+    .xRowid = sg_vrowid,
+};
+
+static int sg_vtab_register(pl_sink *k)
+{
+    return sqlite3_create_module_v2(k->db, "sink_stage", &sg_module, k, NULL);
+}
+
+/* Fill a bar_row from staged bar g (text pointing into cfg and the arena). */
+static void sg_bar_row(const pl_sink *k, const sg_bar *g, bar_row *a)
+{
+    a->agg = k->cfg.aggs[g->agg].name;
+    a->agg_len = strlen(a->agg);
+    a->sym = k->arena.p + g->sym;
+    a->sym_len = g->sym_len;
+    a->seq = g->seq;
+    a->start_ns = g->start_ns;
+    a->end_ns = g->end_ns;
+    a->open = g->open;
+    a->high = g->high;
+    a->low = g->low;
+    a->close = g->close;
+    a->volume = g->volume;
+    a->trades = g->trades;
+    a->vwap = g->vwap;
+}
+
+/*
+ * Write the staged bars (sorted: ix) into the open transaction.  First as
+ * one statement, INSERT INTO bars SELECT ... FROM sink_stage, without a
+ * conflict clause: when no staged key is stored yet (a run that is not
+ * replaying) every row is inserted at the cost of one statement instead of
+ * one per row.  When a key exists (a replay, or a key staged twice) the
+ * statement fails with SQLITE_CONSTRAINT_PRIMARYKEY and SQLite backs out
+ * everything it wrote (ABORT: the statement, not the transaction); then the
+ * rows go one by one through write_bar, which absorbs or records each
+ * (keeps (1), (2)).  Any other failure latches (keeps (4)).
+ */
+static int sg_write_bars(pl_sink *k)
+{
+    sqlite3_stmt *s = k->ins_bars;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE && sqlite3_changes64(k->db) == (sqlite3_int64)k->nbar) {
+        k->st.inserted += (int64_t)k->nbar;
+        if (k->dig_on)
+            for (size_t i = 0; i < k->nbar; i++) {
+                bar_row a;
+                sg_bar_row(k, &k->sbar[k->ix[i]], &a);
+                sink_row_stored(k, 'B', &a);
+            }
+        return 0;
+    }
+    if (rc == SQLITE_DONE) /* a row went missing without an error: never expected */
+        return latch(k, SQLITE_INTERNAL, "insert into bars (stage)", NULL);
+    if (rc != SQLITE_CONSTRAINT_PRIMARYKEY)
+        return latch(k, rc, "insert into bars (stage)", NULL);
+    rc = 0;
+    for (size_t i = 0; i < k->nbar && !rc; i++) {
+        bar_row a;
+        /* the rows are read in key order, scattered over the stage */
+        if (i + 8 < k->nbar)
+            __builtin_prefetch(&k->sbar[k->ix[i + 8]]);
+        sg_bar_row(k, &k->sbar[k->ix[i]], &a);
+        rc = write_bar(k, &a);
+    }
+    return rc;
+}
+
+/*
  * Write the stage into the open transaction (or, outside one, as SQLite's
  * own autocommit statements), each table in key order, and empty it.  Any
  * failure latches the handle: part of the stage may be written, so the
@@ -1436,29 +1650,9 @@ static int sg_flush(pl_sink *k)
         return 0;
     if ((rc = sg_sort_bars(k)))
         goto fail;
-    for (size_t i = 0; i < k->nbar && !rc; i++) {
-        const sg_bar *g = &k->sbar[k->ix[i]];
-        bar_row a;
-        /* the rows are read in key order, scattered over the stage */
-        if (i + 8 < k->nbar)
-            __builtin_prefetch(&k->sbar[k->ix[i + 8]]);
-        a.agg = k->cfg.aggs[g->agg].name;
-        a.agg_len = strlen(a.agg);
-        a.sym = k->arena.p + g->sym;
-        a.sym_len = g->sym_len;
-        a.seq = g->seq;
-        a.start_ns = g->start_ns;
-        a.end_ns = g->end_ns;
-        a.open = g->open;
-        a.high = g->high;
-        a.low = g->low;
-        a.close = g->close;
-        a.volume = g->volume;
-        a.trades = g->trades;
-        a.vwap = g->vwap;
-        rc = write_bar(k, &a);
-    }
-    if (rc || (rc = sg_sort(k, k->nlate, cmp_late)))
+    if (k->nbar && (rc = sg_write_bars(k)))
+        goto fail;
+    if ((rc = sg_sort(k, k->nlate, cmp_late)))
         goto fail;
     for (size_t i = 0; i < k->nlate && !rc; i++) {
         const sg_late *g = &k->slate[k->ix[i]];
