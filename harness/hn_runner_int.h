@@ -72,6 +72,9 @@ typedef struct ctx {
                                      (procs.c); NULL in a replay: fork+exec */
     char conv[PATH_MAX];          /* the golden run's convergence digests; "" when early
                                      stop is off or the pipeline cannot do it */
+    int trust_digest;             /* the pipeline has --trust-sink-digest: given to the
+                                     processes of kill-only trials, their snapshots'
+                                     discovery run and probes (trials.c) */
     int guard_all;                /* every trial is a soundness-guard trial (replay) */
     hn__snaps *snaps;             /* snapshot starts (snap.c); NULL: every trial from 0 */
     char snap_point[HN_POINT_MAX + 1]; /* the point snapshots are taken at */

@@ -201,6 +201,8 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s)
         argv[n++] = c->pargs[j];
     argv[n++] = "--stop-when-converged";
     argv[n++] = (char *)c->conv;
+    if (c->trust_digest) /* a copy of the discovery run's state, as the trials' */
+        argv[n++] = "--trust-sink-digest";
     argv[n] = NULL;
     if ((ret = hn__run_sync(c, argv, extra, 8, log, NULL, &st, &to)) < 0)
         goto out;

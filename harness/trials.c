@@ -145,11 +145,13 @@ static void set_detail(slot *s, const char *fmt, ...)
     va_end(ap);
 }
 
+static int snap_eligible(const hn_trial *t);
+
 static int spawn_run(const ctx *c, slot *s)
 {
     const hn_trial *t = s->t;
     const hn_fault *f = hn__armed_fault(t, s->nproc);
-    char *argv[MAX_ARGS + 8], *extra[8], line[8192];
+    char *argv[MAX_ARGS + 12], *extra[8], line[8192];
     char ev_pre[3 * PATH_MAX + 64], ev_crash[HN_POINT_MAX + 48], ev_trace[PATH_MAX + 16];
     char ev_tdir[PATH_MAX + 16], ev_tout[PATH_MAX + 32];
     int i = s->nproc, n = 0, nextra = 0, ret;
@@ -175,6 +177,11 @@ static int spawn_run(const ctx *c, slot *s)
         argv[n++] = s->guard ? "--check-converged" : "--stop-when-converged";
         argv[n++] = (char *)c->conv;
     }
+    if (c->trust_digest && snap_eligible(t))
+        /* kills alone: the digest committed with the rows is theirs (every
+         * process of the trial keeps it); any other fault can change rows
+         * behind it, and those trials' recoveries scan (docs/semantics.md) */
+        argv[n++] = "--trust-sink-digest";
     argv[n] = NULL;
     if (f || s->pc_late) {
         /* rp-trace.so first: it must see the fsync that the POSIX preload fails */

@@ -36,6 +36,12 @@ typedef struct pl_run_opts {
     const char *record_digests;
     const char *converged_digests;
     int converge_go_on;
+    /* Keep the sink's content digest in every commit cycle even without the
+     * two options above, and start from the digest the sink recorded instead
+     * of scanning its rows (PL_SINK_DIGEST_STORED): for state dirs that
+     * nothing but kills and runs with this option touched (the caller's
+     * promise; docs/semantics.md, "Early stop at convergence"). */
+    int trust_sink_digest;
 } pl_run_opts;
 
 typedef struct pl_run_result {

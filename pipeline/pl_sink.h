@@ -112,8 +112,18 @@ typedef struct pl_sink_digest {
  * O(1) per row a write stores.  Call between transactions.  Returns 0, or
  * the scan's error (a damaged page, say): then no digest is kept and the
  * handle works as before.
+ *
+ * Every transaction that records a cut (pl_sink_set_cut) also records the
+ * digest kept, or a placeholder when none is.  With PL_SINK_DIGEST_STORED
+ * the handle starts from that recorded digest instead of the scan (O(1);
+ * returns 1), and scans only when there is none.  That is sound only when
+ * nothing but kills (and runs of this code) touched the state dir since the
+ * digest was recorded: a row changed behind the sink's back (a corrupted
+ * page, a power cut under a broken durability step) is not in it.  The
+ * caller decides; docs/semantics.md, "Early stop at convergence".
  */
-int pl_sink_digest_start(pl_sink *k, pl_errbuf *eb);
+#define PL_SINK_DIGEST_STORED 1u
+int pl_sink_digest_start(pl_sink *k, unsigned flags, pl_errbuf *eb);
 /* The digest of the committed rows: 0 with *d filled, or PL_EUSAGE (not
  * started) / -ENOMEM (memory ran out while keeping it). */
 int pl_sink_digest_get(const pl_sink *k, pl_sink_digest *d, pl_errbuf *eb);

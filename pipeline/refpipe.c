@@ -59,6 +59,10 @@ static const char *usage_text =
     "                         FILE (written by --record-digests); prints\n"
     "                         'converged-early position=P stopped=yes' on stdout\n"
     "  --check-converged FILE the same check, but run to the end (stopped=no)\n"
+    "  --trust-sink-digest    keep the sink digest in the sink and start from the one\n"
+    "                         recorded there instead of reading every row; only for a\n"
+    "                         state dir that nothing but kills and runs with this option\n"
+    "                         touched (a test harness's kill trials)\n"
     "--unsafe (fault build only; also REFPIPE_UNSAFE=NAME[,NAME...]) selects deliberately\n"
     "broken variants, for proving that a test harness catches them.\n"
     "DUR is an integer with an optional unit ns us ms s m h (bare = ns).\n";
@@ -114,7 +118,7 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
 
 enum { OPT_AGG = 1000, OPT_DELAY, OPT_IDLE, OPT_EVERY, OPT_DISCARD, OPT_QUIET, OPT_PARTS,
        OPT_KEEP_CR, OPT_ALLOW_EMPTY, OPT_PARTIAL, OPT_RECORD_DIG, OPT_STOP_CONV,
-       OPT_CHECK_CONV };
+       OPT_CHECK_CONV, OPT_TRUST_DIG };
 
 static const struct option long_opts[] = {
     { "agg", required_argument, NULL, OPT_AGG },
@@ -130,6 +134,7 @@ static const struct option long_opts[] = {
     { "record-digests", required_argument, NULL, OPT_RECORD_DIG },
     { "stop-when-converged", required_argument, NULL, OPT_STOP_CONV },
     { "check-converged", required_argument, NULL, OPT_CHECK_CONV },
+    { "trust-sink-digest", no_argument, NULL, OPT_TRUST_DIG },
     { NULL, 0, NULL, 0 },
 };
 
@@ -140,7 +145,7 @@ typedef struct cli {
     int discard, quiet, partitions, partial;
     unsigned import_flags; /* PL_IMPORT_* */
     const char *record_digests, *converged_digests;
-    int converge_go_on;
+    int converge_go_on, trust_digest;
     unsigned allowed; /* bit per OPT_ - OPT_AGG */
     char *pos[3];
     int npos;
@@ -235,6 +240,9 @@ static int parse_cli(cli *c, int argc, char **argv, int want_pos)
             c->converged_digests = optarg;
             c->converge_go_on = opt == OPT_CHECK_CONV;
             break;
+        case OPT_TRUST_DIG:
+            c->trust_digest = 1;
+            break;
         }
     }
     c->npos = argc - optind;
@@ -303,7 +311,8 @@ static int cmd_run(int argc, char **argv)
     cli c = { .cmd = "run",
               .allowed = ALLOW(OPT_AGG) | ALLOW(OPT_DELAY) | ALLOW(OPT_IDLE) |
                          ALLOW(OPT_EVERY) | ALLOW(OPT_DISCARD) | ALLOW(OPT_QUIET) |
-                         ALLOW(OPT_RECORD_DIG) | ALLOW(OPT_STOP_CONV) | ALLOW(OPT_CHECK_CONV) };
+                         ALLOW(OPT_RECORD_DIG) | ALLOW(OPT_STOP_CONV) | ALLOW(OPT_CHECK_CONV) |
+                         ALLOW(OPT_TRUST_DIG) };
     pl_errbuf eb = { { 0 } };
     pl_run_opts o;
     pl_run_result res;
@@ -319,6 +328,7 @@ static int cmd_run(int argc, char **argv)
     o.record_digests = c.record_digests;
     o.converged_digests = c.converged_digests;
     o.converge_go_on = c.converge_go_on;
+    o.trust_sink_digest = c.trust_digest;
     if (!c.quiet)
         o.note = note_stderr;
     rc = pl_run(&o, &res, &eb);

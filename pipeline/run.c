@@ -831,20 +831,24 @@ int pl_run(const pl_run_opts *o, pl_run_result *res, pl_errbuf *eb)
             goto fail;
         }
     }
-    if (r.rec || r.conv) {
+    if (r.rec || r.conv || o->trust_sink_digest) {
         pl_errbuf deb = { { 0 } };
-        rc = pl_sink_digest_start(r.sink, &deb);
+        rc = pl_sink_digest_start(r.sink, o->trust_sink_digest ? PL_SINK_DIGEST_STORED : 0,
+                                  &deb);
         if (rc < 0 && r.rec) {
             rc = pl_err(eb, rc, "%s", deb.msg);
             goto fail;
         }
-        if (rc < 0) {
+        if (rc < 0 && r.conv) {
             /* a sink the scan cannot read (a damaged page) is left to the
              * run itself to find: it runs to the end as without the option */
             note(o, "convergence check off: %s", deb.msg);
             pl_conv_free(r.conv);
             r.conv = NULL;
         }
+        if (rc == 1)
+            note(o, "sink digest: the one recorded with the cut, trusted (no scan)");
+        rc = 0;
     }
     if (!resumed) {
         /* Epoch checkpoint: pins the configuration and log identity in the

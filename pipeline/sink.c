@@ -53,6 +53,19 @@
  *      of the tables and then kept by sink_row_stored, called once for
  *      every row a write actually stores (an absorbed replay stores
  *      nothing).  Rows of a transaction count only once it commits.
+ * (12) Every transaction that records a cut also records the digest of
+ *      (10) in `meta` (key sink_digest), written after its rows, so it is
+ *      committed exactly with them: the value kept (10), or a placeholder of
+ *      the same length when none is kept (the same pages and writes either
+ *      way, so fail-point hit counts do not depend on it).  A handle told to
+ *      trust it (PL_SINK_DIGEST_STORED) starts from that value instead of
+ *      the scan of (10).  After kills alone the two are equal: the value
+ *      and the rows commit together, and an uncommitted transaction leaves
+ *      neither.  Whatever changes rows outside a transaction of this code
+ *      (a corrupted page or row, a power cut under a broken durability
+ *      step, a lost write after an I/O error) leaves a stale value, which
+ *      is why trusting it is the caller's decision (docs/semantics.md,
+ *      "Early stop at convergence").
  * (11) Rows are batched, never reordered across commits: pl_sink_bar, _late
  *      and _dlq only stage a row in memory (copying its text); the stage is
  *      written into the open transaction, table by table in key order, by
@@ -376,6 +389,7 @@ struct pl_sink {
     /* content digest (pl_sink_digest_start; keeps (10)): of the committed
      * rows, and of those plus the open transaction's */
     int dig_on;
+    int cut_in_txn; /* the open transaction records a cut: and the digest (12) */
     pl_sink_digest dig, dig_txn;
     sbuf dig_line;
     /* the stage (11): rows not yet written, their text in arena */
@@ -399,6 +413,7 @@ struct pl_sink {
 static void sink_row_stored(pl_sink *k, char tbl, const void *row);
 static int sg_flush(pl_sink *k);
 static int sg_vtab_register(pl_sink *k);
+static int put_digest(pl_sink *k, pl_errbuf *eb);
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -785,6 +800,7 @@ int pl_sink_begin(pl_sink *k, pl_errbuf *eb)
     if (rc != SQLITE_DONE)
         return latch(k, rc, "begin", eb);
     k->in_txn = 1;
+    k->cut_in_txn = 0;
     k->dig_txn = k->dig; /* keeps (10): a rolled-back transaction leaves no trace */
     return 0;
 }
@@ -799,6 +815,9 @@ int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
     /* keeps (11): the staged rows go into this transaction, before COMMIT */
     if (sg_flush(k))
         return latched_err(k, eb);
+    /* keeps (12): the digest of exactly these rows commits with them */
+    if (k->cut_in_txn && (rc = put_digest(k, eb)))
+        return rc;
     k->in_txn = 0;
     rc = sqlite3_step(k->commit);
     sqlite3_reset(k->commit);
@@ -822,6 +841,37 @@ int pl_sink_commit(pl_sink *k, pl_errbuf *eb)
 static const char *const cut_keys[4] = { "cut_position", "cut_config", "cut_log",
                                          "cut_finished" };
 
+/* The meta key of (12) and its value: lo, hi and rows as 16 hex digits each. */
+#define DIGEST_KEY "sink_digest"
+#define DIGEST_LEN 48
+
+/* One meta row (key, value) into the open transaction; failures latch. */
+static int put_meta_row(pl_sink *k, const char *key, const char *val, int n, pl_errbuf *eb)
+{
+    int rc;
+    if (sqlite3_bind_text(k->put_meta, 1, key, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(k->put_meta, 2, val, n, SQLITE_TRANSIENT))
+        return latch(k, sqlite3_errcode(k->db), "bind meta", eb);
+    rc = sqlite3_step(k->put_meta);
+    sqlite3_reset(k->put_meta);
+    if (rc != SQLITE_DONE)
+        return latch(k, rc, "write meta", eb);
+    return 0;
+}
+
+/* Record the open transaction's digest (12): the kept one, or the
+ * placeholder of the same length when none is kept. */
+static int put_digest(pl_sink *k, pl_errbuf *eb)
+{
+    char v[DIGEST_LEN + 1];
+    if (k->dig_on == 1)
+        snprintf(v, sizeof v, "%016llx%016llx%016llx", (unsigned long long)k->dig_txn.lo,
+                 (unsigned long long)k->dig_txn.hi, (unsigned long long)k->dig_txn.rows);
+    else
+        memset(v, '-', DIGEST_LEN);
+    return put_meta_row(k, DIGEST_KEY, v, DIGEST_LEN, eb);
+}
+
 int pl_sink_set_cut(pl_sink *k, const pl_sink_cut *c, pl_errbuf *eb)
 {
     uint64_t v[4] = { c->position, c->config_fp, c->log_id, c->finished ? 1u : 0u };
@@ -833,14 +883,10 @@ int pl_sink_set_cut(pl_sink *k, const pl_sink_cut *c, pl_errbuf *eb)
     for (int i = 0; i < 4; i++) {
         char num[24];
         int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v[i]), rc;
-        if (sqlite3_bind_text(k->put_meta, 1, cut_keys[i], -1, SQLITE_STATIC) ||
-            sqlite3_bind_text(k->put_meta, 2, num, n, SQLITE_TRANSIENT))
-            return latch(k, sqlite3_errcode(k->db), "bind cut", eb);
-        rc = sqlite3_step(k->put_meta);
-        sqlite3_reset(k->put_meta);
-        if (rc != SQLITE_DONE)
-            return latch(k, rc, "write cut", eb);
+        if ((rc = put_meta_row(k, cut_keys[i], num, n, eb)))
+            return rc;
     }
+    k->cut_in_txn = 1; /* the digest follows at commit (12) */
     return 0;
 }
 
@@ -1897,7 +1943,42 @@ static int digest_scan(pl_sink *k, const char *sql, char tbl, pl_errbuf *eb)
     return ret;
 }
 
-int pl_sink_digest_start(pl_sink *k, pl_errbuf *eb)
+/* The digest recorded by (12): 1 with *d, 0 when there is none (a
+ * placeholder, a sink from before (12), a value that is not ours). */
+static int stored_digest(pl_sink *k, pl_sink_digest *d, pl_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = 0;
+    rc = sqlite3_prepare_v2(k->db, "SELECT value FROM meta WHERE key = '" DIGEST_KEY "'", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(eb, k->db, rc, "read stored digest", k->path);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n;
+        const char *v = col_text(st, 0, &n);
+        uint64_t w[3] = { 0, 0, 0 };
+        ret = v && n == DIGEST_LEN;
+        for (size_t i = 0; ret && i < DIGEST_LEN; i++) {
+            int c = v[i], x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                                                    : -1;
+            if (x < 0)
+                ret = 0;
+            else
+                w[i / 16] = w[i / 16] << 4 | (uint64_t)x;
+        }
+        if (ret) {
+            d->lo = w[0];
+            d->hi = w[1];
+            d->rows = w[2];
+        }
+    } else if (rc != SQLITE_DONE)
+        ret = sq_err(eb, k->db, rc, "read stored digest", k->path);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int pl_sink_digest_start(pl_sink *k, unsigned flags, pl_errbuf *eb)
 {
     int ret;
     if (k->latched)
@@ -1906,6 +1987,14 @@ int pl_sink_digest_start(pl_sink *k, pl_errbuf *eb)
         return pl_err(eb, PL_EUSAGE, "sink digest(%s): a transaction is open", k->path);
     memset(&k->dig, 0, sizeof k->dig);
     k->dig_on = 0;
+    if ((flags & PL_SINK_DIGEST_STORED) && (ret = stored_digest(k, &k->dig, eb)) != 0) {
+        if (ret < 0)
+            return ret;
+        /* keeps (12): the caller vouches that only kills happened since */
+        k->dig_txn = k->dig;
+        k->dig_on = 1;
+        return 1;
+    }
     /* keeps (10): seeded from what is stored, whoever stored it */
     if ((ret = digest_scan(k, "SELECT " BAR_COLS " FROM bars", 'B', eb)) ||
         (ret = digest_scan(k, "SELECT " LATE_COLS " FROM late", 'L', eb)) ||

@@ -124,6 +124,31 @@ START_TEST(soundness_guard_catches_what_early_stop_cannot_see)
 }
 END_TEST
 
+/* Which processes trust the sink digest recorded with the cut: every
+ * process of a kill-only trial, none of a trial with a corruption (it
+ * changes the sink behind the digest's back, so its recoveries scan). */
+START_TEST(only_kill_trials_trust_the_recorded_digest)
+{
+    char pre[512];
+    snprintf(pre, sizeof pre, "echo \"$*\" >> '%s/args'", dir);
+    scenario(pre, ":", "points = sink/commit/after\nhits = 3\ncorrupt = sink-bitflip\n"
+             "corrupt-budget = 3\nfull-run-fraction = 0\n");
+    ck_assert_int_eq(run(""), 0);
+    ck_assert_int_eq(q("SELECT count(*) FROM trials WHERE crashes = 'sink/commit/after:3' AND "
+                       "verdict = 'converged' AND early = 'stopped'"), 1);
+    ck_assert_int_ge(q("SELECT count(*) FROM trials WHERE crashes LIKE '%sink-bitflip%'"), 1);
+    /* the kill trial's two processes, by their state dir trials/SEQ/state */
+    ck_assert_int_eq(tu_sh("cd %s && n=$(sqlite3 r.db \"SELECT seq FROM trials WHERE crashes = "
+                           "'sink/commit/after:3'\") && test $(grep -c \"/trials/$n/state "
+                           ".*--trust-sink-digest\" args) -eq 2", dir), 0);
+    /* the corruption trials' processes ran, none of them trusting */
+    ck_assert_int_eq(tu_sh("cd %s && for n in $(sqlite3 r.db \"SELECT seq FROM trials WHERE "
+                           "crashes LIKE '%%sink-bitflip%%'\"); do grep -q \"/trials/$n/state \" "
+                           "args && ! grep \"/trials/$n/state \" args | grep -q -- "
+                           "--trust-sink-digest || exit 1; done", dir), 0);
+}
+END_TEST
+
 /* A binary whose --help does not offer the options: full runs. */
 START_TEST(pipeline_without_the_options_runs_in_full)
 {
@@ -145,6 +170,7 @@ Suite *early_suite(void)
     tcase_add_test(tc, scenario_key_turns_it_off);
     tcase_add_test(tc, soundness_guard_catches_what_early_stop_cannot_see);
     tcase_add_test(tc, pipeline_without_the_options_runs_in_full);
+    tcase_add_test(tc, only_kill_trials_trust_the_recorded_digest);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -984,7 +984,7 @@ START_TEST(t_digest_both_paths)
     char sym[16];
     pl_bar b;
 
-    ck_assert_int_eq(pl_sink_digest_start(k, &eb), 0);
+    ck_assert_int_eq(pl_sink_digest_start(k, 0, &eb), 0);
     begin(k);
     for (int i = 0; i < N; i++) {
         snprintf(sym, sizeof sym, "S%03d", i % 100);
@@ -1011,7 +1011,7 @@ START_TEST(t_digest_both_paths)
     ck_assert_int_eq(pl_sink_close(k, NULL), 0);
 
     k = open_sink();
-    ck_assert_int_eq(pl_sink_digest_start(k, &eb), 0);
+    ck_assert_int_eq(pl_sink_digest_start(k, 0, &eb), 0);
     ck_assert_int_eq(pl_sink_digest_get(k, &scanned, &eb), 0);
     ck_assert_int_eq(pl_sink_close(k, NULL), 0);
     /* bars and the one conflict row */
