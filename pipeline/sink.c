@@ -108,8 +108,17 @@
 /* 2: the meta table carries the cut (8) */
 #define SINK_SCHEMA_VERSION "2"
 #define SINK_BUSY_MS 5000
-/* WAL frames after which pl_sink_commit checkpoints (SQLite's own default) */
-#define SINK_CKPT_FRAMES 1000
+/*
+ * WAL frames after which pl_sink_commit checkpoints (7).  Small (512 KiB of
+ * pages), not SQLite's default of 1000: every restart copies the WAL a crash
+ * left into sink.db at open (6), after SQLite has read all of it to index
+ * it, and a test harness also copies the whole state dir for each trial that
+ * starts from a snapshot; with 1000 frames that WAL was several times the
+ * size of sink.db itself.  A checkpoint that copied every frame (nothing
+ * reads an older snapshot) lets the next commit write the WAL again from its
+ * start, so the file stays about this size unless one transaction is larger.
+ */
+#define SINK_CKPT_FRAMES 128
 /*
  * Longest symbol or payload accepted.  SQLite takes lengths as int and
  * refuses values over 1e9 bytes; hex doubles a payload in conflict lines.
