@@ -514,6 +514,12 @@ int hn__fsrvs_init(ctx *c, int n, int off)
     c->fs->n = n;
     for (int k = 0; k < FS_KINDS; k++)
         c->fs->off[k] = off;
+    /* no I/O error at libfiu's POSIX points: no process needs that server
+     * (and a notice about the other one can say "every process") */
+    c->fs->off[FS_POSIX] = 1;
+    for (int i = 0; i < c->sc->nioerr && !off; i++)
+        if (hn_ioerr_is_posix(c->sc->ioerr_point[i]))
+            c->fs->off[FS_POSIX] = 0;
     for (int i = 0; i < c->nenv && !off; i++)
         if (strncmp(c->env[i], "LD_PRELOAD=", 11) == 0 && c->env[i][11]) {
             /* a process without faults would run under that preload, and the
