@@ -75,9 +75,17 @@ one_run() {
     one_run_ini "$D/standard.ini" "$@"
 }
 
-# fastest: of "trials seconds" lines, the one with the fewest seconds
-fastest() {
-    awk 'NF == 2 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
+# keep VAR NF COL COMMAND...: run COMMAND (it prints one line of NF fields)
+# and leave in VAR whichever of VAR's line and that one has fewer seconds in
+# field COL: the best of the rounds so far.  A failed COMMAND ends the bench.
+keep() {
+    k_var=$1 k_nf=$2 k_col=$3
+    shift 3
+    k_line=$("$@") || exit 1
+    eval "k_old=\${$k_var}"
+    k_new=$(printf '%s\n%s\n' "$k_old" "$k_line" | awk -v nf="$k_nf" -v c="$k_col" '
+        NF == nf && (b == "" || $c < bs) { b = $0; bs = $c } END { print b }')
+    eval "$k_var=\$k_new"
 }
 
 # The trials/s tables (default vs naive, fork server vs fork+exec): the
@@ -92,10 +100,8 @@ rate_row() {
 best_par="" best_seq=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    p=$(one_run "$CPUS")
-    s=$(one_run 1)
-    best_par=$(printf '%s\n%s\n' "$best_par" "$p" | fastest)
-    best_seq=$(printf '%s\n%s\n' "$best_seq" "$s" | fastest)
+    keep best_par 2 2 one_run "$CPUS"
+    keep best_seq 2 2 one_run 1
     r=$((r + 1))
 done
 
@@ -116,8 +122,8 @@ awk -v pn="$PN" -v ps="$PS" -v sn="$1" -v ss="$2" -v c="$CPUS" 'BEGIN {
 best_fs="" best_fe=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    best_fe=$(printf '%s\n%s\n' "$best_fe" "$(one_run "$CPUS" --no-fork-server)" | fastest)
-    best_fs=$(printf '%s\n%s\n' "$best_fs" "$(one_run "$CPUS")" | fastest)
+    keep best_fe 2 2 one_run "$CPUS" --no-fork-server
+    keep best_fs 2 2 one_run "$CPUS"
     r=$((r + 1))
 done
 # the I/O-error scenario: its processes with libfiu's POSIX preload go
@@ -126,9 +132,8 @@ done
 io_fs="" io_fe=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    io_fe=$(printf '%s\n%s\n' "$io_fe" "$(one_run_ini scenarios/io-errors.ini "$CPUS" \
-        --no-fork-server)" | fastest)
-    io_fs=$(printf '%s\n%s\n' "$io_fs" "$(one_run_ini scenarios/io-errors.ini "$CPUS")" | fastest)
+    keep io_fe 2 2 one_run_ini scenarios/io-errors.ini "$CPUS" --no-fork-server
+    keep io_fs 2 2 one_run_ini scenarios/io-errors.ini "$CPUS"
     r=$((r + 1))
 done
 echo
@@ -158,17 +163,18 @@ $B/rp-fsrv-bench 200 "$(pwd)/$B/rp-crash.so" "$B/refpipe-fiu" faults | awk -F'[=
 sed "s/^seed = 1\$/seed = 1\\
 powercut = strict, keep-some, torn, ext4-ordered\\
 powercut-budget = $PC_BUDGET/" "$D/standard.ini" >"$D/powercut.ini"
+# pc_run -> "kills kill_s states state_s records"
+pc_run() {
+    $B/replayproof run -q -j "$CPUS" --results "$D/results.db" "$D/powercut.ini" >"$D/out" ||
+        { cat "$D/out" >&2; echo "bench/harness.sh: power-cut run failed" >&2; exit 1; }
+    awk '/^   trials: / { n = $2 } /^   time: / { s = $7 }
+         /^   power cuts: / { pn = $3; ps = $(NF - 3); rec = $(NF - 6) }
+         END { sub(/-record/, "", rec); print n - pn, s, pn, ps, rec }' "$D/out"
+}
 best_pc=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    $B/replayproof run -q -j "$CPUS" --results "$D/results.db" "$D/powercut.ini" >"$D/out" ||
-        { cat "$D/out" >&2; echo "bench/harness.sh: power-cut run failed" >&2; exit 1; }
-    # "kills kill_s states state_s records"
-    p=$(awk '/^   trials: / { n = $2 } /^   time: / { s = $7 }
-             /^   power cuts: / { pn = $3; ps = $(NF - 3); rec = $(NF - 6) }
-             END { sub(/-record/, "", rec); print n - pn, s, pn, ps, rec }' "$D/out")
-    best_pc=$(printf '%s\n%s\n' "$best_pc" "$p" |
-        awk 'NF == 5 && (b == "" || $4 < bs) { b = $0; bs = $4 } END { print b }')
+    keep best_pc 5 4 pc_run
     r=$((r + 1))
 done
 echo
@@ -199,20 +205,13 @@ early_run() {
     awk '/^   trials: / { n = $2 } /^   time: / { s = $7; w = $2 } /^   early stop: / { e = $3 }
          /^   snapshot starts: / { p = $3 } END { print n, s, e + 0, p + 0, w }' "$D/out"
 }
-fastest3() {
-    awk 'NF == 5 && (b == "" || $2 < bs) { b = $0; bs = $2 } END { print b }'
-}
 b_full="" b_early="" b_200="" b_200full=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    b_full=$(printf '%s\n%s\n' "$b_full" \
-        "$(early_run "$D/early20k.ini" --no-snapshots --no-early-stop)" | fastest3)
-    b_early=$(printf '%s\n%s\n' "$b_early" "$(early_run "$D/early20k.ini" --no-snapshots)" |
-        fastest3)
-    b_200=$(printf '%s\n%s\n' "$b_200" "$(early_run "$D/early200k.ini" --no-snapshots)" |
-        fastest3)
-    b_200full=$(printf '%s\n%s\n' "$b_200full" \
-        "$(early_run "$D/early200k.ini" --no-snapshots --no-early-stop)" | fastest3)
+    keep b_full 5 2 early_run "$D/early20k.ini" --no-snapshots --no-early-stop
+    keep b_early 5 2 early_run "$D/early20k.ini" --no-snapshots
+    keep b_200 5 2 early_run "$D/early200k.ini" --no-snapshots
+    keep b_200full 5 2 early_run "$D/early200k.ini" --no-snapshots --no-early-stop
     r=$((r + 1))
 done
 echo
@@ -245,13 +244,11 @@ printf '%s\n%s\n%s\n%s\n' "$b_full" "$b_early" "$b_200full" "$b_200" | awk '
 s_20="" s_200="" n_20="" n_200="" o_20=""
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
-    o_20=$(printf '%s\n%s\n' "$o_20" "$(early_run "$D/early20k.ini" --no-snapshots \
-        --no-early-stop --no-fork-server)" | fastest3)
-    n_20=$(printf '%s\n%s\n' "$n_20" "$(early_run "$D/early20k.ini" --no-snapshots)" | fastest3)
-    s_20=$(printf '%s\n%s\n' "$s_20" "$(early_run "$D/early20k.ini")" | fastest3)
-    n_200=$(printf '%s\n%s\n' "$n_200" "$(early_run "$D/early200k.ini" --no-snapshots)" |
-        fastest3)
-    s_200=$(printf '%s\n%s\n' "$s_200" "$(early_run "$D/early200k.ini")" | fastest3)
+    keep o_20 5 2 early_run "$D/early20k.ini" --no-snapshots --no-early-stop --no-fork-server
+    keep n_20 5 2 early_run "$D/early20k.ini" --no-snapshots
+    keep s_20 5 2 early_run "$D/early20k.ini"
+    keep n_200 5 2 early_run "$D/early200k.ini" --no-snapshots
+    keep s_200 5 2 early_run "$D/early200k.ini"
     r=$((r + 1))
 done
 echo
