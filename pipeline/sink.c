@@ -643,20 +643,27 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
     if (!pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT) &&
         (ret = wal_truncate(k, statedir, 1, eb)))
         goto fail;
-    /* IMMEDIATE: two openers of a new file must not both create the schema */
-    if ((ret = exec_sql(k->db, "BEGIN IMMEDIATE", "begin schema", k->path, eb)))
-        goto fail;
-    /* plain-insert: deliberately no key, so nothing stops a duplicate (breaks (1)) */
-    if (pl_unsafe(PL_UNSAFE_PLAIN_INSERT) &&
-        (ret = exec_sql(k->db, bars_unkeyed_sql, "create schema", k->path, eb))) {
-        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
-    }
-    if ((ret = exec_sql(k->db, schema_sql, "create schema", k->path, eb)) ||
-        (ret = check_version(k->db, k->path, eb)) ||
-        (ret = exec_sql(k->db, "COMMIT", "commit schema", k->path, eb))) {
-        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
+    /* A sink of this version holds its whole schema: it was created in one
+     * transaction with the version row, and nothing drops a table.  Every
+     * restart then skips parsing and running the DDL; anything else (a new
+     * file, no version row, another version) takes the full path below,
+     * which creates or refuses. */
+    if (created || check_version(k->db, k->path, NULL) != 0) {
+        /* IMMEDIATE: two openers of a new file must not both create the schema */
+        if ((ret = exec_sql(k->db, "BEGIN IMMEDIATE", "begin schema", k->path, eb)))
+            goto fail;
+        /* plain-insert: deliberately no key, so nothing stops a duplicate (breaks (1)) */
+        if (pl_unsafe(PL_UNSAFE_PLAIN_INSERT) &&
+            (ret = exec_sql(k->db, bars_unkeyed_sql, "create schema", k->path, eb))) {
+            sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        if ((ret = exec_sql(k->db, schema_sql, "create schema", k->path, eb)) ||
+            (ret = check_version(k->db, k->path, eb)) ||
+            (ret = exec_sql(k->db, "COMMIT", "commit schema", k->path, eb))) {
+            sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
     }
     /* without it a power cut can drop a new sink.db's directory entry while its WAL survives */
     if (created && (ret = pl_fs_sync_dir(statedir, eb)))
