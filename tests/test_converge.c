@@ -220,18 +220,31 @@ START_TEST(check_mode_goes_on_to_the_end)
 }
 END_TEST
 
+/* Crash a run on state dir st (RP_FIU_CRASH spec crash, more options
+ * extra), then change its sink behind the sink's back with sql.  Returns the
+ * number of rows sql changed. */
+static int crash_and_alter(const char *st, const char *crash, const char *extra,
+                           const char *sql)
+{
+    char path[4096];
+    sqlite3 *db;
+    int n;
+    ck_assert_int_eq(run(st, crash, extra, NULL), 137);
+    snprintf(path, sizeof path, "%s/%s/sink.db", dir, st);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    n = sqlite3_changes(db);
+    sqlite3_close(db);
+    return n;
+}
+
 /* A bar the recorded run never had, slipped into the sink after a crash:
  * the digest covers the whole sink, so the recovery never matches. */
 START_TEST(foreign_row_prevents_convergence)
 {
-    char path[4096];
-    sqlite3 *db;
-    ck_assert_int_eq(run("f", "ckpt/done/after:4", "", NULL), 137);
-    snprintf(path, sizeof path, "%s/f/sink.db", dir);
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO bars VALUES('10s','ZZZ',999999,0,1,"
-                                      "1,1,1,1,1,1,1)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    ck_assert_int_eq(crash_and_alter("f", "ckpt/done/after:4", "",
+                                     "INSERT INTO bars VALUES('10s','ZZZ',999999,0,1,"
+                                     "1,1,1,1,1,1,1)"), 1);
     ck_assert_int_eq(run("f", NULL, "--stop-when-converged g.dig", "f.out"), 0);
     ck_assert_msg(!has_marker("f.out"), "a sink with a foreign row converged");
     /* the same crash without the row does converge (the test can fail) */
@@ -320,18 +333,12 @@ END_TEST
  * alone (docs/semantics.md, "Early stop at convergence"). */
 START_TEST(damaged_row_is_seen_by_the_scan_only)
 {
-    char path[4096];
-    sqlite3 *db;
-    ck_assert_int_eq(run("d", "ckpt/done/after:6", "--trust-sink-digest", NULL), 137);
-    snprintf(path, sizeof path, "%s/d/sink.db", dir);
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     /* the first bar: committed long before the checkpoint the recovery
      * resumes from, so no replay comes near it */
-    ck_assert_int_eq(sqlite3_exec(db, "UPDATE bars SET close = close + 1 WHERE (agg, symbol, seq) "
-                                      "= (SELECT agg, symbol, seq FROM bars ORDER BY start_ns, "
-                                      "agg, symbol LIMIT 1)", NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    ck_assert_int_eq(crash_and_alter("d", "ckpt/done/after:6", "--trust-sink-digest",
+                                     "UPDATE bars SET close = close + 1 WHERE (agg, symbol, seq) "
+                                     "= (SELECT agg, symbol, seq FROM bars ORDER BY start_ns, "
+                                     "agg, symbol LIMIT 1)"), 1);
     ck_assert_int_eq(tu_sh("cd %s && cp -a d d2", dir), 0);
     ck_assert_int_eq(run("d", NULL, "--stop-when-converged g.dig", "d.out"), 0);
     ck_assert_msg(!has_marker("d.out"), "a sink with a damaged row converged");
