@@ -343,7 +343,9 @@ int hn_corrupt_value_rot(const char *statedir, uint64_t seed, char *key, size_t 
         vol, rot);
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(db, "UPDATE bars SET volume = ?4 WHERE agg = ?1 AND symbol = ?2"
+    if (sqlite3_prepare_v2(db, "UPDATE bar_rows SET volume = ?4"
+                               " WHERE agg_id = (SELECT id FROM aggs WHERE name = ?1)"
+                               " AND sym_id = (SELECT id FROM symbols WHERE name = ?2)"
                                " AND seq = ?3", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, agg, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, sym, -1, SQLITE_TRANSIENT) != SQLITE_OK)

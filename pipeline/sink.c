@@ -105,8 +105,8 @@
 #include "pl_payload.h"
 #include "pl_unsafe.h"
 
-/* 2: the meta table carries the cut (8) */
-#define SINK_SCHEMA_VERSION "2"
+/* 2: the meta table carries the cut (8); 3: bars keyed by integer ids */
+#define SINK_SCHEMA_VERSION "3"
 #define SINK_BUSY_MS 5000
 /*
  * WAL frames after which pl_sink_commit checkpoints (7).  Small (512 KiB of
@@ -204,6 +204,7 @@ static int sq_err(pl_errbuf *eb, sqlite3 *db, int rc, const char *step, const ch
 typedef struct bar_row {
     const char *agg, *sym;
     size_t agg_len, sym_len;
+    int64_t agg_id, sym_id; /* their ids (aggs, symbols); set for writes only */
     int64_t seq, start_ns;
     int64_t end_ns; /* uint64 stored as its int64 bit pattern */
     int64_t open, high, low, close, volume, trades, vwap;
@@ -226,6 +227,11 @@ typedef struct dlq_row {
 
 /* Column lists shared by the key look-ups and the export, in CSV order. */
 #define BAR_COLS "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap"
+/* bar_rows' columns, and BAR_COLS from bar_rows b joined to aggs a and symbols s */
+#define ROW_COLS "agg_id,sym_id,seq,start_ns,end_ns,open,high,low,close,volume,trades,vwap"
+#define BAR_NAMED                                                                          \
+    "a.name,s.name,b.seq,b.start_ns,b.end_ns,b.open,b.high,b.low,b.close,b.volume,b.trades," \
+    "b.vwap"
 #define LATE_COLS "partition,offset,event_ns,symbol,price,qty,watermark_ns"
 #define DLQ_COLS "partition,offset,reason,payload"
 
@@ -416,7 +422,15 @@ struct pl_sink {
     uint32_t *gtab, gmask;
     uint32_t *gord;
     size_t cgord;
-    uint32_t agg_rank[PL_MAX_AGGS]; /* aggregation names' rank in SQLite's text order */
+    /* ids of the names (tables aggs, symbols): of cfg's aggregations (0:
+     * not looked up yet), and of every symbol this handle has looked up,
+     * an open-addressing table on the name */
+    int64_t agg_id[PL_MAX_AGGS];
+    struct sym_ent *smap;
+    uint32_t smask;
+    size_t nsmap;
+    sbuf snames;
+    sqlite3_stmt *ins_agg, *get_agg, *ins_sym, *get_sym;
 };
 
 static void sink_row_stored(pl_sink *k, char tbl, const void *row);
@@ -427,13 +441,23 @@ static int put_digest(pl_sink *k, pl_errbuf *eb);
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta("
     " key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID, STRICT;"
-    "CREATE TABLE IF NOT EXISTS bars("
-    " agg TEXT NOT NULL, symbol TEXT NOT NULL, seq INTEGER NOT NULL,"
+    /* the names, each once; bar_rows holds their ids, so that its key is
+     * three integers (cheap to compare, small records) */
+    "CREATE TABLE IF NOT EXISTS aggs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;"
+    "CREATE TABLE IF NOT EXISTS symbols("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;"
+    "CREATE TABLE IF NOT EXISTS bar_rows("
+    " agg_id INTEGER NOT NULL, sym_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
     " open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,"
     " close INTEGER NOT NULL, volume INTEGER NOT NULL, trades INTEGER NOT NULL,"
     " vwap INTEGER NOT NULL,"
-    " PRIMARY KEY(agg, symbol, seq)) WITHOUT ROWID, STRICT;"
+    " PRIMARY KEY(agg_id, sym_id, seq)) WITHOUT ROWID, STRICT;"
+    /* the bars with their names: what the digest scan and the checks read,
+     * and what a person reads with the sqlite3 shell */
+    "CREATE VIEW IF NOT EXISTS bars(" BAR_COLS ") AS SELECT a.name, s.name, b.seq,"
+    " b.start_ns, b.end_ns, b.open, b.high, b.low, b.close, b.volume, b.trades, b.vwap"
+    " FROM bar_rows b JOIN aggs a ON a.id = b.agg_id JOIN symbols s ON s.id = b.sym_id;"
     "CREATE TABLE IF NOT EXISTS late("
     " partition INTEGER NOT NULL, offset INTEGER NOT NULL, event_ns INTEGER NOT NULL,"
     " symbol TEXT NOT NULL, price INTEGER NOT NULL, qty INTEGER NOT NULL,"
@@ -451,10 +475,10 @@ static const char *const schema_sql =
     "INSERT INTO meta(key, value) VALUES('schema_version', '" SINK_SCHEMA_VERSION "')"
     " ON CONFLICT DO NOTHING;";
 
-/* The plain-insert variant's bars table: the same columns, no key. */
+/* The plain-insert variant's bar_rows table: the same columns, no key. */
 static const char *const bars_unkeyed_sql =
-    "CREATE TABLE IF NOT EXISTS bars("
-    " agg TEXT NOT NULL, symbol TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS bar_rows("
+    " agg_id INTEGER NOT NULL, sym_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
     " open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,"
     " close INTEGER NOT NULL, volume INTEGER NOT NULL, trades INTEGER NOT NULL,"
@@ -585,9 +609,6 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
     if (!k)
         return pl_err_os(eb, ENOMEM, "sink open(%s)", statedir);
     k->cfg = *cfg;
-    for (int i = 0; i < cfg->naggs; i++)
-        for (int j = 0; j < cfg->naggs; j++)
-            k->agg_rank[i] += strcmp(cfg->aggs[j].name, cfg->aggs[i].name) < 0;
     if ((ret = make_path(k->path, sizeof k->path, statedir, "sink.db", eb)) != 0)
         goto fail;
     created = stat(k->path, &sb) != 0 && errno == ENOENT;
@@ -671,28 +692,38 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
 
     if ((ret = prep(k->db,
                     pl_unsafe(PL_UNSAFE_PLAIN_INSERT)
-                        ? "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-                          "?11,?12)"
+                        ? "INSERT INTO bar_rows(" ROW_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+                          "?10,?11,?12)"
                     : pl_unsafe(PL_UNSAFE_BLIND_UPSERT)
                         /* deliberately wrong: a differing replay overwrites (breaks (1)) */
-                        ? "INSERT OR REPLACE INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,"
-                          "?7,?8,?9,?10,?11,?12)"
-                        : "INSERT INTO bars(" BAR_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-                          "?11,?12) ON CONFLICT DO NOTHING",
+                        ? "INSERT OR REPLACE INTO bar_rows(" ROW_COLS ") VALUES(?1,?2,?3,?4,?5,"
+                          "?6,?7,?8,?9,?10,?11,?12)"
+                        : "INSERT INTO bar_rows(" ROW_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+                          "?10,?11,?12) ON CONFLICT DO NOTHING",
                     &k->ins_bar, k->path, eb)) ||
         (rc = sg_vtab_register(k)) != SQLITE_OK ||
         (ret = prep(k->db,
                     pl_unsafe(PL_UNSAFE_BLIND_UPSERT)
                         /* deliberately wrong, as ins_bar above */
-                        ? "INSERT OR REPLACE INTO bars(" BAR_COLS ") SELECT " BAR_COLS
+                        ? "INSERT OR REPLACE INTO bar_rows(" ROW_COLS ") SELECT " ROW_COLS
                           " FROM sink_stage"
                         /* no conflict clause: a key that exists aborts the statement
                          * (ABORT undoes only this statement), see sg_write_bars */
-                        : "INSERT INTO bars(" BAR_COLS ") SELECT " BAR_COLS " FROM sink_stage",
+                        : "INSERT INTO bar_rows(" ROW_COLS ") SELECT " ROW_COLS
+                          " FROM sink_stage",
                     &k->ins_bars, k->path, eb)) ||
         (ret = prep(k->db,
-                    "SELECT " BAR_COLS " FROM bars WHERE agg = ?1 AND symbol = ?2 AND seq = ?3",
+                    "SELECT " BAR_NAMED " FROM bar_rows b, aggs a, symbols s"
+                    " WHERE b.agg_id = ?1 AND b.sym_id = ?2 AND b.seq = ?3"
+                    " AND a.id = b.agg_id AND s.id = b.sym_id",
                     &k->get_bar, k->path, eb)) ||
+        (ret = prep(k->db, "INSERT INTO aggs(name) VALUES(?1) ON CONFLICT DO NOTHING",
+                    &k->ins_agg, k->path, eb)) ||
+        (ret = prep(k->db, "SELECT id FROM aggs WHERE name = ?1", &k->get_agg, k->path, eb)) ||
+        (ret = prep(k->db, "INSERT INTO symbols(name) VALUES(?1) ON CONFLICT DO NOTHING",
+                    &k->ins_sym, k->path, eb)) ||
+        (ret = prep(k->db, "SELECT id FROM symbols WHERE name = ?1", &k->get_sym, k->path,
+                    eb)) ||
         (ret = prep(k->db,
                     "INSERT INTO late(" LATE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7)"
                     " ON CONFLICT DO NOTHING",
@@ -734,6 +765,10 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
     if (k->db) {
         sqlite3_finalize(k->ins_bar);
         sqlite3_finalize(k->ins_bars);
+        sqlite3_finalize(k->ins_agg);
+        sqlite3_finalize(k->get_agg);
+        sqlite3_finalize(k->ins_sym);
+        sqlite3_finalize(k->get_sym);
         sqlite3_finalize(k->get_bar);
         sqlite3_finalize(k->ins_late);
         sqlite3_finalize(k->get_late);
@@ -777,6 +812,8 @@ int pl_sink_close(pl_sink *k, pl_errbuf *eb)
     free(k->grp);
     free(k->gtab);
     free(k->gord);
+    free(k->smap);
+    free(k->snames.p);
     free(k);
     return ret;
 }
@@ -1063,8 +1100,7 @@ static int settle_bar(pl_sink *k, const bar_row *a)
     sqlite3_stmt *g = k->get_bar;
     bar_row s;
     int rc, same, nomem = 0;
-    if (sqlite3_bind_text(g, 1, a->agg, (int)a->agg_len, SQLITE_STATIC) ||
-        sqlite3_bind_text(g, 2, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
+    if (sqlite3_bind_int64(g, 1, a->agg_id) || sqlite3_bind_int64(g, 2, a->sym_id) ||
         sqlite3_bind_int64(g, 3, a->seq))
         return latch(k, sqlite3_errcode(k->db), "bind bars key", NULL);
     if ((rc = fetch_stored(k, g, "read stored bar")))
@@ -1177,8 +1213,7 @@ static int write_bar(pl_sink *k, const bar_row *a)
 {
     sqlite3_stmt *s = k->ins_bar;
     int rc;
-    if (sqlite3_bind_text(s, 1, a->agg, (int)a->agg_len, SQLITE_STATIC) ||
-        sqlite3_bind_text(s, 2, a->sym, (int)a->sym_len, SQLITE_STATIC) ||
+    if (sqlite3_bind_int64(s, 1, a->agg_id) || sqlite3_bind_int64(s, 2, a->sym_id) ||
         sqlite3_bind_int64(s, 3, a->seq) || sqlite3_bind_int64(s, 4, a->start_ns) ||
         sqlite3_bind_int64(s, 5, a->end_ns) || sqlite3_bind_int64(s, 6, a->open) ||
         sqlite3_bind_int64(s, 7, a->high) || sqlite3_bind_int64(s, 8, a->low) ||
@@ -1254,16 +1289,25 @@ typedef struct sg_bar {
     uint32_t grp;    /* its (agg, symbol) group */
 } sg_bar;
 
-/* The staged bars of one (agg, symbol) - agg by its name's rank, which is
- * what the key compares: the sort orders groups, then the rows within a
- * group by seq (sg_sort_bars). */
+/* The staged bars of one (agg, symbol): the sort orders groups by their
+ * ids (agg_id, sym_id), which is what the key compares, then the rows
+ * within a group by seq (sg_sort_bars). */
 typedef struct sg_grp {
     uint64_t w0, w1;  /* as in sg_bar */
     size_t sym;       /* arena offset of its first row's symbol */
     uint32_t sym_len, agg;
     uint32_t n;       /* rows */
     uint32_t at;      /* the sort: first position of its rows */
+    int64_t sym_id;   /* the symbol's id, looked up before the sort */
 } sg_grp;
+
+/* A symbol name and its id (0: an empty slot; ids start at 1). */
+typedef struct sym_ent {
+    uint64_t h;
+    size_t name; /* offset in snames */
+    uint32_t len;
+    int64_t id;
+} sym_ent;
 
 typedef struct sg_late {
     int64_t partition, offset, event_ns, price, qty, watermark_ns;
@@ -1335,36 +1379,108 @@ static uint64_t be64(const unsigned char *p)
 }
 
 /*
- * SQLite's order for the bars key (agg, symbol, seq): text by memcmp, a
- * prefix first; seq as a signed integer.  Then the order of the calls.
+ * The ids of the names.  An id is looked up in SQL once per handle and name
+ * (INSERT ... ON CONFLICT DO NOTHING, then SELECT), inside the transaction
+ * that writes the first bar naming it, so a new name is committed exactly
+ * with that bar; a rolled-back transaction ends the handle (close, or a
+ * latch), so no id it looked up outlives it.  0, or the latched code.
+ */
+static int name_id(pl_sink *k, sqlite3_stmt *ins, sqlite3_stmt *get, const char *name,
+                   size_t len, int64_t *id)
+{
+    int rc;
+    if (sqlite3_bind_text(ins, 1, name, (int)len, SQLITE_STATIC) ||
+        sqlite3_bind_text(get, 1, name, (int)len, SQLITE_STATIC))
+        return latch(k, sqlite3_errcode(k->db), "bind name", NULL);
+    rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (rc != SQLITE_DONE)
+        return latch(k, rc, "insert name", NULL);
+    rc = sqlite3_step(get);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(get, 0) : 0;
+    sqlite3_reset(get);
+    if (rc != SQLITE_ROW || *id <= 0)
+        return latch(k, rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+                     "read name id", NULL);
+    return 0;
+}
+
+/* The id of symbol s (len bytes), from smap or looked up and kept there. */
+static int sym_id(pl_sink *k, const char *s, uint32_t len, int64_t *id)
+{
+    uint64_t h = XXH3_64bits(s, len);
+    uint32_t i;
+    int rc;
+    if ((k->nsmap + 1) * 2 > (size_t)k->smask + 1 || !k->smap) {
+        /* load factor <= 1/2: double the table and reinsert */
+        size_t cap = k->smap ? ((size_t)k->smask + 1) * 2 : 1024;
+        sym_ent *t;
+        if (cap > UINT32_MAX || !(t = calloc(cap, sizeof *t)))
+            return -ENOMEM;
+        for (size_t j = 0; k->smap && j <= k->smask; j++) {
+            if (!k->smap[j].id)
+                continue;
+            i = (uint32_t)(k->smap[j].h & (cap - 1));
+            while (t[i].id)
+                i = (i + 1) & (uint32_t)(cap - 1);
+            t[i] = k->smap[j];
+        }
+        free(k->smap);
+        k->smap = t;
+        k->smask = (uint32_t)(cap - 1);
+    }
+    for (i = (uint32_t)(h & k->smask); k->smap[i].id; i = (i + 1) & k->smask) {
+        const sym_ent *e = &k->smap[i];
+        if (e->h == h && e->len == len && memcmp(k->snames.p + e->name, s, len) == 0) {
+            *id = e->id;
+            return 0;
+        }
+    }
+    if (sb_reserve(&k->snames, len))
+        return -ENOMEM;
+    if ((rc = name_id(k, k->ins_sym, k->get_sym, s, len, id)))
+        return rc;
+    k->smap[i] = (sym_ent){ h, k->snames.n, len, *id };
+    k->snames.n = (size_t)(put_bytes(k->snames.p + k->snames.n, s, len) - k->snames.p);
+    k->nsmap++;
+    return 0;
+}
+
+/* Look up the ids of cfg's aggregations (once) and of every group's symbol. */
+static int sg_ids(pl_sink *k)
+{
+    int rc;
+    for (int i = 0; i < k->cfg.naggs; i++)
+        if (!k->agg_id[i] && (rc = name_id(k, k->ins_agg, k->get_agg, k->cfg.aggs[i].name,
+                                           strlen(k->cfg.aggs[i].name), &k->agg_id[i])))
+            return rc;
+    for (size_t i = 0; i < k->ngrp; i++) {
+        sg_grp *r = &k->grp[i];
+        if ((rc = sym_id(k, k->arena.p + r->sym, r->sym_len, &r->sym_id)))
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * The order of the bar_rows key (agg_id, sym_id, seq), then the order of
+ * the calls.
  *
  * A stage holds a few rows per (agg, symbol) and thousands of those pairs,
  * and the stream emits each pair's rows in seq order.  So the rows are
  * sorted as groups: each staged row joins its pair's group (a hash table,
- * sg_group), the groups are sorted by (agg, symbol) - a few thousand
- * compares instead of a comparison sort of every row through a pointer -
- * and a counting pass lays the rows out group after group in the order of
- * the calls, which within a group is nearly always seq order already.
+ * sg_group), the groups are sorted by their ids - a few thousand compares
+ * instead of a comparison sort of every row through a pointer - and a
+ * counting pass lays the rows out group after group in the order of the
+ * calls, which within a group is nearly always seq order already.
  */
 static int cmp_grp(const void *x, const void *y, void *ctx)
 {
     const pl_sink *k = ctx;
     const sg_grp *a = &k->grp[*(const uint32_t *)x], *b = &k->grp[*(const uint32_t *)y];
-    if (k->agg_rank[a->agg] != k->agg_rank[b->agg])
-        return k->agg_rank[a->agg] < k->agg_rank[b->agg] ? -1 : 1;
-    if (a->w0 != b->w0)
-        return a->w0 < b->w0 ? -1 : 1;
-    if (a->w1 != b->w1)
-        return a->w1 < b->w1 ? -1 : 1;
-    /* equal first 16 bytes (zero-padded): the full bytes, then the length
-     * (two groups are never equal in all of agg rank, bytes and length) */
-    {
-        uint32_t n = a->sym_len < b->sym_len ? a->sym_len : b->sym_len;
-        int c = n > 16 ? memcmp(k->arena.p + a->sym + 16, k->arena.p + b->sym + 16, n - 16) : 0;
-        if (c)
-            return c;
-        return a->sym_len < b->sym_len ? -1 : a->sym_len > b->sym_len;
-    }
+    if (k->agg_id[a->agg] != k->agg_id[b->agg])
+        return k->agg_id[a->agg] < k->agg_id[b->agg] ? -1 : 1;
+    return a->sym_id < b->sym_id ? -1 : a->sym_id > b->sym_id;
 }
 
 /* Within a group: seq, then the order of the calls. */
@@ -1380,7 +1496,7 @@ static int cmp_seq(const void *x, const void *y, void *ctx)
 /* Home slot of a group (or of a staged bar: the same fields) in gtab. */
 #define GRP_HOME(k, g)                                                                 \
     ((uint32_t)((((g)->w0 ^ ((g)->w1 * 0x9E3779B97F4A7C15ULL) ^                        \
-                  ((uint64_t)(k)->agg_rank[(g)->agg] << 32 | (g)->sym_len)) *          \
+                  ((uint64_t)(g)->agg << 32 | (g)->sym_len)) *                          \
                  0xC2B2AE3D27D4EB4FULL) >> 32) & (k)->gmask)
 
 /* Put staged bar g (its symbol already in the arena) into its group. */
@@ -1406,7 +1522,7 @@ static int sg_group(pl_sink *k, sg_bar *g)
     h = GRP_HOME(k, g);
     while ((e = k->gtab[h]) != 0) {
         sg_grp *r = &k->grp[e - 1];
-        if (r->w0 == g->w0 && r->w1 == g->w1 && k->agg_rank[r->agg] == k->agg_rank[g->agg] &&
+        if (r->w0 == g->w0 && r->w1 == g->w1 && r->agg == g->agg &&
             r->sym_len == g->sym_len &&
             (g->sym_len <= 16 ||
              memcmp(k->arena.p + r->sym + 16, k->arena.p + g->sym + 16, g->sym_len - 16) == 0)) {
@@ -1418,7 +1534,7 @@ static int sg_group(pl_sink *k, sg_bar *g)
     }
     if (sg_grow((void **)&k->grp, &k->cgrp, k->ngrp, sizeof *k->grp))
         return -ENOMEM;
-    k->grp[k->ngrp] = (sg_grp){ g->w0, g->w1, g->sym, g->sym_len, g->agg, 1, 0 };
+    k->grp[k->ngrp] = (sg_grp){ g->w0, g->w1, g->sym, g->sym_len, g->agg, 1, 0, 0 };
     k->gtab[h] = (uint32_t)k->ngrp + 1;
     g->grp = (uint32_t)k->ngrp++;
     return 0;
@@ -1428,8 +1544,11 @@ static int sg_group(pl_sink *k, sg_bar *g)
 static int sg_sort_bars(pl_sink *k)
 {
     size_t n = k->nbar, at = 0;
+    int rc;
     if (u32_room(&k->ix, &k->cix, n) || u32_room(&k->gord, &k->cgord, k->ngrp))
         return -ENOMEM;
+    if ((rc = sg_ids(k)))
+        return rc;
     for (size_t i = 0; i < k->ngrp; i++)
         k->gord[i] = (uint32_t)i;
     if (k->ngrp > 1)
@@ -1522,7 +1641,7 @@ static int sg_vconnect(sqlite3 *db, void *aux, int argc, const char *const *argv
                        sqlite3_vtab **out, char **err)
 {
     sg_vtab *t;
-    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(agg TEXT, symbol TEXT, seq INTEGER,"
+    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(agg_id INTEGER, sym_id INTEGER, seq INTEGER,"
                                       " start_ns INTEGER, end_ns INTEGER, open INTEGER,"
                                       " high INTEGER, low INTEGER, close INTEGER,"
                                       " volume INTEGER, trades INTEGER, vwap INTEGER)");
@@ -1590,12 +1709,8 @@ static int sg_vcolumn(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
     const sg_bar *g = &k->sbar[k->ix[((sg_vcur *)c)->i]];
     int64_t v;
     switch (col) {
-    case 0: /* the names outlive the statement: the handle's copy of cfg */
-        sqlite3_result_text(ctx, k->cfg.aggs[g->agg].name, -1, SQLITE_STATIC);
-        return SQLITE_OK;
-    case 1: /* the arena does not move while the statement runs */
-        sqlite3_result_text(ctx, k->arena.p + g->sym, (int)g->sym_len, SQLITE_STATIC);
-        return SQLITE_OK;
+    case 0: v = k->agg_id[g->agg]; break;
+    case 1: v = k->grp[g->grp].sym_id; break;
     case 2: v = g->seq; break;
     case 3: v = g->start_ns; break;
     case 4: v = g->end_ns; break;
@@ -1644,6 +1759,8 @@ static void sg_bar_row(const pl_sink *k, const sg_bar *g, bar_row *a)
     a->agg_len = strlen(a->agg);
     a->sym = k->arena.p + g->sym;
     a->sym_len = g->sym_len;
+    a->agg_id = k->agg_id[g->agg];
+    a->sym_id = k->grp[g->grp].sym_id;
     a->seq = g->seq;
     a->start_ns = g->start_ns;
     a->end_ns = g->end_ns;
@@ -1710,9 +1827,7 @@ static int sg_flush(pl_sink *k)
     int rc = 0;
     if (!k->nbar && !k->nlate && !k->ndlq)
         return 0;
-    if ((rc = sg_sort_bars(k)))
-        goto fail;
-    if (k->nbar && (rc = sg_write_bars(k)))
+    if (k->nbar && ((rc = sg_sort_bars(k)) || (rc = sg_write_bars(k))))
         goto fail;
     if ((rc = sg_sort(k, k->nlate, cmp_late)))
         goto fail;
@@ -2155,12 +2270,24 @@ static int validate_bars(sqlite3 *db, const char *dbpath, pl_errbuf *eb)
     sqlite3_stmt *st = NULL;
     int rc, ret = 0;
 
-    rc = sqlite3_prepare_v2(db, "SELECT " BAR_COLS " FROM bars", -1, &st, NULL);
+    /* outer joins: a row whose ids name nothing would drop out of the export */
+    rc = sqlite3_prepare_v2(db, "SELECT " BAR_NAMED ", b.agg_id, b.sym_id FROM bar_rows b"
+                            " LEFT JOIN aggs a ON a.id = b.agg_id"
+                            " LEFT JOIN symbols s ON s.id = b.sym_id", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_err(eb, db, rc, "export: validate prepare", dbpath);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         bar_row r;
         const char *bad;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL ||
+            sqlite3_column_type(st, 1) == SQLITE_NULL) {
+            ret = pl_err(eb, PL_ECORRUPT, "export: %s: bar_rows row (agg_id %lld, sym_id %lld, "
+                         "seq %lld) names no aggregation or no symbol: the sink is corrupt",
+                         dbpath, (long long)sqlite3_column_int64(st, 12),
+                         (long long)sqlite3_column_int64(st, 13),
+                         (long long)sqlite3_column_int64(st, 2));
+            goto out;
+        }
         bar_from_stmt(st, &r);
         bad = bar_violation(&r);
         if (bad) {
@@ -2337,7 +2464,12 @@ int pl_sink_export(const char *statedir, const char *outdir, unsigned flags, pl_
         tmp[0] = 0;
         goto fail;
     }
-    if ((ret = export_table(db, path, "SELECT " BAR_COLS " FROM bars ORDER BY agg, symbol, seq",
+    /* in key order by names: aggs and symbols walked by their name indexes,
+     * each pair's bars by the bar_rows key, so SQLite sorts nothing */
+    if ((ret = export_table(db, path,
+                            "SELECT " BAR_NAMED " FROM aggs a CROSS JOIN symbols s"
+                            " CROSS JOIN bar_rows b WHERE b.agg_id = a.id AND b.sym_id = s.id"
+                            " ORDER BY a.name, s.name, b.seq",
                             "agg,symbol,seq,start_ns,end_ns,open,high,low,close,volume,trades,"
                             "vwap\n",
                             fmt_bar_stmt, tmp, "bars.csv", d->bars, &d->nbars, eb)) ||

@@ -162,11 +162,12 @@ START_TEST(export_refuses_an_impossible_bar)
     small_log();
     ck_assert_int_eq(tu_sh("cd %s && %s run log st --quiet && %s export st ok > /dev/null", dir,
                            tu_bin("refpipe"), tu_bin("refpipe")), 0);
-    ck_assert_int_eq(tu_sh("cd %s && cp -r st st2 && sqlite3 st/sink.db \"UPDATE bars SET "
-                           "start_ns = end_ns + 5 WHERE symbol = 'AAPL'\"", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && cp -r st st2 && sqlite3 st/sink.db \"UPDATE bar_rows SET "
+                           "start_ns = end_ns + 5 WHERE sym_id = (SELECT id FROM symbols WHERE "
+                           "name = 'AAPL')\"", dir), 0);
     expect_fail(2, "breaks start_ns < end_ns", "export st out");
-    ck_assert_int_eq(tu_sh("cd %s && sqlite3 st2/sink.db \"UPDATE bars SET open = high + 1 "
-                           "WHERE symbol = 'MSFT'\"", dir), 0);
+    ck_assert_int_eq(tu_sh("cd %s && sqlite3 st2/sink.db \"UPDATE bar_rows SET open = high + 1 "
+                           "WHERE sym_id = (SELECT id FROM symbols WHERE name = 'MSFT')\"", dir), 0);
     expect_fail(2, "symbol 'MSFT'", "export st2 out2");
     expect_fail(2, "breaks low <= open <= high", "export st2 out2");
 }

@@ -103,7 +103,9 @@ END_TEST
  * exits): the digests compared at convergence cannot see it. */
 #define DAMAGE_AFTER                                                                      \
     "[ $rc -eq 0 ] && sqlite3 \"$st/sink.db\" "                                             \
-    "\"INSERT INTO bars VALUES('1s','ZZZ',999999,0,1,1,1,1,1,1,1,1)\""
+    "\"INSERT OR IGNORE INTO aggs(name) VALUES('1s'); INSERT INTO symbols(name) VALUES('ZZZ'); " \
+    "INSERT INTO bar_rows VALUES((SELECT id FROM aggs WHERE name = '1s'), (SELECT id FROM "      \
+    "symbols WHERE name = 'ZZZ'), 999999,0,1,1,1,1,1,1,1,1)\""
 
 START_TEST(soundness_guard_catches_what_early_stop_cannot_see)
 {

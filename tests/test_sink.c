@@ -1023,6 +1023,37 @@ START_TEST(t_digest_both_paths)
 }
 END_TEST
 
+/* A bar_rows row whose symbol id names no symbol (a damaged id) would drop
+ * out of the export's join: the export refuses the sink instead. */
+START_TEST(t_dangling_id)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 1), c = mkbar(0, "MSFT", 1);
+    pl_digests dg;
+    pl_errbuf eb = {{0}};
+    char path[4096];
+    sqlite3 *db;
+
+    begin(k);
+    OK_BAR(k, &b);
+    OK_BAR(k, &c);
+    commit(k);
+    ck_assert_int_eq(pl_sink_close(k, NULL), 0);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 2);
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE bar_rows SET sym_id = 1000 WHERE sym_id = (SELECT"
+                                      " id FROM symbols WHERE name = 'MSFT')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    ck_assert_int_eq(export(&dg, &eb), PL_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "sym_id 1000"));
+    ck_assert_ptr_nonnull(strstr(eb.msg, "names no aggregation or no symbol"));
+}
+END_TEST
+
 START_TEST(t_bad_database)
 {
     char path[4096];
@@ -1052,6 +1083,25 @@ START_TEST(t_bad_database)
     ck_assert_msg(rc == PL_ECONFIG, "open v99: %d %s", rc, eb.msg);
     ck_assert_ptr_nonnull(strstr(eb.msg, "99"));
     ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECONFIG);
+
+    /* so is a sink of schema 2, whose bars table was keyed by text names */
+    unlink(path);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                  "INSERT INTO meta VALUES('schema_version', '2');"
+                                  "CREATE TABLE bars(agg TEXT, symbol TEXT, seq INTEGER,"
+                                  " PRIMARY KEY(agg, symbol, seq));"
+                                  "INSERT INTO bars VALUES('1m', 'AAPL', 1);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    rc = pl_sink_open(dir, &cfg, &k, &eb);
+    ck_assert_msg(rc == PL_ECONFIG, "open v2: %d %s", rc, eb.msg);
+    ck_assert_ptr_nonnull(strstr(eb.msg, "sink schema version 2, expected 3"));
+    ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECONFIG);
+    /* and left as it was */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM sqlite_schema WHERE name = 'bar_rows'"), 0);
 }
 END_TEST
 
@@ -1080,6 +1130,7 @@ Suite *sink_suite(void)
     tcase_add_test(tc, t_reopen_makes_wal_durable);
     tcase_add_test(tc, t_cut_and_partial_export);
     tcase_add_test(tc, t_digest_both_paths);
+    tcase_add_test(tc, t_dangling_id);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(slow, setup, teardown);
