@@ -630,7 +630,13 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
      * export read a snapshot while a run is writing.
      */
     if ((ret = exec_sql(k->db, "PRAGMA journal_mode=WAL", "journal_mode=WAL", k->path, eb)) ||
-        (ret = exec_sql(k->db, "PRAGMA synchronous=FULL", "synchronous=FULL", k->path, eb)))
+        (ret = exec_sql(k->db, "PRAGMA synchronous=FULL", "synchronous=FULL", k->path, eb)) ||
+        /* The stage's one-statement INSERT (11) may abort midway, so SQLite
+         * keeps a statement journal for it; on disk that is a temp file
+         * made, written and removed per commit in the system's temp dir.
+         * It only ever undoes one statement of a live connection and is
+         * worthless after a crash, so memory loses nothing durable. */
+        (ret = exec_sql(k->db, "PRAGMA temp_store=MEMORY", "temp_store=MEMORY", k->path, eb)))
         goto fail;
     if (!pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT)) {
         /* keeps (7): the hook replaces SQLite's automatic checkpoint, which
