@@ -635,7 +635,9 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
          * keeps a statement journal for it; on disk that is a temp file
          * made, written and removed per commit in the system's temp dir.
          * It only ever undoes one statement of a live connection and is
-         * worthless after a crash, so memory loses nothing durable. */
+         * worthless after a crash, so memory loses nothing durable.  Its
+         * size is the original of the pages one stage's statement changes,
+         * bounded by SINK_STAGE_ROWS rows a statement. */
         (ret = exec_sql(k->db, "PRAGMA temp_store=MEMORY", "temp_store=MEMORY", k->path, eb)))
         goto fail;
     if (!pl_unsafe(PL_UNSAFE_WAL_AUTOCHECKPOINT)) {
