@@ -15,7 +15,9 @@
  * itself makes)": by determinism the restored process repeats the golden
  * run's hits after H, so it dies at the same operation with the same
  * durable state as the trial from record 0, minus the replay of the
- * prefix.  Three rules keep that true:
+ * prefix.  (Before its probe the copy gets, once, the WAL checkpoint its
+ * restored process's sink open makes first anyway: see compact().)
+ * Three rules keep that true:
  *
  *   (1) A probe per snapshot restores it, armed as a trial's first
  *       process is (with a crash that never fires), and runs with the
@@ -56,6 +58,7 @@
 #include "hn_faults.h"
 #include "hn_rundir.h"
 #include "pl_fs.h"
+#include "pl_sink.h"
 
 #define SNAP_NAMES 64 /* distinct points in the marks, at most */
 
@@ -154,6 +157,32 @@ static int64_t parse_marks(hn__snaps *sn, const char *path, uint64_t **cnt,
     return (int64_t)rows;
 }
 
+/*
+ * Run, once, on the copy itself the step every process that restores it
+ * makes first: the sink's open copies the WAL into sink.db and truncates it
+ * (pl_sink.c invariant (6)), and its close leaves it so.  The rows, the cut
+ * and the stored digest are the same; only where SQLite keeps them changes.
+ * Without this every trial from the copy would copy the WAL (most of the
+ * bytes, it holds up to a checkpoint interval of frames) and its first
+ * process would rebuild the WAL index from it and checkpoint it again.
+ * Runs before the probe, so that rule (1) is checked on the copy the trials
+ * get.  A copy without a sink, or one this code cannot open, is left as it
+ * is (the probe then decides).
+ */
+static void compact(const char *copy)
+{
+    char db[PATH_MAX];
+    struct stat st;
+    pl_config cfg;
+    pl_sink *k = NULL;
+    if (pl_fs_pathf(db, NULL, "%s/sink.db", copy) < 0 || stat(db, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size == 0)
+        return;
+    memset(&cfg, 0, sizeof cfg);
+    if (pl_sink_open(copy, &cfg, &k, NULL) == 0)
+        pl_sink_close(k, NULL);
+}
+
 /* Restore snapshot s in a scratch dir and run it to convergence; fills
  * s->ok by rule (1).  Returns 1 when it converged, 0 when it did not or
  * could not run (a copy that fails, a full disk), or a negative code. */
@@ -176,6 +205,8 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s)
         (ret = pl_fs_pathf(from, c->eb, "%s/%" PRIu64, sn->dir, s->hit)))
         return ret;
     pl_fs_rm_rf(pdir);
+    compact(from);
+    s->bytes = (uint64_t)hn_rundir_tree_bytes(from);
     if (pl_fs_mkdir_p(out, NULL) < 0 || hn_rundir_copy_tree(from, state, NULL) < 0)
         goto out; /* ret 0: not usable (a full disk, say) */
     snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
