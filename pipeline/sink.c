@@ -720,11 +720,6 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
                         : "INSERT INTO bar_rows(" ROW_COLS ") SELECT " ROW_COLS
                           " FROM sink_stage",
                     &k->ins_bars, k->path, eb)) ||
-        (ret = prep(k->db,
-                    "SELECT " BAR_NAMED " FROM bar_rows b, aggs a, symbols s"
-                    " WHERE b.agg_id = ?1 AND b.sym_id = ?2 AND b.seq = ?3"
-                    " AND a.id = b.agg_id AND s.id = b.sym_id",
-                    &k->get_bar, k->path, eb)) ||
         (ret = prep(k->db, "INSERT INTO aggs(name) VALUES(?1) ON CONFLICT DO NOTHING",
                     &k->ins_agg, k->path, eb)) ||
         (ret = prep(k->db, "SELECT id FROM aggs WHERE name = ?1", &k->get_agg, k->path, eb)) ||
@@ -736,17 +731,9 @@ int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_e
                     "INSERT INTO late(" LATE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7)"
                     " ON CONFLICT DO NOTHING",
                     &k->ins_late, k->path, eb)) ||
-        (ret = prep(k->db, "SELECT " LATE_COLS " FROM late WHERE partition = ?1 AND offset = ?2",
-                    &k->get_late, k->path, eb)) ||
         (ret = prep(k->db,
                     "INSERT INTO dlq(" DLQ_COLS ") VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING",
                     &k->ins_dlq, k->path, eb)) ||
-        (ret = prep(k->db, "SELECT " DLQ_COLS " FROM dlq WHERE partition = ?1 AND offset = ?2",
-                    &k->get_dlq, k->path, eb)) ||
-        (ret = prep(k->db,
-                    "INSERT INTO conflicts(tbl, key, stored, attempted) VALUES(?1,?2,?3,?4)"
-                    " ON CONFLICT DO NOTHING",
-                    &k->ins_conflict, k->path, eb)) ||
         (ret = prep(k->db, "BEGIN IMMEDIATE", &k->begin, k->path, eb)) ||
         (ret = prep(k->db, "COMMIT", &k->commit, k->path, eb)) ||
         (ret = prep(k->db,
@@ -844,6 +831,25 @@ static int latch(pl_sink *k, int rc, const char *step, pl_errbuf *eb)
     sq_err(&k->eb, k->db, rc, what, k->path);
     k->latched = sq_code(rc) == PL_EIO ? PL_EIO : PL_EDB;
     return latched_err(k, eb);
+}
+
+/*
+ * The statements of the replay path (a key already stored: settle_*,
+ * put_conflict) are prepared when first needed, not at open: most processes
+ * never replay a committed row, and every prepare costs a parse and a plan.
+ * A prepare that fails latches (4), as a failed write would.
+ */
+static int lazy_prep(pl_sink *k, sqlite3_stmt **st, const char *sql)
+{
+    int rc;
+    if (*st)
+        return 0;
+    rc = sqlite3_prepare_v3(k->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return latch(k, rc, "prepare", NULL);
+    }
+    return 0;
 }
 
 int pl_sink_begin(pl_sink *k, pl_errbuf *eb)
@@ -1052,8 +1058,13 @@ static int step_insert(pl_sink *k, sqlite3_stmt *ins, const char *tbl)
 /* Record a differing replay (keeps (1), (2)); k->key/stored/attempted hold the lines. */
 static int put_conflict(pl_sink *k, const char *tbl)
 {
-    sqlite3_stmt *s = k->ins_conflict;
+    sqlite3_stmt *s;
     int rc;
+    if ((rc = lazy_prep(k, &k->ins_conflict,
+                        "INSERT INTO conflicts(tbl, key, stored, attempted)"
+                        " VALUES(?1,?2,?3,?4) ON CONFLICT DO NOTHING")))
+        return rc;
+    s = k->ins_conflict;
     /* the lines in the table carry no LF */
     if (sqlite3_bind_text(s, 1, tbl, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(s, 2, k->key.p, (int)k->key.n, SQLITE_STATIC) ||
@@ -1105,9 +1116,15 @@ static int settle_end(pl_sink *k, sqlite3_stmt *g, int same, int nomem, const ch
 
 static int settle_bar(pl_sink *k, const bar_row *a)
 {
-    sqlite3_stmt *g = k->get_bar;
+    sqlite3_stmt *g;
     bar_row s;
     int rc, same, nomem = 0;
+    if ((rc = lazy_prep(k, &k->get_bar,
+                        "SELECT " BAR_NAMED " FROM bar_rows b, aggs a, symbols s"
+                        " WHERE b.agg_id = ?1 AND b.sym_id = ?2 AND b.seq = ?3"
+                        " AND a.id = b.agg_id AND s.id = b.sym_id")))
+        return rc;
+    g = k->get_bar;
     if (sqlite3_bind_int64(g, 1, a->agg_id) || sqlite3_bind_int64(g, 2, a->sym_id) ||
         sqlite3_bind_int64(g, 3, a->seq))
         return latch(k, sqlite3_errcode(k->db), "bind bars key", NULL);
@@ -1157,9 +1174,13 @@ static int bind_pkey(pl_sink *k, sqlite3_stmt *g, int64_t partition, int64_t off
 
 static int settle_late(pl_sink *k, const late_row *a)
 {
-    sqlite3_stmt *g = k->get_late;
+    sqlite3_stmt *g;
     late_row s;
     int rc, same, nomem = 0;
+    if ((rc = lazy_prep(k, &k->get_late,
+                        "SELECT " LATE_COLS " FROM late WHERE partition = ?1 AND offset = ?2")))
+        return rc;
+    g = k->get_late;
     if ((rc = bind_pkey(k, g, a->partition, a->offset, "bind late key")) ||
         (rc = fetch_stored(k, g, "read stored late row")))
         return rc;
@@ -1175,9 +1196,13 @@ static int settle_late(pl_sink *k, const late_row *a)
 
 static int settle_dlq(pl_sink *k, const dlq_row *a)
 {
-    sqlite3_stmt *g = k->get_dlq;
+    sqlite3_stmt *g;
     dlq_row s;
     int rc, same, nomem = 0;
+    if ((rc = lazy_prep(k, &k->get_dlq,
+                        "SELECT " DLQ_COLS " FROM dlq WHERE partition = ?1 AND offset = ?2")))
+        return rc;
+    g = k->get_dlq;
     if ((rc = bind_pkey(k, g, a->partition, a->offset, "bind dlq key")) ||
         (rc = fetch_stored(k, g, "read stored dlq row")))
         return rc;
