@@ -65,7 +65,7 @@
 typedef struct snap {
     uint64_t hit;                 /* of the snapshot point */
     int probed;                   /* rule (1) checked (when a trial first wanted it) */
-    uint64_t bytes;               /* the copy's size */
+    uint64_t bytes;               /* the copy's size (taken by the probe) */
     unsigned char ok[SNAP_NAMES]; /* rule (1) holds for this point */
     uint64_t extra[SNAP_NAMES];   /* hits the restore itself makes */
 } snap;
@@ -166,21 +166,19 @@ static int64_t parse_marks(hn__snaps *sn, const char *path, uint64_t **cnt,
  * bytes, it holds up to a checkpoint interval of frames) and its first
  * process would rebuild the WAL index from it and checkpoint it again.
  * Runs before the probe, so that rule (1) is checked on the copy the trials
- * get.  A copy without a sink, or one this code cannot open, is left as it
- * is (the probe then decides).
+ * get.  Only a copy with a non-empty WAL beside sink.db is looked at, and
+ * pl_sink_fold_wal leaves a database that is not refpipe's sink of this
+ * schema untouched (another pipeline's state dir), as it does a copy it
+ * cannot fold (the probe then decides).
  */
 static void compact(const char *copy)
 {
-    char db[PATH_MAX];
+    char wal[PATH_MAX];
     struct stat st;
-    pl_config cfg;
-    pl_sink *k = NULL;
-    if (pl_fs_pathf(db, NULL, "%s/sink.db", copy) < 0 || stat(db, &st) != 0 ||
+    if (pl_fs_pathf(wal, NULL, "%s/sink.db-wal", copy) < 0 || stat(wal, &st) != 0 ||
         !S_ISREG(st.st_mode) || st.st_size == 0)
         return;
-    memset(&cfg, 0, sizeof cfg);
-    if (pl_sink_open(copy, &cfg, &k, NULL) == 0)
-        pl_sink_close(k, NULL);
+    (void)pl_sink_fold_wal(copy, NULL);
 }
 
 /* Restore snapshot s in a scratch dir and run it to convergence; fills
@@ -303,10 +301,9 @@ int hn__snaps_prepare(ctx *c, const char *point)
         struct stat st;
         if ((ret = pl_fs_pathf(copy, c->eb, "%s/%" PRIu64, sn->dir, h)))
             goto fail;
-        if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1]) {
-            sn->s[sn->ns].bytes = (uint64_t)hn_rundir_tree_bytes(copy);
+        /* its size is taken by its probe, after compact() */
+        if (stat(copy, &st) == 0 && sn->whole[h] && sn->whole[h + 1])
             sn->s[sn->ns++].hit = h;
-        }
     }
     hn__note(c, "snapshot starts: %d copies at the %" PRIu64 " marks of %s", sn->ns,
              sn->nmarks, point);

@@ -28,6 +28,15 @@ typedef struct pl_sink pl_sink;
  */
 int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_errbuf *eb);
 /*
+ * What every pl_sink_open does first, alone: copy STATEDIR/sink.db's WAL into
+ * sink.db, truncate it and make both durable (keeps (6) and (7) of sink.c).
+ * Content, cut and stored digest stay as they are.  1 when folded; 0 when
+ * there is no sink.db or it is not a sink of this schema version (then the
+ * file is not touched); a negative code on failure.  For a copy of a state
+ * dir that many processes will open (a test harness's snapshots).
+ */
+int pl_sink_fold_wal(const char *statedir, pl_errbuf *eb);
+/*
  * Close; an open transaction is rolled back.  A healthy handle checkpoints
  * the WAL into sink.db first (a reader in the way only postpones that to
  * the next open).  Returns 0, or the first failure (a checkpoint or fsync

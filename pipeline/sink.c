@@ -594,6 +594,41 @@ static int wal_truncate(pl_sink *k, const char *statedir, int strict, pl_errbuf 
     return 0;
 }
 
+int pl_sink_fold_wal(const char *statedir, pl_errbuf *eb)
+{
+    pl_sink *k = calloc(1, sizeof *k);
+    int rc, ret;
+    if (!k)
+        return pl_err_os(eb, ENOMEM, "sink fold(%s)", statedir);
+    if ((ret = make_path(k->path, sizeof k->path, statedir, "sink.db", eb)) != 0)
+        goto out;
+    /* no SQLITE_OPEN_CREATE: nothing to fold is not a reason to make a sink */
+    rc = sqlite3_open_v2(k->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ret = rc == SQLITE_CANTOPEN ? 0 : sq_err(eb, k->db, rc, "sqlite3_open", k->path);
+        goto out;
+    }
+    sqlite3_busy_timeout(k->db, SINK_BUSY_MS);
+    /* first: no checkpoint at close, so that a database of another schema,
+     * or another program's, is left as it was, and ours only checkpointed
+     * by wal_truncate, whose errors are seen (7) */
+    if ((rc = sqlite3_db_config(k->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL)) !=
+        SQLITE_OK) {
+        ret = sq_err(eb, k->db, rc, "no checkpoint on close", k->path);
+        goto out;
+    }
+    if (check_version(k->db, k->path, NULL) != 0) {
+        ret = 0;
+        goto out;
+    }
+    ret = wal_truncate(k, statedir, 1, eb);
+    if (ret == 0)
+        ret = 1;
+out:
+    pl_sink_close(k, NULL); /* not ready: closes without a checkpoint of its own */
+    return ret;
+}
+
 int pl_sink_open(const char *statedir, const pl_config *cfg, pl_sink **out, pl_errbuf *eb)
 {
     pl_sink *k = NULL;

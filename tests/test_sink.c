@@ -807,6 +807,30 @@ static long long file_size(const char *name)
 }
 
 /*
+ * Commit bar b through a new handle while a reader holds the snapshot before
+ * it: the close cannot checkpoint, so the row stays in the WAL only.
+ * Returns the reader, still in its transaction.
+ */
+static sqlite3 *commit_past_a_reader(const pl_bar *b)
+{
+    pl_sink *k = open_sink();
+    pl_errbuf eb = {{0}};
+    char path[4096];
+    sqlite3 *rd = NULL;
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    ck_assert_int_eq(sqlite3_open_v2(path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM bars;", NULL, NULL, NULL),
+                     SQLITE_OK);
+    begin(k);
+    OK_BAR(k, b);
+    commit(k);
+    ck_assert_int_eq(pl_sink_close(k, &eb), 0); /* the reader only postpones the checkpoint */
+    ck_assert_int_gt(file_size("sink.db-wal"), 0);
+    ck_assert_int_eq(rows_in_db_file(), 0); /* the row is in the WAL only */
+    return rd;
+}
+
+/*
  * The reopen path.  A reader holding an old snapshot keeps a commit's frames
  * in the WAL past the writer's close (what happened when a WAL fsync failed
  * during a concurrent export).  The next pl_sink_open must copy them into
@@ -819,25 +843,13 @@ START_TEST(t_reopen_makes_wal_durable)
     pl_sink *k = open_sink();
     pl_bar b = mkbar(0, "AAPL", 1);
     pl_errbuf eb = {{0}};
-    char path[4096];
     sqlite3 *rd = NULL;
     int rc;
 
     /* the close checkpoints the new schema into sink.db */
     ck_assert_int_eq(pl_sink_close(k, &eb), 0);
     ck_assert_int_eq(file_size("sink.db-wal"), 0);
-    k = open_sink();
-
-    snprintf(path, sizeof path, "%s/sink.db", dir);
-    ck_assert_int_eq(sqlite3_open_v2(path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM bars;", NULL, NULL, NULL),
-                     SQLITE_OK);
-    begin(k);
-    OK_BAR(k, &b);
-    commit(k);
-    ck_assert_int_eq(pl_sink_close(k, &eb), 0); /* the reader only postpones the checkpoint */
-    ck_assert_int_gt(file_size("sink.db-wal"), 0);
-    ck_assert_int_eq(rows_in_db_file(), 0); /* the row is in the WAL only */
+    rd = commit_past_a_reader(&b);
 
     /* the reader still holds its snapshot: the open refuses */
     k = NULL;
@@ -1054,6 +1066,59 @@ START_TEST(t_dangling_id)
 }
 END_TEST
 
+/*
+ * pl_sink_fold_wal, what a test harness runs once on a snapshot copy: a WAL
+ * that a reader kept full is folded into sink.db and truncated; another
+ * program's WAL-mode database and a missing sink are left exactly as they
+ * are (no refpipe tables added, the WAL not checkpointed, no file made).
+ */
+START_TEST(t_fold_wal)
+{
+    pl_sink *k = open_sink();
+    pl_bar b = mkbar(0, "AAPL", 1);
+    pl_errbuf eb = {{0}};
+    pl_digests dg;
+    char path[4096], cmd[8192];
+    sqlite3 *rd = NULL, *db = NULL;
+    long long wal;
+
+    ck_assert_int_eq(pl_sink_close(k, &eb), 0);
+    rd = commit_past_a_reader(&b);
+    sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(rd);
+    ck_assert_int_eq(pl_sink_fold_wal(dir, &eb), 1);
+    ck_assert_int_eq(file_size("sink.db-wal"), 0);
+    ck_assert_int_eq(rows_in_db_file(), 1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/alone'", out);
+    ck_assert_int_eq(system(cmd), 0);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 1);
+
+    /* another program's database, in WAL mode, its WAL full */
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/sink.db*", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);"
+                                      "INSERT INTO t VALUES(1), (2);", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    wal = file_size("sink.db-wal");
+    ck_assert_int_gt(wal, 0);
+    ck_assert_int_eq(pl_sink_fold_wal(dir, &eb), 0);
+    ck_assert_int_eq(file_size("sink.db-wal"), wal);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM sqlite_schema"), 1);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM t"), 2);
+
+    /* no sink at all: nothing made */
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(pl_sink_fold_wal(dir, &eb), 0);
+    ck_assert_int_eq(file_size("sink.db"), -1);
+}
+END_TEST
+
 START_TEST(t_bad_database)
 {
     char path[4096];
@@ -1131,6 +1196,7 @@ Suite *sink_suite(void)
     tcase_add_test(tc, t_cut_and_partial_export);
     tcase_add_test(tc, t_digest_both_paths);
     tcase_add_test(tc, t_dangling_id);
+    tcase_add_test(tc, t_fold_wal);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(slow, setup, teardown);
