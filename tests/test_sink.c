@@ -1119,13 +1119,34 @@ START_TEST(t_fold_wal)
 }
 END_TEST
 
+/* A sink.db made by SQL: the writer and the export refuse it as another
+ * schema version, the writer's message containing msg. */
+static void refused_version(const char *sql, const char *msg)
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    pl_sink *k = NULL;
+    pl_errbuf eb = {{0}};
+    pl_digests dg;
+    int rc;
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    unlink(path);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    rc = pl_sink_open(dir, &cfg, &k, &eb);
+    ck_assert_msg(rc == PL_ECONFIG, "open: %d %s", rc, eb.msg);
+    ck_assert_ptr_null(k);
+    ck_assert_msg(strstr(eb.msg, msg) != NULL, "'%s' does not say '%s'", eb.msg, msg);
+    ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECONFIG);
+}
+
 START_TEST(t_bad_database)
 {
     char path[4096];
     pl_sink *k = NULL;
     pl_errbuf eb = {{0}};
     pl_digests dg;
-    sqlite3 *db = NULL;
     int rc;
 
     snprintf(path, sizeof path, "%s/sink.db", dir);
@@ -1136,35 +1157,16 @@ START_TEST(t_bad_database)
     ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECORRUPT);
 
     /* another schema version is refused, by the writer and by the export */
-    unlink(path);
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db,
-                                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                                  "INSERT INTO meta VALUES('schema_version', '99');",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    rc = pl_sink_open(dir, &cfg, &k, &eb);
-    ck_assert_msg(rc == PL_ECONFIG, "open v99: %d %s", rc, eb.msg);
-    ck_assert_ptr_nonnull(strstr(eb.msg, "99"));
-    ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECONFIG);
-
+    refused_version("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                    "INSERT INTO meta VALUES('schema_version', '99');",
+                    "sink schema version 99, expected 3");
     /* so is a sink of schema 2, whose bars table was keyed by text names */
-    unlink(path);
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db,
-                                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                                  "INSERT INTO meta VALUES('schema_version', '2');"
-                                  "CREATE TABLE bars(agg TEXT, symbol TEXT, seq INTEGER,"
-                                  " PRIMARY KEY(agg, symbol, seq));"
-                                  "INSERT INTO bars VALUES('1m', 'AAPL', 1);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    rc = pl_sink_open(dir, &cfg, &k, &eb);
-    ck_assert_msg(rc == PL_ECONFIG, "open v2: %d %s", rc, eb.msg);
-    ck_assert_ptr_nonnull(strstr(eb.msg, "sink schema version 2, expected 3"));
-    ck_assert_int_eq(pl_sink_export(dir, out, PL_EXPORT_ALLOW_PARTIAL, &dg, &eb), PL_ECONFIG);
+    refused_version("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                    "INSERT INTO meta VALUES('schema_version', '2');"
+                    "CREATE TABLE bars(agg TEXT, symbol TEXT, seq INTEGER,"
+                    " PRIMARY KEY(agg, symbol, seq));"
+                    "INSERT INTO bars VALUES('1m', 'AAPL', 1);",
+                    "sink schema version 2, expected 3");
     /* and left as it was */
     ck_assert_int_eq(count_rows("SELECT count(*) FROM sqlite_schema WHERE name = 'bar_rows'"), 0);
 }
