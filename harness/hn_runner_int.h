@@ -172,6 +172,13 @@ int hn__env_init(ctx *c);
 /* A process as a shell line: the scenario's variables, extra, argv. */
 void hn__describe(const ctx *c, char *out, size_t n, char *const argv[], char *const extra[],
                   int nextra);
+/* Preloads of a process, in the one order every start uses (rp-trace.so
+ * first: it must see the fsync that libfiu's POSIX preload fails).  Of the
+ * HN_PRE_* bits in `which`. */
+enum { HN_PRE_TRACE = 1, HN_PRE_CRASH = 2, HN_PRE_POSIX = 4 };
+/* "LD_PRELOAD=" and the libraries of `which`, ':'-separated, into out;
+ * -ENAMETOOLONG when it does not fit. */
+int hn__preload(const ctx *c, unsigned which, char *out, size_t n);
 /* Start argv with the base environment plus extra, stdin /dev/null, stdout to
  * outpath, stderr to errpath (NULL: outpath), in a new process group, with a
  * pidfd and a deadline of now + the scenario's timeout. */

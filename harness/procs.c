@@ -316,13 +316,25 @@ static char **child_env(const ctx *c, char *const extra[], int nextra)
     return envp;
 }
 
+int hn__preload(const ctx *c, unsigned which, char *out, size_t n)
+{
+    const char *lib[3] = { c->tracelib, c->preload, HN_POSIX_PRELOAD };
+    size_t at = (size_t)snprintf(out, n, "LD_PRELOAD=");
+    for (int i = 0, first = 1; i < 3; i++) {
+        if (!(which & (1u << i)))
+            continue;
+        at += (size_t)snprintf(out + (at < n ? at : n), at < n ? n - at : 0, "%s%s",
+                               first ? "" : ":", lib[i]);
+        first = 0;
+    }
+    return at < n ? 0 : -ENAMETOOLONG;
+}
+
 /* "LD_PRELOAD=" + what a server of kind preloads. */
 static int kind_preload(const ctx *c, int kind, char *out, size_t n)
 {
-    int w = kind == FS_CRASH ? snprintf(out, n, "LD_PRELOAD=%s", c->preload)
-                             : snprintf(out, n, "LD_PRELOAD=%s:%s", c->preload,
-                                        HN_POSIX_PRELOAD);
-    return w >= 0 && (size_t)w < n ? 0 : -1;
+    return hn__preload(c, kind == FS_CRASH ? HN_PRE_CRASH : HN_PRE_CRASH | HN_PRE_POSIX, out,
+                       n);
 }
 
 /* Which server can run this process as fork+exec would, or -1: only the

@@ -349,12 +349,12 @@ static int discover(ctx *c, hn_scenario_result *r)
         (ret = pl_fs_mkdir_p(state, c->eb)))
         return ret;
     unlink(counts);
-    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
     /* I/O errors at libfiu's POSIX points: count their hits too */
     for (int i = 0; i < sc->nioerr; i++)
         posix |= hn_ioerr_is_posix(sc->ioerr_point[i]);
-    if (posix)
-        snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s:%s", c->preload, HN_POSIX_PRELOAD);
+    if ((ret = hn__preload(c, HN_PRE_CRASH | (posix ? HN_PRE_POSIX : 0u), ev_pre,
+                           sizeof ev_pre)) < 0)
+        return pl_err(c->eb, ret, "LD_PRELOAD too long");
     for (int i = 0; i < sc->npatterns; i++)
         posix_pat |= hn_ioerr_is_posix(sc->patterns[i]);
     snprintf(ev_count, sizeof ev_count, "RP_FIU_COUNT=%s", counts);
@@ -448,7 +448,8 @@ static int record_trace(ctx *c, hn_scenario_result *r)
         return ret;
     if (access(c->tracelib, R_OK) < 0)
         return pl_err_os(c->eb, errno, "trace library %s", c->tracelib);
-    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->tracelib);
+    if ((ret = hn__preload(c, HN_PRE_TRACE, ev_pre, sizeof ev_pre)) < 0)
+        return pl_err(c->eb, ret, "LD_PRELOAD too long");
     snprintf(ev_dir, sizeof ev_dir, "RP_TRACE_DIR=%s", state);
     snprintf(ev_out, sizeof ev_out, "RP_TRACE_OUT=%s", trace);
     extra[0] = ev_pre;

@@ -207,7 +207,8 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s)
     s->bytes = (uint64_t)hn_rundir_tree_bytes(from);
     if (pl_fs_mkdir_p(out, NULL) < 0 || hn_rundir_copy_tree(from, state, NULL) < 0)
         goto out; /* ret 0: not usable (a full disk, say) */
-    snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s", c->preload);
+    if (hn__preload(c, HN_PRE_CRASH, ev_pre, sizeof ev_pre) < 0)
+        goto out; /* ret 0: not usable */
     snprintf(ev_count, sizeof ev_count, "RP_FIU_COUNT=%s/counts", pdir);
     snprintf(ev_snap, sizeof ev_snap, "RP_FIU_SNAP=%s:0", sn->point);
     snprintf(ev_out, sizeof ev_out, "RP_FIU_SNAP_OUT=%s", out);

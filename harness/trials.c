@@ -184,12 +184,10 @@ static int spawn_run(const ctx *c, slot *s)
         argv[n++] = "--trust-sink-digest";
     argv[n] = NULL;
     if (f || s->pc_late) {
-        /* rp-trace.so first: it must see the fsync that the POSIX preload fails */
         int posix = f && f->kind == HN_F_IOERR && hn_ioerr_is_posix(f->point);
-        if ((size_t)snprintf(ev_pre, sizeof ev_pre, "LD_PRELOAD=%s%s%s%s%s",
-                             s->pc_late ? c->tracelib : "", s->pc_late && f ? ":" : "",
-                             f ? c->preload : "", posix ? ":" : "",
-                             posix ? HN_POSIX_PRELOAD : "") >= sizeof ev_pre)
+        if (hn__preload(c, (s->pc_late ? HN_PRE_TRACE : 0u) | (f ? HN_PRE_CRASH : 0u) |
+                               (posix ? HN_PRE_POSIX : 0u),
+                        ev_pre, sizeof ev_pre) < 0)
             return pl_err(c->eb, -ENAMETOOLONG, "LD_PRELOAD too long");
         extra[nextra++] = ev_pre;
         extra[nextra++] = (char *)c->asan_env;
