@@ -559,7 +559,7 @@ static hn_fsrv *slot_server(const ctx *c, struct hn__fsrv_slot *sl, int kind)
 {
     struct hn__fsrvs *fs = c->fs;
     char log[PATH_MAX], why[768], ev_pre[2 * PATH_MAX + 32], **envp = NULL;
-    char *extra[2];
+    char *extra[3];
     pl_errbuf eb = {{0}};
     int rc;
     if (!fs || fs->off[kind])
@@ -573,9 +573,12 @@ static hn_fsrv *slot_server(const ctx *c, struct hn__fsrv_slot *sl, int kind)
     }
     extra[0] = ev_pre;
     extra[1] = (char *)c->asan_env;
+    /* every symbol bound once in the server, not lazily in each child
+     * (the request's environment is the child's: it does not see this) */
+    extra[2] = "LD_BIND_NOW=1";
     if (kind_preload(c, kind, ev_pre, sizeof ev_pre) < 0)
         rc = pl_err(&eb, -ENAMETOOLONG, "LD_PRELOAD too long");
-    else if (!(envp = child_env(c, extra, 2)))
+    else if (!(envp = child_env(c, extra, 3)))
         rc = pl_err(&eb, -ENOMEM, "out of memory");
     else if (pl_fs_pathf(log, &eb, "%s/fsrv-%d%s.log", c->dir, (int)(sl - fs->slot),
                          kind == FS_POSIX ? "-posix" : "") < 0)
