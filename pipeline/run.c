@@ -252,20 +252,20 @@ static inline uint32_t mwin(const merge *m, uint32_t a, uint32_t b)
  * so far (w, its key kw) stays in registers and meets, at each level, the
  * winner of the sibling subtree, which did not change: those loads do not
  * wait on the level below, so only the compare-and-select chain is serial.
- * On equal keys the left one wins (lower leaf index): w when its node j is
- * a left child (j even), the sibling when j is a right child.
+ * On equal keys the left one wins, which is the one with the lower leaf
+ * index: so the order is that of (key, leaf), compared as one 128-bit
+ * number (a compare and a subtract with borrow, then two selects).
  */
 static inline void mreplay(merge *m, uint32_t leaf)
 {
-    uint32_t w = leaf;
-    uint64_t kw = m->key[leaf];
+    const uint64_t *key = m->key;
+    uint32_t *tree = m->tree;
+    unsigned __int128 kw = (unsigned __int128)key[leaf] << 32 | leaf;
     for (uint32_t j = m->leaves + leaf; j > 1; j >>= 1) {
-        uint32_t o = m->tree[j ^ 1];
-        uint64_t ko = m->key[o];
-        uint64_t take = 0 - (uint64_t)((ko < kw) | ((j & 1) & (ko == kw)));
-        w ^= (w ^ o) & (uint32_t)take;
-        kw ^= (kw ^ ko) & take;
-        m->tree[j >> 1] = w;
+        uint32_t o = tree[j ^ 1];
+        unsigned __int128 ko = (unsigned __int128)key[o] << 32 | o;
+        kw = ko < kw ? ko : kw;
+        tree[j >> 1] = (uint32_t)kw;
     }
 }
 

@@ -53,6 +53,7 @@ static int agg_init(pl__agg *a, const pl_agg_spec *sp, int i, pl_errbuf *eb)
         /* Tumbling is sliding with slide = size, whatever the spec's slide says. */
         a->slide = sp->kind == PL_AGG_TUMBLING ? a->size : (uint64_t)sp->slide;
         a->K = a->slide >= a->size ? 1 : (a->size - 1) / a->slide + 1;
+        a->edge = a->size - (a->K - 1) * a->slide;
         if (a->K > MAX_K)
             return pl_err(eb, PL_ELIMIT,
                           "stream: aggregation %d (%s): size/slide = %llu windows per event "
@@ -262,22 +263,37 @@ static inline void sym_words(const char *sym, uint32_t len, const char *base, si
     *w1 = w[1];
 }
 
-int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const char *base,
-                          size_t n)
+/*
+ * The id of the symbol with words (w0, w1) and length len, or -1 when it
+ * is not in the table yet.  Inline on the per-event path: the lookup is a
+ * dozen instructions, the call and the checks of pl__stream_intern around
+ * it as many again.
+ */
+static inline int64_t sym_find(const pl_stream *s, uint64_t w0, uint64_t w1, uint32_t len)
 {
-    uint64_t w0, w1;
-    uint32_t h, e;
-
-    if (len < 1 || len > PL_SYMBOL_MAX || sym < base || (size_t)(sym - base) + len > n)
-        return pl_err(&s->eb, PL_ECORRUPT, "stream: symbol of %u bytes", len);
-    sym_words(sym, len, base, n, &w0, &w1);
-    h = sym_slot(s, w0, w1);
+    uint32_t h = sym_slot(s, w0, w1), e;
     while ((e = s->htab[h]) != 0) {
         const pl__sym *y = &s->syms[e - 1];
         if (y->w[0] == w0 && y->w[1] == w1 && y->len == len)
             return e - 1;
         h = (h + 1) & s->hmask;
     }
+    return -1;
+}
+
+int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const char *base,
+                          size_t n)
+{
+    uint64_t w0, w1;
+    uint32_t h;
+    int64_t id;
+
+    if (len < 1 || len > PL_SYMBOL_MAX || sym < base || (size_t)(sym - base) + len > n)
+        return pl_err(&s->eb, PL_ECORRUPT, "stream: symbol of %u bytes", len);
+    sym_words(sym, len, base, n, &w0, &w1);
+    id = sym_find(s, w0, w1, len);
+    if (id >= 0)
+        return id;
     if (s->nsym >= MAX_SYMBOLS)
         return pl_err(&s->eb, PL_ELIMIT, "stream: more than %u symbols", MAX_SYMBOLS);
     if (s->nsym == s->symcap &&
@@ -286,13 +302,11 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
     /* Load factor <= 1/8: a lookup that does not hit on its first probe
      * is a mispredicted branch on every event with that symbol, and the
      * table is small (4 bytes a slot). */
-    if ((uint64_t)(s->nsym + 1) * 8 > (uint64_t)s->hmask + 1) {
-        if (rehash(s) < 0)
-            return pl_err(&s->eb, -ENOMEM, "stream: out of memory for the symbol table");
-        h = sym_slot(s, w0, w1);
-        while (s->htab[h])
-            h = (h + 1) & s->hmask;
-    }
+    if ((uint64_t)(s->nsym + 1) * 8 > (uint64_t)s->hmask + 1 && rehash(s) < 0)
+        return pl_err(&s->eb, -ENOMEM, "stream: out of memory for the symbol table");
+    h = sym_slot(s, w0, w1);
+    while (s->htab[h])
+        h = (h + 1) & s->hmask;
     s->syms[s->nsym].w[0] = w0;
     s->syms[s->nsym].w[1] = w1;
     s->syms[s->nsym].len = len;
@@ -350,14 +364,16 @@ int64_t pl__stream_intern(pl_stream *s, const char *sym, uint32_t len, const cha
  * (adversarial times) and the bucket is redistributed instead. */
 #define RUN_SHIFTS 8u
 
+/*
+ * Without a branch on t == last (x = 0), which equal times make frequent
+ * and unpredictable: x | 1 gives level 0, and the mask clears the result.
+ */
 static inline unsigned rb_index(int64_t last, int64_t t)
 {
     uint64_t x = (uint64_t)t ^ (uint64_t)last;
-    unsigned L;
-    if (!x)
-        return 0;
-    L = (63u - (unsigned)__builtin_clzll(x)) >> 3;
-    return 1u + L * 256u + (unsigned)(((uint64_t)t >> (8 * L)) & 255u);
+    unsigned L = (63u - (unsigned)__builtin_clzll(x | 1)) >> 3;
+    unsigned nz = 0u - (unsigned)(x != 0);
+    return (1u + L * 256u + (unsigned)(((uint64_t)t >> (8 * L)) & 255u)) & nz;
 }
 
 static __attribute__((noinline)) int rb_reserve(pl_stream *s, pl__rbucket *b, size_t need)
@@ -394,14 +410,13 @@ static inline int rb_room(pl_stream *s, unsigned i)
 static inline void rb_added(pl_stream *s, unsigned i, int64_t t)
 {
     pl__rbucket *b = &s->rb[i];
-    if (b->head == b->n || t < b->min_t)
-        b->min_t = t;
+    /* selects, not branches: whether t is a new minimum is a coin toss */
+    int64_t m = b->head == b->n ? INT64_MAX : b->min_t;
+    unsigned nz = i != 0, j = i - nz; /* bucket 0 has no bit: it sets none */
+    b->min_t = t < m ? t : m;
     b->n++;
-    if (i) {
-        unsigned L = (i - 1) >> 8, d = (i - 1) & 255;
-        s->rb_levels |= 1u << L;
-        s->rb_bits[L][d >> 6] |= 1ULL << (d & 63);
-    }
+    s->rb_levels |= nz << (j >> 8);
+    s->rb_bits[j >> 8][(j & 255) >> 6] |= (uint64_t)nz << (j & 63);
 }
 
 static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
@@ -840,33 +855,60 @@ static inline int feed_time(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbe
         if (rc)
             return rc;
     }
-    if (a->K == 1) {
-        /* The released stream is t-ordered, so t is nearly always in the
-         * slide interval of the previous event: skip the division. */
-        if (t - a->dk_lo >= a->slide) {
-            a->dk = t / a->slide;
-            a->dk_lo = a->dk * a->slide;
-        }
-        kmax = a->dk;
-        if (t - a->dk_lo >= a->size)
-            return 0; /* slide > size: t falls between windows */
-        kmin = kmax;
-    } else {
-        kmax = t / a->slide;
-        kmin = t < a->size ? 0 : (t - a->size) / a->slide + 1;
+    /* The released stream is t-ordered, so t is nearly always in the
+     * slide interval of the previous event: skip the divisions. */
+    if (t - a->dk_lo >= a->slide) {
+        a->dk = t / a->slide;
+        a->dk_lo = a->dk * a->slide;
+        a->dkr = a->K == 1 ? 0 : a->dk % a->K;
     }
+    kmax = a->dk;
     hi1 = a->hi1[e->sym];
     row = &a->tbars[(size_t)e->sym * a->K];
-    for (uint64_t k = kmin; k <= kmax; k++) {
-        pl__bacc *b = &row[a->K == 1 ? 0 : k % a->K];
-        if (k < hi1) {
-            acc_add(b, e);
-        } else {
-            acc_start(b, e);
-            rc = pl__stream_open_slot(s, a, k, e->sym);
-            if (rc)
-                return rc;
-            s->st.open_windows++;
+    if (a->K == 1) {
+        if (t - a->dk_lo >= a->size)
+            return 0; /* slide > size: t falls between windows */
+        if (kmax < hi1) {
+            acc_add(row, e);
+            a->hi1[e->sym] = kmax + 1;
+            return 0;
+        }
+        acc_start(row, e);
+        rc = pl__stream_open_slot(s, a, kmax, e->sym);
+        if (rc)
+            return rc;
+        s->st.open_windows++;
+        a->hi1[e->sym] = kmax + 1;
+        return 0;
+    }
+    {
+        /*
+         * The windows holding t = kmax * slide + rem (rem = t - dk_lo <
+         * slide) are the k <= kmax with (kmax - k) * slide + rem < size:
+         * K of them when rem < edge, else K - 1; none below k = 0.  This is
+         * (t - size) / slide + 1 <= k <= t / slide without dividing, and
+         * their ring entries k % K follow from dk % K.
+         */
+        uint64_t cnt = a->K - (t - a->dk_lo >= a->edge), r;
+        if (cnt > kmax + 1)
+            cnt = kmax + 1;
+        kmin = kmax + 1 - cnt;
+        r = a->dkr + a->K - (cnt - 1);
+        if (r >= a->K)
+            r -= a->K;
+        for (uint64_t k = kmin; k <= kmax; k++) {
+            pl__bacc *b = &row[r];
+            if (++r == a->K)
+                r = 0;
+            if (k < hi1) {
+                acc_add(b, e);
+            } else {
+                acc_start(b, e);
+                rc = pl__stream_open_slot(s, a, k, e->sym);
+                if (rc)
+                    return rc;
+                s->st.open_windows++;
+            }
         }
     }
     a->hi1[e->sym] = kmax + 1;
@@ -1039,10 +1081,18 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
                     goto fail;
             }
         } else {
-            int64_t id = pl__stream_intern(s, tk.sym, tk.sym_len, (const char *)payload, len);
+            uint64_t w0, w1;
+            int64_t id;
+            /* the parser's symbol is 1..16 bytes inside the payload
+             * (pl_payload.h), what pl__stream_intern would check first */
+            sym_words(tk.sym, tk.sym_len, (const char *)payload, len, &w0, &w1);
+            id = sym_find(s, w0, w1, tk.sym_len);
             if (id < 0) {
-                rc = (int)id;
-                goto fail;
+                id = pl__stream_intern(s, tk.sym, tk.sym_len, (const char *)payload, len);
+                if (id < 0) {
+                    rc = (int)id;
+                    goto fail;
+                }
             }
             /* keeps (1): t > W */
             rc = rb_add(s, tk.t, tk.price_e8, (uint32_t)tk.qty, (uint32_t)id);

@@ -78,8 +78,11 @@ typedef struct pl__agg {
     uint64_t nslots;   /* window indices in [head_k, head_k + nslots) */
     uint64_t head_end; /* end of window head_k */
     uint64_t *hi1;     /* per symbol: 1 + highest window opened, 0 = none */
-    uint64_t dk, dk_lo; /* K = 1: t / slide and its multiple for the last t (a
-                         * cache, not state: t - dk_lo >= slide recomputes) */
+    uint64_t dk, dk_lo; /* t / slide and its multiple for the last t, and dk % K
+                         * (a cache, not state: t - dk_lo >= slide recomputes) */
+    uint64_t dkr;
+    uint64_t edge;      /* size - (K - 1) * slide: t holds K windows when
+                         * t - dk_lo < edge, else K - 1 */
     pl__bacc *tbars;   /* per symbol: K ring entries, sym * K + k % K */
 
     /* Data-driven bars. */
