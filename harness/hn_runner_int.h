@@ -147,8 +147,10 @@ typedef struct pool {
 int hn__snaps_prepare(ctx *c, const char *point);
 /* The snapshot a kill at POINT:K starts from: 1 with *hit and *k2 (the hit
  * to arm in the restored process), 0 when it starts from record 0, or a
- * negative code.  Probes a copy the first time a trial wants it. */
-int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, uint64_t *k2);
+ * negative code.  Probes a copy the first time a trial wants it, through
+ * slot sl's fork server when it has one (sl may be NULL). */
+int hn__snap_pick(const ctx *c, struct hn__fsrv_slot *sl, const char *point, uint64_t k,
+                  uint64_t *hit, uint64_t *k2);
 /* Copy the snapshot taken at hit into the state dir. */
 int hn__snap_restore(const ctx *c, uint64_t hit, const char *state);
 /* Free, and remove the copies. */
@@ -218,6 +220,11 @@ void hn__status_text(int st, char *out, size_t n);
 /* Run a command to completion; a timeout is *timed_out with the tree killed. */
 int hn__run_sync(const ctx *c, char *const argv[], char *const extra[], int nextra,
                  const char *outpath, const char *errpath, int *status, int *timed_out);
+/* The same through one of slot sl's fork servers when one can run it (as
+ * hn__spawn_in), not counted among the trial processes. */
+int hn__run_sync_in(const ctx *c, struct hn__fsrv_slot *sl, char *const argv[],
+                    char *const extra[], int nextra, const char *outpath, const char *errpath,
+                    int *status, int *timed_out);
 
 /* plan.c */
 /* splitmix64 step, and uniform in [0, n) for n > 0. */

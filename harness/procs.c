@@ -676,12 +676,19 @@ void hn__status_text(int st, char *out, size_t n)
 int hn__run_sync(const ctx *c, char *const argv[], char *const extra[], int nextra,
                     const char *outpath, const char *errpath, int *status, int *timed_out)
 {
+    return hn__run_sync_in(c, NULL, argv, extra, nextra, outpath, errpath, status, timed_out);
+}
+
+int hn__run_sync_in(const ctx *c, struct hn__fsrv_slot *sl, char *const argv[],
+                    char *const extra[], int nextra, const char *outpath, const char *errpath,
+                    int *status, int *timed_out)
+{
     proc p;
     char line[8192];
     int ret;
     hn__describe(c, line, sizeof line, argv, extra, nextra);
     hn__note(c, "$ %s", line);
-    ret = hn__spawn(c, argv, extra, nextra, outpath, errpath, &p);
+    ret = spawn(c, sl, argv, extra, nextra, outpath, errpath, &p);
     if (ret == 0)
         ret = hn__wait_sync(c, &p, status, timed_out);
     return ret;

@@ -184,7 +184,7 @@ static void compact(const char *copy)
 /* Restore snapshot s in a scratch dir and run it to convergence; fills
  * s->ok by rule (1).  Returns 1 when it converged, 0 when it did not or
  * could not run (a copy that fails, a full disk), or a negative code. */
-static int probe(const ctx *c, hn__snaps *sn, snap *s)
+static int probe(const ctx *c, struct hn__fsrv_slot *sl, hn__snaps *sn, snap *s)
 {
     char pdir[PATH_MAX], state[PATH_MAX], from[PATH_MAX], out[PATH_MAX], log[PATH_MAX];
     char ev_pre[PATH_MAX + 16], ev_count[PATH_MAX + 32], ev_snap[HN_POINT_MAX + 24];
@@ -234,7 +234,9 @@ static int probe(const ctx *c, hn__snaps *sn, snap *s)
     if (c->trust_digest) /* a copy of the discovery run's state, as the trials' */
         argv[n++] = "--trust-sink-digest";
     argv[n] = NULL;
-    if ((ret = hn__run_sync(c, argv, extra, 8, log, NULL, &st, &to)) < 0)
+    /* through the slot's fork server, as the trial's own first process
+     * would start: the same preload and variables, without an exec */
+    if ((ret = hn__run_sync_in(c, sl, argv, extra, 8, log, NULL, &st, &to)) < 0)
         goto out;
     ret = 0;
     if (to || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -316,7 +318,8 @@ fail:
     return ret;
 }
 
-int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, uint64_t *k2)
+int hn__snap_pick(const ctx *c, struct hn__fsrv_slot *sl, const char *point, uint64_t k,
+                  uint64_t *hit, uint64_t *k2)
 {
     hn__snaps *sn = c->snaps;
     int i = -1, ret;
@@ -334,7 +337,7 @@ int hn__snap_pick(const ctx *c, const char *point, uint64_t k, uint64_t *hit, ui
             continue;
         if (!s->probed) {
             s->probed = 1;
-            if ((ret = probe(c, sn, s)) < 0)
+            if ((ret = probe(c, sl, sn, s)) < 0)
                 return ret;
             if (ret == 0) {
                 /* rule (1): not used.  Near the end of the log a correct

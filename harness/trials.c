@@ -454,7 +454,8 @@ int hn__trial_start(const ctx *c, slot *s, int seq, const hn_trial *t)
         hn__note(c, "trial %s in %s", spec, s->dir);
     }
     if (c->snaps && !from_zero && snap_eligible(t) &&
-        (ret = hn__snap_pick(c, t->fault[0].point, t->fault[0].k, &s->snap_hit, &s->snap_k))) {
+        (ret = hn__snap_pick(c, hn__slot_srv(c, s->idx), t->fault[0].point, t->fault[0].k,
+                             &s->snap_hit, &s->snap_k))) {
         if (ret < 0)
             return ret;
         if (hn__snap_restore(c, s->snap_hit, s->state) < 0) {
