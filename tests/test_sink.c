@@ -979,6 +979,60 @@ START_TEST(t_stage_batches)
 END_TEST
 
 /*
+ * The stage groups its bars by (agg, symbol) on the symbol's first 16 bytes
+ * and length, and compares the rest only then: symbols that share those 16
+ * bytes (and the length) must still be told apart, under every
+ * aggregation, whatever order the rows were staged in.
+ */
+START_TEST(t_stage_long_symbols)
+{
+    static const char *sym[] = { "0123456789abcdefY", "0123456789abcdef", "0123456789abcdefXY",
+                                 "0123456789abcdefX" };
+    /* bytewise order of sym[] and of the aggregations' names 1m < B < a */
+    static const int sorted[] = { 1, 3, 2, 0 };
+    enum { NSEQ = 5 };
+    pl_sink *k = open_sink();
+    pl_sink_stats st;
+    pl_digests dg;
+    char *s, *line, *save = NULL, want[64];
+
+    begin(k);
+    for (int q = NSEQ - 1; q >= 0; q--)
+        for (int i = 0; i < 4; i++)
+            for (uint32_t a = 0; a < 3; a++) {
+                pl_bar b = mkbar(a, sym[i], (uint64_t)q);
+                b.volume = 10000 + 1000 * (int64_t)a + 100 * i + q; /* which row it is */
+                OK_BAR(k, &b);
+            }
+    commit(k);
+    pl_sink_stats_get(k, &st);
+    ck_assert_int_eq(st.inserted, 3 * 4 * NSEQ);
+    ck_assert_int_eq(st.absorbed + st.conflicts, 0);
+    ck_assert_int_eq(pl_sink_close(k, NULL), 0);
+    export_ok(&dg);
+    ck_assert_int_eq(dg.nbars, 3 * 4 * NSEQ);
+
+    s = read_out("bars.csv");
+    line = strtok_r(s, "\n", &save);
+    for (int a = 0; a < 3; a++)
+        for (int j = 0; j < 4; j++)
+            for (int q = 0; q < NSEQ; q++) {
+                const char *agg = a == 0 ? "1m" : a == 1 ? "B" : "a";
+                int i = sorted[j];
+                line = strtok_r(NULL, "\n", &save);
+                ck_assert_ptr_nonnull(line);
+                snprintf(want, sizeof want, "%s,%s,%d,", agg, sym[i], q);
+                ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "got %s want %s*", line,
+                              want);
+                snprintf(want, sizeof want, ",%d,3,", 10000 + 1000 * a + 100 * i + q);
+                ck_assert_msg(strstr(line, want) != NULL, "row %s: not volume %s", line, want);
+            }
+    ck_assert_ptr_null(strtok_r(NULL, "\n", &save));
+    free(s);
+}
+END_TEST
+
+/*
  * The content digest kept through both ways the stage writes bars (sink.c
  * (10), (11)): a transaction of new keys only (one statement for the whole
  * stage), then one mixing new keys with identical and differing replays
@@ -1185,6 +1239,7 @@ Suite *sink_suite(void)
     tcase_add_test(tc, t_reinsert_different);
     tcase_add_test(tc, t_rollback_on_close);
     tcase_add_test(tc, t_order);
+    tcase_add_test(tc, t_stage_long_symbols);
     tcase_add_test(tc, t_wide_integers);
     tcase_add_test(tc, t_payload_hex);
     tcase_add_test(tc, t_empty_tables);
