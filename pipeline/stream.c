@@ -433,13 +433,21 @@ static inline int rb_append(pl_stream *s, unsigned i, const pl__rbent *e)
  * its 4- and 8-byte field stores would be read back as wider loads, which
  * cannot be forwarded from the store buffer and stall for its drain.
  */
-static inline int rb_add(pl_stream *s, int64_t t, int64_t price, uint32_t qty, uint32_t sym)
+static __attribute__((noinline)) int rb_below(pl_stream *s, int64_t t)
+{
+    return pl_err(&s->eb, PL_ECORRUPT, "stream: event %lld below the released %lld",
+                  (long long)t, (long long)s->rb_last);
+}
+
+/* Inline into pl_stream_push (the error's formatting is out of line): the
+ * call's frame and register saves cost a quarter of what the add does. */
+static inline __attribute__((always_inline)) int rb_add(pl_stream *s, int64_t t, int64_t price,
+                                                        uint32_t qty, uint32_t sym)
 {
     unsigned i;
     pl__rbent *d;
     if (t < s->rb_last)
-        return pl_err(&s->eb, PL_ECORRUPT, "stream: event %lld below the released %lld",
-                      (long long)t, (long long)s->rb_last);
+        return rb_below(s, t);
     i = rb_index(s->rb_last, t);
     if (rb_room(s, i) < 0)
         return -ENOMEM;
@@ -1020,14 +1028,14 @@ static void wm_scan(pl_stream *s, int64_t T, int idle)
     }
 }
 
-int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t ingest_ns,
-                   const uint8_t *payload, uint32_t len, uint64_t position)
+/*
+ * pl_stream_push's checks of the stream and the record, in order, and the
+ * first record's setup: 0 when the push may go on, else its return code.
+ */
+static __attribute__((noinline)) int push_checks(pl_stream *s, uint32_t partition,
+                                                 uint64_t offset, int64_t ingest_ns,
+                                                 uint64_t position)
 {
-    pl_tick tk;
-    int reason, rc;
-    int64_t cand, old_wm;
-    const int64_t I = s->cfg.idle_timeout;
-
     if (s->dead)
         return s->dead;
     s->eb.msg[0] = 0;
@@ -1053,6 +1061,26 @@ int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t in
             s->last_ingest[q] = ingest_ns;
         s->have_first = 1;
     }
+    return 0;
+}
+
+int pl_stream_push(pl_stream *s, uint32_t partition, uint64_t offset, int64_t ingest_ns,
+                   const uint8_t *payload, uint32_t len, uint64_t position)
+{
+    pl_tick tk;
+    int reason, rc;
+    int64_t cand, old_wm;
+    const int64_t I = s->cfg.idle_timeout;
+
+    /* One test for the usual case, where push_checks finds nothing: a live
+     * stream past its first record, a record in order (ingest_ns >= last_T
+     * >= 0 covers the check of ingest_ns >= 0). */
+    if (__builtin_expect(s->dead | s->finished | !s->have_first | (partition >= s->np) |
+                             (ingest_ns < s->last_T) | (position <= s->last_pos),
+                         0) &&
+        (rc = push_checks(s, partition, offset, ingest_ns, position)) != 0)
+        return rc;
+    s->eb.msg[0] = 0;
     s->last_T = ingest_ns;
     s->last_pos = position;
     s->st.records++;

@@ -461,6 +461,78 @@ START_TEST(test_sliding_gap)
 }
 END_TEST
 
+/*
+ * Sliding windows of random size and slide (multiples of each other or
+ * not, slide above size too) over small event times, where windows are
+ * clipped at k = 0, against a brute-force enumeration of every window:
+ * each bar must be emitted once, with the values of its events.
+ */
+START_TEST(test_sliding_brute_force)
+{
+    static uint64_t x;
+    pl_config c = mkcfg(0, 0);
+    tstream t;
+    int64_t tt[400], pr[400], qt[400], size, slide, tmax;
+    char sy[400];
+    size_t nexp = 0;
+    int n = 0;
+
+    x = 0x5eed + (uint64_t)_i * 7919;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    size = 1 + (int64_t)(RND() % 40);
+    slide = 1 + (int64_t)(RND() % 40);
+    add_agg(&c, PL_AGG_SLIDING, size, slide, 0);
+    ts_open(&t, &c, 1);
+    for (int64_t now = (int64_t)(RND() % 5); n < 400; now += (int64_t)(RND() % 4)) {
+        char pay[64];
+        tt[n] = now;
+        sy[n] = (char)('A' + RND() % 3);
+        pr[n] = 1 + (int64_t)(RND() % 9);
+        qt[n] = 1 + (int64_t)(RND() % 3);
+        snprintf(pay, sizeof pay, "%lld,%c,%lld,%lld", (long long)tt[n], sy[n],
+                 (long long)pr[n], (long long)qt[n]);
+        push(&t, 0, n + 1, pay);
+        n++;
+    }
+    finish(&t);
+    tmax = tt[n - 1];
+    for (int64_t k = 0; k * slide <= tmax; k++) {
+        for (char y = 'A'; y <= 'C'; y++) {
+            int64_t o = 0, h = 0, l = 0, cl = 0, v = 0, tr = 0, nt = 0;
+            char want[256];
+            for (int i = 0; i < n; i++) {
+                if (sy[i] != y || tt[i] < k * slide || tt[i] >= k * slide + size)
+                    continue;
+                if (!tr)
+                    o = h = l = pr[i];
+                h = pr[i] > h ? pr[i] : h;
+                l = pr[i] < l ? pr[i] : l;
+                cl = pr[i];
+                v += qt[i];
+                nt += pr[i] * qt[i];
+                tr++;
+            }
+            if (!tr)
+                continue;
+            /* prices are whole units: vwap = nt * 1e8 / v rounded half up */
+            snprintf(want, sizeof want,
+                     "B 0 %c %lld %lld %lld %lld00000000 %lld00000000 %lld00000000 "
+                     "%lld00000000 %lld %lld %lld",
+                     y, (long long)k, (long long)(k * slide), (long long)(k * slide + size),
+                     (long long)o, (long long)h, (long long)l, (long long)cl, (long long)v,
+                     (long long)tr, (long long)((2 * nt * 100000000 + v) / (2 * v)));
+            ck_assert_msg(log_has(&t.log, want), "size %lld slide %lld: missing %s",
+                          (long long)size, (long long)slide, want);
+            nexp++;
+        }
+    }
+    ck_assert_uint_eq(log_count(&t.log, 'B'), nexp);
+    ck_assert_uint_gt(nexp, 0);
+    ts_close(&t);
+#undef RND
+}
+END_TEST
+
 START_TEST(test_time_near_2_63)
 {
     pl_config c = mkcfg(0, 0);
@@ -1540,6 +1612,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_sliding_overlap);
     tcase_add_test(tc, test_sliding_three_per_event);
     tcase_add_test(tc, test_sliding_gap);
+    tcase_add_loop_test(tc, test_sliding_brute_force, 0, 40);
     tcase_add_test(tc, test_time_near_2_63);
     tcase_add_test(tc, test_ticks);
     tcase_add_test(tc, test_volume);
