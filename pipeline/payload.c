@@ -508,16 +508,40 @@ const char *pl_poison_name(int reason)
 
 /* ---- formatting ---- */
 
+/* "00" .. "99": two digits per division by 100, half the divisions (the
+ * export and the sink digest format every number of every row). */
+static const char dig2[201] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Number of decimal digits of v (1 for 0). */
+static size_t dec_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10000) {
+        v /= 10000;
+        n += 4;
+    }
+    return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Write exactly n digits of v (v < 10^n), right-aligned, ending at end. */
+static void put_digits(char *end, uint64_t v, size_t n)
+{
+    while (n >= 2) {
+        end -= 2;
+        memcpy(end, dig2 + 2 * (v % 100), 2);
+        v /= 100;
+        n -= 2;
+    }
+    if (n)
+        end[-1] = (char)('0' + v);
+}
+
 size_t pl_fmt_u64(char *buf, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
+    size_t n = dec_len(v);
+    put_digits(buf + n, v, n);
     buf[n] = 0;
     return n;
 }
@@ -534,7 +558,7 @@ size_t pl_fmt_i64(char *buf, int64_t v)
 
 size_t pl_fmt_price(char *buf, int64_t price_e8)
 {
-    uint64_t a = (uint64_t)price_e8, fr;
+    uint64_t a = (uint64_t)price_e8;
     size_t n = 0;
     if (price_e8 < 0) {
         buf[n++] = '-';
@@ -542,11 +566,7 @@ size_t pl_fmt_price(char *buf, int64_t price_e8)
     }
     n += pl_fmt_u64(buf + n, a / E8);
     buf[n++] = '.';
-    fr = a % E8;
-    for (int i = 7; i >= 0; i--) {
-        buf[n + (size_t)i] = (char)('0' + fr % 10);
-        fr /= 10;
-    }
+    put_digits(buf + n + 8, a % E8, 8); /* exactly 8, leading zeros kept */
     n += 8;
     buf[n] = 0;
     return n;

@@ -449,6 +449,18 @@ START_TEST(test_fmt_price)
     ck_assert_str_eq(b, "92233720368.54775807");
     ck_assert_uint_eq(pl_fmt_price(b, INT64_MIN), 21);
     ck_assert_str_eq(b, "-92233720368.54775808");
+    /* against printf's integer and zero-padded fraction, every magnitude */
+    rng_state = 78;
+    for (int i = 0; i < 100000; i++) {
+        char ref[32];
+        int64_t v = (int64_t)rnd() >> (rnd() % 64);
+        uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        size_t n = pl_fmt_price(b, v);
+        snprintf(ref, sizeof ref, "%s%" PRIu64 ".%08" PRIu64, v < 0 ? "-" : "", a / 100000000,
+                 a % 100000000);
+        ck_assert_str_eq(b, ref);
+        ck_assert_uint_eq(n, strlen(ref));
+    }
 }
 END_TEST
 
