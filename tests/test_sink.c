@@ -1226,6 +1226,109 @@ START_TEST(t_bad_database)
 }
 END_TEST
 
+/*
+ * Sinks written before bar_rows was keyed (agg_id, seq, sym_id) have the key
+ * (agg_id, sym_id, seq).  Such a sink must read, absorb, conflict, take new
+ * rows and export exactly as one with today's key: the same calls on both,
+ * one of them rebuilt with the old key order after its first commit.
+ */
+static void old_key_fill(int phase)
+{
+    static const char *const syms[] = { "MSFT", "AAPL", "ZZ", "A" };
+    pl_sink *k = open_sink();
+    pl_errbuf eb = {{0}};
+    begin(k);
+    for (uint32_t a = 0; a < 3; a++)
+        for (int i = 0; i < 4; i++)
+            for (uint64_t q = 0; q < 3; q++) {
+                /* phase 0: seqs 2i..2i+2; phase 1 replays 2i+2 and adds two
+                 * (the symbols' seqs overlap only in part); phase 2 replays
+                 * AAPL's 4 with another close: a conflict per aggregation */
+                pl_bar b = mkbar(a, syms[i], q + (uint64_t)i * 2 + (phase ? 2 : 0));
+                if (phase == 2 && (q || i != 1))
+                    continue;
+                if (phase == 2)
+                    b.close += 1;
+                OK_BAR(k, &b);
+            }
+    commit(k);
+    ck_assert_int_eq(pl_sink_close(k, &eb), 0);
+}
+
+static char *old_key_export(void)
+{
+    pl_digests dg;
+    export_ok(&dg);
+    return read_out("bars.csv");
+}
+
+START_TEST(t_old_key_order)
+{
+    static const char old_key[] =
+        "CREATE TABLE t AS SELECT * FROM bar_rows;"
+        "DROP VIEW bars; DROP TABLE bar_rows;"
+        "CREATE TABLE bar_rows("
+        " agg_id INTEGER NOT NULL, sym_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+        " open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL,"
+        " close INTEGER NOT NULL, volume INTEGER NOT NULL, trades INTEGER NOT NULL,"
+        " vwap INTEGER NOT NULL,"
+        " PRIMARY KEY(agg_id, sym_id, seq)) WITHOUT ROWID, STRICT;"
+        "INSERT INTO bar_rows SELECT * FROM t; DROP TABLE t;";
+    char path[4096], *view = NULL, *want1, *want2, *got1, *got2;
+    char *fresh = dir;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+
+    /* today's key: the reference */
+    old_key_fill(0);
+    want1 = old_key_export();
+    old_key_fill(1);
+    want2 = old_key_export();
+    old_key_fill(2);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM conflicts"), 3);
+
+    /* the same first commit, then bar_rows rebuilt with the old key order */
+    dir = tu_tmpdir();
+    old_key_fill(0);
+    snprintf(path, sizeof path, "%s/sink.db", dir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = 'bars'",
+                                        -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    view = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    ck_assert_int_eq(sqlite3_exec(db, old_key, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, view, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM sqlite_schema WHERE name = 'bar_rows'"
+                                " AND sql LIKE '%PRIMARY KEY(agg_id, sym_id, seq)%'"), 1);
+
+    got1 = old_key_export();
+    ck_assert_str_eq(got1, want1);
+    old_key_fill(1); /* absorbs and inserts through the old key */
+    got2 = old_key_export();
+    ck_assert_str_eq(got2, want2);
+    n = count_rows("SELECT count(*) FROM bar_rows");
+    ck_assert_int_eq(n, 3 * 4 * 3 + 3 * 4 * 2);
+    old_key_fill(2); /* conflicts: recorded, the stored rows stay */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM conflicts"), 3);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM bar_rows"), n);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM bars WHERE symbol = 'AAPL' AND seq = 4"
+                                " AND close = 18950000000"), 3);
+
+    tu_rmrf(dir);
+    free(dir);
+    dir = fresh;
+    free(view);
+    free(want1);
+    free(want2);
+    free(got1);
+    free(got2);
+}
+END_TEST
+
 Suite *sink_suite(void)
 {
     Suite *s = suite_create("sink");
@@ -1254,6 +1357,7 @@ Suite *sink_suite(void)
     tcase_add_test(tc, t_digest_both_paths);
     tcase_add_test(tc, t_dangling_id);
     tcase_add_test(tc, t_fold_wal);
+    tcase_add_test(tc, t_old_key_order);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(slow, setup, teardown);
