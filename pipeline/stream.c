@@ -850,6 +850,24 @@ int pl__stream_open_slot(pl_stream *s, pl__agg *a, uint64_t k, uint32_t sym)
     return 0;
 }
 
+/* Event e into window k of its symbol (ring entry b): the window's first
+ * event opens it (hi1: 1 + the symbol's highest window opened). */
+static inline int feed_window(pl_stream *s, pl__agg *a, pl__bacc *b, uint64_t k, uint64_t hi1,
+                              const pl__rbent *e)
+{
+    int rc;
+    if (k < hi1) {
+        acc_add(b, e);
+        return 0;
+    }
+    acc_start(b, e);
+    rc = pl__stream_open_slot(s, a, k, e->sym);
+    if (rc)
+        return rc;
+    s->st.open_windows++;
+    return 0;
+}
+
 static inline int feed_time(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbent *e)
 {
     uint64_t t = (uint64_t)e->t, kmin, kmax, hi1;
@@ -876,20 +894,10 @@ static inline int feed_time(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbe
     if (a->K == 1) {
         if (t - a->dk_lo >= a->size)
             return 0; /* slide > size: t falls between windows */
-        if (kmax < hi1) {
-            acc_add(row, e);
-            a->hi1[e->sym] = kmax + 1;
-            return 0;
-        }
-        acc_start(row, e);
-        rc = pl__stream_open_slot(s, a, kmax, e->sym);
+        rc = feed_window(s, a, row, kmax, hi1, e);
         if (rc)
             return rc;
-        s->st.open_windows++;
-        a->hi1[e->sym] = kmax + 1;
-        return 0;
-    }
-    {
+    } else {
         /*
          * The windows holding t = kmax * slide + rem (rem = t - dk_lo <
          * slide) are the k <= kmax with (kmax - k) * slide + rem < size:
@@ -908,15 +916,9 @@ static inline int feed_time(pl_stream *s, pl__agg *a, uint32_t ai, const pl__rbe
             pl__bacc *b = &row[r];
             if (++r == a->K)
                 r = 0;
-            if (k < hi1) {
-                acc_add(b, e);
-            } else {
-                acc_start(b, e);
-                rc = pl__stream_open_slot(s, a, k, e->sym);
-                if (rc)
-                    return rc;
-                s->st.open_windows++;
-            }
+            rc = feed_window(s, a, b, k, hi1, e);
+            if (rc)
+                return rc;
         }
     }
     a->hi1[e->sym] = kmax + 1;
